@@ -9,156 +9,131 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+import numpy as np
 from ortools.sat.python import cp_model
 
-if TYPE_CHECKING:
-    from router.solver import Item
+from router.flat import BoolArray, Flat, IntArray
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class CpOutcome:
-    """What CP-SAT found: per-group option amounts (None if nothing) and proofs."""
+    """What CP-SAT found: per-option amounts (None if nothing) and what it proved.
 
-    amounts: list[list[int]] | None
-    value: int
-    cost: int
+    `cost_bound` is valid for assignments with value >= `value_floor`.
+    """
+
+    y: IntArray | None
     value_optimal: bool
+    value_floor: int
     cost_bound: int | None
     cost_optimal: bool
     infeasible: bool
 
 
 def solve_cpsat(
-    reps: Sequence[Item],
-    counts: Sequence[int],
-    capacities: Sequence[int],
+    flat: Flat,
     deadline: float,
     *,
-    hint: Sequence[Sequence[int]] | None = None,
+    hint: IntArray | None = None,
     value_upper: int | None = None,
+    banned: BoolArray | None = None,
     workers: int = 2,
 ) -> CpOutcome:
     """Solve the grouped problem until `deadline` (time.monotonic()); never raises on timeout.
 
-    `hint` is a starting assignment (per-group option amounts); `value_upper` a known
-    upper bound on the value (e.g. from the LP): reaching it proves stage 1 optimal.
+    `hint`: a feasible starting assignment. `value_upper`: a proven upper bound on value
+    (reaching it proves stage 1). `banned`: options proven unable to appear in any
+    assignment cheaper than the hint with at least its value (reduced-cost fixing);
+    fixed to zero in stage 2 only.
     """
-    # Data: an upper bound per (group, option) from its count and the capacities.
+    # Data: per option an upper bound from its group count and the capacities.
+    upper = flat.count[flat.option_group].copy()
+    uo = flat.use_option()
+    np.minimum.at(upper, uo, flat.capacity[flat.use_res] // flat.use_amt)
+
+    # Model and variables.
     model = cp_model.CpModel()
-    y: list[list[cp_model.IntVar | None]] = []
-    usage: list[list[tuple[cp_model.IntVar, int]]] = [[] for _ in capacities]
-    value_terms: list[tuple[cp_model.IntVar, int]] = []
-    cost_terms: list[tuple[cp_model.IntVar, int]] = []
-    for g, (item, count) in enumerate(zip(reps, counts, strict=True)):
-        row: list[cp_model.IntVar | None] = []
-        for o, option in enumerate(item.options):
-            upper = count
-            for r, amount in option.uses:
-                if amount > 0:
-                    upper = min(upper, capacities[r] // amount)
-            if upper <= 0:
-                row.append(None)
-                continue
-            var = model.new_int_var(0, upper, f"y{g}_{o}")
-            row.append(var)
-            for r, amount in option.uses:
-                usage[r].append((var, amount))
-            value_terms.append((var, item.value))
-            cost_terms.append((var, option.cost))
-        placed = [v for v in row if v is not None]
-        if item.required:
-            model.add(sum(placed) == count)
-        elif placed:
-            model.add(sum(placed) <= count)
-        y.append(row)
+    y = [model.new_int_var(0, int(u), f"y{k}") for k, u in enumerate(upper)]
 
-    # Constraints: capacities.
-    for r, terms in enumerate(usage):
-        if terms:
-            model.add(sum(v * a for v, a in terms) <= capacities[r])
+    # Constraints: group counts, capacities.
+    for g in range(flat.n_groups):
+        lo, hi = int(flat.group_ptr[g]), int(flat.group_ptr[g + 1])
+        n = int(flat.count[g])
+        if flat.required[g]:
+            model.add(sum(y[lo:hi]) == n)
+        elif hi > lo:
+            model.add(sum(y[lo:hi]) <= n)
+    for r in range(flat.n_resources):
+        on = np.flatnonzero(flat.use_res == r)
+        if len(on):
+            terms = [y[int(uo[e])] * int(flat.use_amt[e]) for e in on]
+            model.add(sum(terms) <= int(flat.capacity[r]))
+    option_value = flat.value[flat.option_group]
+    value_expr = sum(y[k] * int(v) for k, v in enumerate(option_value) if v)
+    cost_expr = sum(y[k] * int(c) for k, c in enumerate(flat.cost) if c)
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = workers
+    solver.parameters.random_seed = 1
 
-    value_expr = sum(v * c for v, c in value_terms)
-    cost_expr = sum(v * c for v, c in cost_terms)
-    solver = _new_solver(workers)
-
-    def amounts_of(read: cp_model.CpSolver) -> list[list[int]]:
-        return [[0 if v is None else int(read.value(v)) for v in row] for row in y]
-
-    def set_hint(amounts: Sequence[Sequence[int]]) -> None:
+    def set_hint(amounts: IntArray) -> None:
         model.clear_hints()  # type: ignore[no-untyped-call]
-        for row, hinted in zip(y, amounts, strict=True):
-            for v, a in zip(row, hinted, strict=True):
-                if v is not None:
-                    model.add_hint(v, a)
+        for var, a in zip(y, amounts, strict=True):
+            model.add_hint(var, int(a))
+
+    def read() -> IntArray:
+        return np.array([solver.value(v) for v in y], dtype=np.int64)
 
     if hint is not None:
         set_hint(hint)
 
-    # Stage 1: maximise value (skipped when it is fixed or the hint already reaches the bound).
-    value_fixed = all(item.required or item.value == 0 for item in reps)
-    total_value = sum(item.value * count for item, count in zip(reps, counts, strict=True))
-    upper = total_value if value_upper is None else min(value_upper, total_value)
-    hint_value = None if hint is None else _value(reps, hint)
-    stage1_amounts: list[list[int]] | None = None
+    # Stage 1: maximise value (skipped when fixed or already reached by the hint).
+    value_fixed = bool(np.all(flat.required | (flat.value == 0)))
+    total = int(flat.value @ flat.count)
+    top = total if value_upper is None else min(value_upper, total)
+    hint_value = None if hint is None else flat.value_of(hint)
+    stage1: IntArray | None = None
     if value_fixed:
-        best_value, value_optimal = total_value, True
-    elif hint_value is not None and hint_value >= upper:
-        best_value, value_optimal = hint_value, True
+        floor, value_optimal = total, True
+    elif hint_value is not None and hint_value >= top:
+        floor, value_optimal = hint_value, True
     else:
         model.maximize(value_expr)
-        _set_time(solver, (deadline - time.monotonic()) / 2)
+        solver.parameters.max_time_in_seconds = max(0.01, (deadline - time.monotonic()) / 2)
         status = solver.solve(model)
         if status == cp_model.INFEASIBLE:
-            return CpOutcome(None, 0, 0, True, None, True, True)
+            return CpOutcome(None, True, 0, None, True, True)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            return CpOutcome(None, 0, 0, False, None, False, False)
-        stage1_amounts = amounts_of(solver)
-        best_value = _value(reps, stage1_amounts)  # exact: no float objective round-trip
-        value_optimal = status == cp_model.OPTIMAL or best_value >= upper
-        set_hint(stage1_amounts)
+            return CpOutcome(hint, False, hint_value or 0, None, False, False)
+        stage1 = read()
+        floor = flat.value_of(stage1)  # exact: no float objective round-trip
+        value_optimal = status == cp_model.OPTIMAL or floor >= top
+        set_hint(stage1)
 
-    # Stage 2: keep the value, minimise cost.
-    model.add(value_expr >= best_value)
+    # Stage 2: keep the value, minimise cost (reduced-cost fixing only at the hint's value).
+    model.add(value_expr >= floor)
+    if banned is not None and hint is not None and hint_value is not None and floor >= hint_value:
+        for k in np.flatnonzero(banned & (hint == 0)):
+            model.add(y[int(k)] == 0)
     model.minimize(cost_expr)
-    _set_time(solver, deadline - time.monotonic())
+    solver.parameters.max_time_in_seconds = max(0.01, deadline - time.monotonic())
     status = solver.solve(model)
     if status == cp_model.INFEASIBLE:
-        return CpOutcome(None, 0, 0, True, None, True, True)
+        if hint is not None or stage1 is not None:
+            return CpOutcome(
+                stage1 if stage1 is not None else hint, value_optimal, floor, None, False, False
+            )
+        return CpOutcome(None, True, 0, None, True, True)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        if stage1_amounts is None:
-            return CpOutcome(None, 0, 0, False, None, False, False)
-        cost = _cost(reps, stage1_amounts)
-        return CpOutcome(stage1_amounts, best_value, cost, value_optimal, None, False, False)
-    amounts = amounts_of(solver)
-    cost = _cost(reps, amounts)
+        best = stage1 if stage1 is not None else hint
+        return CpOutcome(best, value_optimal, floor, None, False, False)
+    found = read()
     optimal = status == cp_model.OPTIMAL
-    bound = cost if optimal else math.ceil(solver.best_objective_bound - 1e-6)
-    return CpOutcome(amounts, _value(reps, amounts), cost, value_optimal, bound, optimal, False)
+    cost = flat.cost_of(found)
+    bound = cost if optimal else _ceil(solver.best_objective_bound)
+    return CpOutcome(found, value_optimal, floor, bound, optimal, False)
 
 
-def _value(reps: Sequence[Item], amounts: Sequence[Sequence[int]]) -> int:
-    return sum(item.value * sum(row) for item, row in zip(reps, amounts, strict=True))
-
-
-def _cost(reps: Sequence[Item], amounts: Sequence[Sequence[int]]) -> int:
-    return sum(
-        option.cost * a
-        for item, row in zip(reps, amounts, strict=True)
-        for option, a in zip(item.options, row, strict=True)
-    )
-
-
-def _new_solver(workers: int) -> cp_model.CpSolver:
-    """A CP-SAT solver set up for a small shared machine, seeded for repeatability."""
-    solver = cp_model.CpSolver()
-    solver.parameters.num_workers = workers
-    solver.parameters.random_seed = 1
-    return solver
-
-
-def _set_time(solver: cp_model.CpSolver, seconds: float) -> None:
-    solver.parameters.max_time_in_seconds = max(0.01, seconds)
+def _ceil(bound: float) -> int:
+    return math.ceil(bound - 1e-9 * abs(bound) - 1e-6)

@@ -38,7 +38,9 @@ def load_gap(path: str | Path) -> list[GapInstance]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError([FieldProblem("", f"cannot read GAP file: {exc}", str(path))]) from exc
+        raise InvalidInputError(
+            [FieldProblem("", f"cannot read GAP file: {exc}", str(path))]
+        ) from exc
     return parse_gap(text, name=path.stem, file=str(path))
 
 
@@ -52,7 +54,9 @@ def parse_gap(text: str, *, name: str, file: str | None = None) -> list[GapInsta
         return [_instance(tokens, 0, name, file)[0]]
     count = tokens[0][0]
     if count <= 0:
-        raise _error(file, tokens[0][1], f"expected a positive agent or instance count, got {count}")
+        raise _error(
+            file, tokens[0][1], f"expected a positive agent or instance count, got {count}"
+        )
     instances: list[GapInstance] = []
     pos = 1
     for k in range(count):

@@ -11,7 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 if TYPE_CHECKING:
+    from router.flat import Flat, IntArray
     from router.solver import Item
 
 
@@ -48,18 +51,19 @@ def group_items(items: Sequence[Item]) -> Groups:
     return Groups(tuple(reps), tuple(tuple(m) for m in members))
 
 
-def expand_amounts(
-    groups: Groups, amounts: Sequence[Sequence[int]], n_items: int
-) -> tuple[int | None, ...]:
-    """Turn per-group option amounts back into one option index (or None) per item.
+def expand_flat(groups: Groups, flat: Flat, y: IntArray, n_items: int) -> tuple[int | None, ...]:
+    """Turn per-option amounts `y` of the flat grouped problem into one choice per item.
 
-    `amounts[g][o]` items of group g take option o; members are filled in order.
+    `y[k]` members of group `flat.option_group[k]` take option `flat.option_index[k]`;
+    members are filled in order.
     """
     choice: list[int | None] = [None] * n_items
-    for members, per_option in zip(groups.members, amounts, strict=True):
-        k = 0
-        for o, amount in enumerate(per_option):
-            for _ in range(amount):
-                choice[members[k]] = o
-                k += 1
+    taken = [0] * len(groups.members)
+    for k in np.flatnonzero(y):
+        g = int(flat.option_group[k])
+        members = groups.members[g]
+        start = taken[g]
+        for i in members[start : start + int(y[k])]:
+            choice[i] = int(flat.option_index[k])
+        taken[g] = start + int(y[k])
     return tuple(choice)

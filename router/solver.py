@@ -14,8 +14,9 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from router.cpsat_model import solve_cpsat
-from router.grouping import expand_amounts, group_items
+from router.flat import build_flat
+from router.grouping import expand_flat, group_items
+from router.optimise import optimise
 from router.problem_check import check_problem
 
 
@@ -70,21 +71,21 @@ def solve(problem: Problem, time_limit_s: float = 10.0) -> Solution:
     """
     start = time.monotonic()
     check_problem(problem)
-    deadline = start + max(0.0, time_limit_s)
+    deadline = start + max(0.0, time_limit_s) * 0.97 - 0.01  # leave room to expand the answer
     groups = group_items(problem.items)
-    outcome = solve_cpsat(groups.items, groups.counts, problem.capacities, deadline)
-    seconds = time.monotonic() - start
-    if outcome.infeasible:
-        return _empty(problem, "infeasible", seconds)
-    if outcome.amounts is None:
-        return _empty(problem, "unknown", seconds)
-    choice = expand_amounts(groups, outcome.amounts, len(problem.items))
+    flat = build_flat(groups, problem.capacities)
+    outcome = optimise(flat, deadline)
+    if outcome.infeasible or outcome.y is None:
+        status = "infeasible" if outcome.infeasible else "unknown"
+        return _empty(problem, status, time.monotonic() - start)
+    choice = expand_flat(groups, flat, outcome.y, len(problem.items))
     value, cost = evaluate(problem, choice)
-    bound = outcome.cost_bound if outcome.cost_bound is not None else _trivial_bound(problem)
+    bound = cost if outcome.cost_bound is None else min(outcome.cost_bound, cost)
+    if outcome.cost_bound is None:
+        bound = min(cost, _trivial_bound(problem))
     optimal = outcome.value_optimal and outcome.cost_optimal
-    return Solution(
-        choice, value, cost, min(bound, cost), "optimal" if optimal else "feasible", seconds
-    )
+    status = "optimal" if optimal else "feasible"
+    return Solution(choice, value, cost, bound, status, time.monotonic() - start)
 
 
 def evaluate(problem: Problem, choice: Sequence[int | None]) -> tuple[int, int]:

@@ -1,0 +1,194 @@
+"""LP relaxation of the grouped problem with GLOP, and provably valid bounds from its duals.
+
+GLOP answers in floating point, so its objective is not itself a proof. Any
+non-negative resource prices (and value price mu) give a valid Lagrangian bound,
+though, and LP duals are the best such prices; the bound is evaluated over every option
+in float64 with a safety margin and rounded towards the safe side (integer data).
+
+One LP does both stages: minimise `cost - W * value` with W large enough that value
+dominates. Its duals bound the value from above, and, with mu re-optimised for the
+value actually reached, the cost from below. An exact cost LP at a given value floor
+(`min_cost_lp`) tightens that bound when time allows.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from ortools.linear_solver.python import model_builder_helper as mbh
+
+from router.flat import BoolArray, Flat, FloatArray
+
+_MARGIN = 1e-9  # relative safety margin on float bounds
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class LpResult:
+    """An LP solve: fractional solution (None if none), resource prices and the value price."""
+
+    x: FloatArray | None
+    prices: FloatArray  # zeros when GLOP gave no duals (still a valid, weak bound)
+    mu: float
+    infeasible: bool = False  # proven: no assignment places every required item
+
+
+def weighted_lp(flat: Flat, deadline: float) -> LpResult:
+    """Minimise cost - W * value over the LP; mu = W. Value first, then cost, in one LP."""
+    option_value = flat.value[flat.option_group].astype(np.float64)
+    cost = flat.cost.astype(np.float64)
+    positive = option_value > 0
+    ratio = np.abs(cost[positive]) / option_value[positive]
+    weight = 2.0 * float(ratio.max(initial=0.0)) + 1.0
+    solved = _solve(flat, cost - weight * option_value, None, deadline, dual=True)
+    if solved == "infeasible":
+        return LpResult(None, np.zeros(flat.n_resources), 0.0, True)
+    if solved is None:
+        return LpResult(None, np.zeros(flat.n_resources), weight)
+    x, prices, _ = solved
+    return LpResult(x, prices, weight)
+
+
+def min_cost_lp(flat: Flat, value_floor: int, deadline: float) -> LpResult:
+    """Minimise cost over the LP with value >= value_floor (exact second stage)."""
+    solved = _solve(flat, flat.cost.astype(np.float64), value_floor, deadline, dual=True)
+    if solved == "infeasible":
+        return LpResult(None, np.zeros(flat.n_resources), 0.0, True)
+    if solved is None:
+        return LpResult(None, np.zeros(flat.n_resources), 0.0)
+    x, prices, mu = solved
+    return LpResult(x, prices, mu)
+
+
+def value_upper_bound(flat: Flat, lp: LpResult) -> int:
+    """A valid upper bound on placed value, from the LP's prices scaled to value units."""
+    values = flat.value[flat.option_group].astype(np.float64)
+    scale = 1.0 / lp.mu if lp.mu > 0 else 0.0
+    best = -lagrangian(flat, -values, lp.prices * scale)[0]
+    total = float(flat.value @ flat.count)
+    return math.floor(min(best, total) + _MARGIN * abs(best) + 1e-6)
+
+
+def cost_lower_bound(flat: Flat, lp: LpResult, value_floor: int) -> tuple[int, float]:
+    """A valid lower bound on cost for value >= value_floor, and the mu that gives it.
+
+    The bound is concave in mu; a golden-section search over [0, 2 * lp.mu] (plus the
+    LP's own mu) finds a good one.
+    """
+    cost = flat.cost.astype(np.float64)
+
+    def at(mu: float) -> float:
+        return lagrangian(flat, cost, lp.prices, mu, value_floor)[0]
+
+    best_mu, best = lp.mu, at(lp.mu)
+    if best == math.inf:
+        return 2**62, lp.mu
+    lo, hi = 0.0, max(2.0 * lp.mu, 1e-9)
+    golden = (math.sqrt(5) - 1) / 2
+    a, b = hi - golden * (hi - lo), lo + golden * (hi - lo)
+    fa, fb = at(a), at(b)
+    for _ in range(40):
+        if fa < fb:
+            lo, a, fa = a, b, fb
+            b = lo + golden * (hi - lo)
+            fb = at(b)
+        else:
+            hi, b, fb = b, a, fa
+            a = hi - golden * (hi - lo)
+            fa = at(a)
+    for mu, f in ((0.0, at(0.0)), (a, fa), (b, fb)):
+        if f > best:
+            best_mu, best = mu, f
+    return math.ceil(best - _MARGIN * abs(best) - 1e-6), best_mu
+
+
+def lagrangian(
+    flat: Flat, option_obj: FloatArray, prices: FloatArray, mu: float = 0.0, value_floor: int = 0
+) -> tuple[float, FloatArray]:
+    """A valid lower bound on min option_obj under capacities (and value >= value_floor).
+
+    For prices >= 0 and mu >= 0 every group picks its best reduced option (optional
+    groups may pick nothing). Returns the bound and the reduced objective per option;
+    the bound is +inf when a required group has no option.
+    """
+    reduced = option_obj - mu * flat.value[flat.option_group]
+    if len(flat.use_res):
+        np.add.at(reduced, flat.use_option(), prices[flat.use_res] * flat.use_amt)
+    best = flat.group_min(reduced)
+    if np.isinf(best[flat.required]).any():
+        return math.inf, reduced
+    best = np.where(flat.required, best, np.minimum(best, 0.0))
+    total = best @ flat.count.astype(np.float64)
+    total -= prices @ flat.capacity.astype(np.float64)
+    return float(total + mu * value_floor), reduced
+
+
+def banned_options(
+    flat: Flat, lp: LpResult, mu: float, value_floor: int, cost_upper: int
+) -> BoolArray:
+    """Options that no assignment with value >= value_floor and cost < cost_upper uses.
+
+    Reduced-cost fixing: forcing one unit of group g onto option k raises the Lagrangian
+    bound by (reduced_k - best_g); if that reaches cost_upper, option k is useless.
+    """
+    bound, reduced = lagrangian(flat, flat.cost.astype(np.float64), lp.prices, mu, value_floor)
+    if bound == math.inf:
+        return np.zeros(flat.n_options, dtype=np.bool_)
+    best = flat.group_min(reduced)
+    best = np.where(flat.required, best, np.minimum(best, 0.0))
+    forced = bound + reduced - best[flat.option_group]
+    result: BoolArray = forced - (_MARGIN * np.abs(forced) + 1e-6) >= cost_upper
+    return result
+
+
+def _solve(
+    flat: Flat, objective: FloatArray, value_floor: int | None, deadline: float, dual: bool
+) -> tuple[FloatArray, FloatArray, float] | str | None:
+    """Minimise over the LP with GLOP: (x, resource prices, value price), "infeasible",
+    or None (out of time, or no answer)."""
+    n_g, n_r, n_o = flat.n_groups, flat.n_resources, flat.n_options
+    seconds = deadline - time.monotonic()
+    if seconds <= 0 or n_o == 0:
+        return None
+    rows = np.concatenate([flat.option_group, n_g + flat.use_res])
+    cols = np.concatenate([np.arange(n_o), flat.use_option()])
+    data = np.concatenate([np.ones(n_o), flat.use_amt.astype(np.float64)])
+    count = flat.count.astype(np.float64)
+    lower = [np.where(flat.required, count, 0.0), np.full(n_r, -np.inf)]
+    upper = [count, flat.capacity.astype(np.float64)]
+    n_rows = n_g + n_r
+    if value_floor is not None:
+        rows = np.concatenate([rows, np.full(n_o, n_rows)])
+        cols = np.concatenate([cols, np.arange(n_o)])
+        data = np.concatenate([data, flat.value[flat.option_group].astype(np.float64)])
+        lower.append(np.array([float(value_floor)]))
+        upper.append(np.array([np.inf]))
+        n_rows += 1
+    matrix = sp.csr_matrix((data, (rows, cols)), shape=(n_rows, n_o))
+    model = mbh.ModelBuilderHelper()
+    model.fill_model_from_sparse_data(
+        np.zeros(n_o),
+        count[flat.option_group],
+        objective,
+        np.concatenate(lower),
+        np.concatenate(upper),
+        matrix,
+    )
+    solver = mbh.ModelSolverHelper("glop")
+    solver.set_time_limit_in_seconds(seconds)
+    if dual:
+        solver.set_solver_specific_parameters("use_dual_simplex: true")
+    solver.solve(model)
+    if solver.status() == mbh.SolveStatus.INFEASIBLE:
+        return "infeasible"
+    if not solver.has_solution():
+        return None
+    x = np.asarray(solver.variable_values(), dtype=np.float64)
+    duals = np.asarray(solver.dual_values(), dtype=np.float64)
+    # GLOP's duals for a minimisation: <= rows are <= 0, the >= value row is >= 0.
+    prices = np.maximum(0.0, -duals[n_g : n_g + n_r])
+    mu = max(0.0, float(duals[n_g + n_r])) if value_floor is not None else 0.0
+    return x, prices, mu

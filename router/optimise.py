@@ -1,0 +1,158 @@
+"""The solve pipeline on a flat grouped problem: greedy, LP, LP-guided CP-SAT, bounds.
+
+1. A value-first greedy gives an assignment of value V (and a fallback answer).
+2. The cost LP with value >= V (GLOP) gives a fractional solution and prices; the
+   prices give valid bounds: cost >= cost_bound for any assignment of value >= V, and
+   value <= value_bound.
+3. Relax-and-fix: items the LP places integrally stay where it put them; CP-SAT places
+   the rest (the few fractional and unplaced groups, their best-priced options, in the
+   capacity left), value first, then cost.
+4. Small models then go to CP-SAT whole (hinted, with reduced-cost fixing) for the
+   remaining time, which often proves optimality.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from router.cpsat_model import solve_cpsat
+from router.flat import BoolArray, Flat, FloatArray, IntArray
+from router.greedy import fill, improve, round_down
+from router.lp_bound import (
+    LpResult,
+    banned_options,
+    cost_lower_bound,
+    min_cost_lp,
+    value_upper_bound,
+)
+
+CP_SAT_MAX_OPTIONS = 60_000  # above this, building the whole CP-SAT model costs too much
+RESIDUAL_OPTIONS = 12  # options per group kept in the relax-and-fix CP-SAT model
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Outcome:
+    """The best assignment (None if none found) and what is proven about it."""
+
+    y: IntArray | None
+    value_bound: int
+    cost_bound: int | None  # valid for assignments with value >= the returned value
+    value_optimal: bool
+    cost_optimal: bool
+    infeasible: bool
+
+
+def optimise(flat: Flat, deadline: float, workers: int = 2) -> Outcome:
+    """Best assignment found by `deadline` (time.monotonic()), with bounds."""
+    small = flat.n_options <= CP_SAT_MAX_OPTIONS
+    best = _feasible(flat, fill(flat, round_down(flat, None)))
+    floor = _value_floor(flat, best)
+
+    lp = min_cost_lp(flat, floor, _share(deadline, 0.3 if small else 0.7))
+    if lp.infeasible:
+        return _infeasible()
+    cost_bound, mu = cost_lower_bound(flat, lp, floor)
+    value_bound = value_upper_bound(flat, lp)
+    if lp.x is not None:
+        fixed = _relax_and_fix(flat, lp, _share(deadline, 0.3 if small else 0.8), workers)
+        best = _better(flat, best, fixed)
+    if best is not None:
+        best = improve(flat, best, _share(deadline, 0.3 if small else 0.9))
+
+    if small and not _proven(flat, best, value_bound, cost_bound):
+        banned = None
+        if best is not None:
+            banned = banned_options(flat, lp, mu, floor, flat.cost_of(best))
+        cp = solve_cpsat(
+            flat, deadline, hint=best, value_upper=value_bound, banned=banned, workers=workers
+        )
+        if cp.infeasible:
+            return _infeasible()
+        best = _better(flat, best, cp.y)
+        if cp.cost_bound is not None and best is not None and flat.value_of(best) >= cp.value_floor:
+            cost_bound = max(cost_bound, cp.cost_bound)
+        if cp.value_optimal and best is not None and flat.value_of(best) >= cp.value_floor:
+            value_bound = min(value_bound, flat.value_of(best))
+    if best is None:
+        return Outcome(None, value_bound, None, False, False, False)
+    value_optimal = flat.value_of(best) >= value_bound
+    cost_optimal = flat.cost_of(best) <= cost_bound
+    return Outcome(best, value_bound, cost_bound, value_optimal, cost_optimal, False)
+
+
+def _relax_and_fix(flat: Flat, lp: LpResult, deadline: float, workers: int) -> IntArray | None:
+    """Keep the LP's integral part; let CP-SAT place what is left in the capacity left."""
+    base = round_down(flat, lp.x)
+    placed = np.bincount(flat.option_group, weights=base, minlength=flat.n_groups)
+    left = flat.count - placed.astype(np.int64)
+    keep = _best_options(flat, _priced(flat, lp), RESIDUAL_OPTIONS)
+    if lp.x is not None:
+        keep |= lp.x > 1e-9
+    sub, index = flat.residual(left, keep, flat.capacity - flat.usage(base))
+    hint = _feasible(sub, fill(sub, np.zeros(sub.n_options, dtype=np.int64)))
+    cp = solve_cpsat(sub, deadline, hint=hint, workers=workers)
+    found = cp.y if cp.y is not None else hint
+    if found is None:
+        return None
+    y = base.copy()
+    y[index] += found
+    return _feasible(flat, y)
+
+
+def _best_options(flat: Flat, score: FloatArray, per_group: int) -> BoolArray:
+    """The `per_group` lowest-score options of every group."""
+    order = np.lexsort((score, flat.option_group))
+    rank = np.arange(flat.n_options) - flat.group_ptr[flat.option_group[order]]
+    keep = np.zeros(flat.n_options, dtype=np.bool_)
+    keep[order[rank < per_group]] = True
+    return keep
+
+
+def _priced(flat: Flat, lp: LpResult) -> FloatArray:
+    """Cost plus the LP's resource prices: the greedy's option score."""
+    score = flat.cost.astype(np.float64)
+    if len(flat.use_res):
+        np.add.at(score, flat.use_option(), lp.prices[flat.use_res] * flat.use_amt)
+    return score
+
+
+def _value_floor(flat: Flat, y: IntArray | None) -> int:
+    """The value reached, or (no assignment) the required items' value, which any has."""
+    if y is not None:
+        return flat.value_of(y)
+    return int(flat.value[flat.required] @ flat.count[flat.required])
+
+
+def _proven(flat: Flat, y: IntArray | None, value_bound: int, cost_bound: int) -> bool:
+    return y is not None and flat.value_of(y) >= value_bound and flat.cost_of(y) <= cost_bound
+
+
+def _feasible(flat: Flat, y: IntArray | None) -> IntArray | None:
+    """`y` if it places every required item, else None."""
+    if y is None:
+        return None
+    placed = np.bincount(flat.option_group, weights=y, minlength=flat.n_groups)
+    ok = np.all(placed[flat.required] == flat.count[flat.required])
+    return y if ok else None
+
+
+def _better(flat: Flat, a: IntArray | None, b: IntArray | None) -> IntArray | None:
+    """The lexicographically better of two assignments (more value, then less cost)."""
+    if a is None or b is None:
+        return b if a is None else a
+    ka = (flat.value_of(a), -flat.cost_of(a))
+    kb = (flat.value_of(b), -flat.cost_of(b))
+    return b if kb > ka else a
+
+
+def _infeasible() -> Outcome:
+    return Outcome(None, 0, None, True, True, True)
+
+
+def _share(deadline: float, fraction: float) -> float:
+    """A deadline `fraction` of the way from now to `deadline`."""
+    now = time.monotonic()
+    return now + max(0.0, deadline - now) * fraction
