@@ -40,13 +40,16 @@ def solve_cpsat(
     value_upper: int | None = None,
     banned: BoolArray | None = None,
     workers: int = 2,
+    one_solve: bool = False,
 ) -> CpOutcome:
     """Solve the grouped problem until `deadline` (time.monotonic()); never raises on timeout.
 
     `hint`: a feasible starting assignment. `value_upper`: a proven upper bound on value
     (reaching it proves stage 1). `banned`: options proven unable to appear in any
     assignment cheaper than the hint with at least its value (reduced-cost fixing);
-    fixed to zero in stage 2 only.
+    fixed to zero in stage 2 only. `one_solve`: when `W * value - cost` fits in int64
+    (W above any cost difference, so the order stays exact), solve that once instead of
+    two stages; quicker for small neighbourhoods, but proves no cost bound.
     """
     # Data: per option an upper bound from its group count and the capacities.
     upper = flat.count[flat.option_group].copy()
@@ -94,6 +97,17 @@ def solve_cpsat(
     top = total if value_upper is None else min(value_upper, total)
     hint_value = None if hint is None else flat.value_of(hint)
     stage1: IntArray | None = None
+    weight = int(np.abs(flat.cost[upper > 0]) @ upper[upper > 0]) + 1
+    if one_solve and not value_fixed and weight * (total + 1) < 2**62:
+        model.maximize(value_expr * weight - cost_expr)
+        solver.parameters.max_time_in_seconds = max(0.01, deadline - time.monotonic())
+        status = solver.solve(model)
+        if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+            infeasible = status == cp_model.INFEASIBLE
+            return CpOutcome(hint, infeasible, hint_value or 0, None, infeasible, infeasible)
+        found = read()
+        optimal = status == cp_model.OPTIMAL
+        return CpOutcome(found, optimal, flat.value_of(found), None, optimal, False)
     if value_fixed:
         floor, value_optimal = total, True
     elif hint_value is not None and hint_value >= top:

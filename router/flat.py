@@ -54,7 +54,9 @@ class Flat:
         """For each (option, resource) use entry, the option it belongs to."""
         return np.repeat(np.arange(self.n_options, dtype=np.int64), np.diff(self.use_ptr))
 
-    def residual(self, count: IntArray, keep: BoolArray, capacity: IntArray) -> tuple[Flat, IntArray]:
+    def residual(
+        self, count: IntArray, keep: BoolArray, capacity: IntArray
+    ) -> tuple[Flat, IntArray]:
         """A smaller problem: groups with `count` > 0 left, only the `keep` options, the
         given capacities. Returns it and, per kept option, its index in this problem."""
         keep = keep & (count[self.option_group] > 0)

@@ -5,10 +5,9 @@ non-negative resource prices (and value price mu) give a valid Lagrangian bound,
 though, and LP duals are the best such prices; the bound is evaluated over every option
 in float64 with a safety margin and rounded towards the safe side (integer data).
 
-One LP does both stages: minimise `cost - W * value` with W large enough that value
-dominates. Its duals bound the value from above, and, with mu re-optimised for the
-value actually reached, the cost from below. An exact cost LP at a given value floor
-(`min_cost_lp`) tightens that bound when time allows.
+Two LPs mirror the lexicographic objective: the value LP bounds the value from above
+(its prices are in value units); the cost LP at a value floor V bounds the cost of
+anything placing at least V (its prices are in cost units, mu prices the value floor).
 """
 
 from __future__ import annotations
@@ -36,25 +35,28 @@ class LpResult:
     infeasible: bool = False  # proven: no assignment places every required item
 
 
-def weighted_lp(flat: Flat, deadline: float) -> LpResult:
-    """Minimise cost - W * value over the LP; mu = W. Value first, then cost, in one LP."""
-    option_value = flat.value[flat.option_group].astype(np.float64)
+def max_value_lp(flat: Flat, deadline: float) -> LpResult:
+    """Maximise placed value over the LP; its prices are in value units (mu = 1).
+
+    A tiny cost term breaks ties between equally valuable LP optima towards cheap ones;
+    it cannot weaken the bound, which any non-negative prices make valid.
+    """
+    values = flat.value[flat.option_group].astype(np.float64)
     cost = flat.cost.astype(np.float64)
-    positive = option_value > 0
-    ratio = np.abs(cost[positive]) / option_value[positive]
-    weight = 2.0 * float(ratio.max(initial=0.0)) + 1.0
-    solved = _solve(flat, cost - weight * option_value, None, deadline, dual=True)
+    tie = 1e-3 * float(values.min(initial=1.0)) / (float(np.abs(cost).max(initial=0.0)) + 1.0)
+    solved = _solve(flat, tie * cost - values, None, deadline, dual=False)  # primal: faster
     if solved == "infeasible":
         return LpResult(None, np.zeros(flat.n_resources), 0.0, True)
     if solved is None:
-        return LpResult(None, np.zeros(flat.n_resources), weight)
+        return LpResult(None, np.zeros(flat.n_resources), 1.0)
     x, prices, _ = solved
-    return LpResult(x, prices, weight)
+    return LpResult(x, prices, 1.0)
 
 
 def min_cost_lp(flat: Flat, value_floor: int, deadline: float) -> LpResult:
     """Minimise cost over the LP with value >= value_floor (exact second stage)."""
-    solved = _solve(flat, flat.cost.astype(np.float64), value_floor, deadline, dual=True)
+    cost = flat.cost.astype(np.float64)
+    solved = _solve(flat, cost, value_floor, deadline, dual=True)  # dual: measured faster
     if solved == "infeasible":
         return LpResult(None, np.zeros(flat.n_resources), 0.0, True)
     if solved is None:
@@ -64,7 +66,7 @@ def min_cost_lp(flat: Flat, value_floor: int, deadline: float) -> LpResult:
 
 
 def value_upper_bound(flat: Flat, lp: LpResult) -> int:
-    """A valid upper bound on placed value, from the LP's prices scaled to value units."""
+    """A valid upper bound on placed value, from the LP's prices in value units (/ mu)."""
     values = flat.value[flat.option_group].astype(np.float64)
     scale = 1.0 / lp.mu if lp.mu > 0 else 0.0
     best = -lagrangian(flat, -values, lp.prices * scale)[0]

@@ -1,6 +1,7 @@
-"""The solve pipeline on a flat grouped problem: greedy, LP, LP-guided CP-SAT, bounds.
+"""The solve pipeline on a flat grouped problem: greedy, LPs, LP-guided CP-SAT, bounds.
 
-1. A value-first greedy gives an assignment of value V (and a fallback answer).
+1. A value-first greedy, and the rounded value LP (which also bounds the value), give
+   an assignment of value V.
 2. The cost LP with value >= V (GLOP) gives a fractional solution and prices; the
    prices give valid bounds: cost >= cost_bound for any assignment of value >= V, and
    value <= value_bound.
@@ -8,7 +9,7 @@
    the rest (the few fractional and unplaced groups, their best-priced options, in the
    capacity left), value first, then cost.
 4. Small models then go to CP-SAT whole (hinted, with reduced-cost fixing) for the
-   remaining time, which often proves optimality.
+   remaining time, which often proves optimality; large ones to LNS (router/lns.py).
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ import numpy as np
 from router.cpsat_model import solve_cpsat
 from router.flat import BoolArray, Flat, FloatArray, IntArray
 from router.greedy import fill, improve, round_down
+from router.lns import lns
 from router.lp_bound import (
     LpResult,
     banned_options,
     cost_lower_bound,
+    max_value_lp,
     min_cost_lp,
     value_upper_bound,
 )
@@ -47,22 +50,34 @@ class Outcome:
 
 def optimise(flat: Flat, deadline: float, workers: int = 2) -> Outcome:
     """Best assignment found by `deadline` (time.monotonic()), with bounds."""
+    if np.any(flat.required & (np.diff(flat.group_ptr) == 0)):
+        return _infeasible()  # a required item has no option that fits anywhere
     small = flat.n_options <= CP_SAT_MAX_OPTIONS
     best = _feasible(flat, fill(flat, round_down(flat, None)))
+    value_bound = int(flat.value @ flat.count)
+    if not np.all(flat.required | (flat.value == 0)):
+        lp1 = max_value_lp(flat, _share(deadline, 0.3))
+        if lp1.infeasible:
+            return _infeasible()
+        value_bound = min(value_bound, value_upper_bound(flat, lp1))
+        best = _better(flat, best, _feasible(flat, fill(flat, round_down(flat, lp1.x))))
     floor = _value_floor(flat, best)
 
-    lp = min_cost_lp(flat, floor, _share(deadline, 0.3 if small else 0.7))
+    lp = min_cost_lp(flat, floor, _share(deadline, 0.4 if small else 0.6))
     if lp.infeasible:
         return _infeasible()
     cost_bound, mu = cost_lower_bound(flat, lp, floor)
-    value_bound = value_upper_bound(flat, lp)
+    if lp.mu > 0:
+        value_bound = min(value_bound, value_upper_bound(flat, lp))
     if lp.x is not None:
-        fixed = _relax_and_fix(flat, lp, _share(deadline, 0.3 if small else 0.8), workers)
+        fixed = _relax_and_fix(flat, lp, _share(deadline, 0.3), workers)
         best = _better(flat, best, fixed)
     if best is not None:
-        best = improve(flat, best, _share(deadline, 0.3 if small else 0.9))
+        best = improve(flat, best, _share(deadline, 0.3))
 
-    if small and not _proven(flat, best, value_bound, cost_bound):
+    if not small and best is not None:
+        best = lns(flat, best, lp.x, deadline, workers=workers)
+    elif small and not _proven(flat, best, value_bound, cost_bound):
         banned = None
         if best is not None:
             banned = banned_options(flat, lp, mu, floor, flat.cost_of(best))
@@ -78,6 +93,8 @@ def optimise(flat: Flat, deadline: float, workers: int = 2) -> Outcome:
             value_bound = min(value_bound, flat.value_of(best))
     if best is None:
         return Outcome(None, value_bound, None, False, False, False)
+    if flat.value_of(best) > floor:  # more value placed: the same prices bound it tighter
+        cost_bound = max(cost_bound, cost_lower_bound(flat, lp, flat.value_of(best))[0])
     value_optimal = flat.value_of(best) >= value_bound
     cost_optimal = flat.cost_of(best) <= cost_bound
     return Outcome(best, value_bound, cost_bound, value_optimal, cost_optimal, False)
