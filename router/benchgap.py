@@ -43,7 +43,7 @@ class Reference:
 
 
 def load_reference(path: Path) -> dict[str, Reference]:
-    """Read a reference.csv (instance, items, agents, best_known_bound, optimum, best_known_value)."""
+    """Read a reference.csv: instance, optimum and best_known_value columns (others ignored)."""
     try:
         with path.open(newline="", encoding="utf-8") as f:
             rows = list(csv.DictReader(f))

@@ -7,6 +7,7 @@ that can never fit (an amount above a capacity) are dropped here, once.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -109,22 +110,16 @@ class Flat:
 
 
 def build_flat(groups: Groups, capacities: Sequence[int]) -> Flat:
-    """Flatten the groups; skip options that use more of a resource than exists."""
+    """Flatten the groups; skip options that use more of a resource than exists.
+
+    Columns are collected in compact int64 arrays (not lists of Python ints) so that
+    millions of options stay affordable in memory.
+    """
     cap = list(capacities)
-    value: list[int] = []
-    count: list[int] = []
-    required: list[bool] = []
-    group_ptr = [0]
-    option_group: list[int] = []
-    option_index: list[int] = []
-    cost: list[int] = []
-    use_ptr = [0]
-    use_res: list[int] = []
-    use_amt: list[int] = []
-    for g, (item, members) in enumerate(zip(groups.items, groups.members, strict=True)):
-        value.append(item.value)
-        count.append(len(members))
-        required.append(item.required)
+    option_group, option_index, cost = array("q"), array("q"), array("q")
+    use_ptr, use_res, use_amt = array("q", [0]), array("q"), array("q")
+    group_ptr = array("q", [0])
+    for g, item in enumerate(groups.items):
         for o, option in enumerate(item.options):
             uses = _merged(option.uses)
             if any(amount > cap[r] for r, amount in uses):
@@ -138,16 +133,16 @@ def build_flat(groups: Groups, capacities: Sequence[int]) -> Flat:
             use_ptr.append(len(use_res))
         group_ptr.append(len(cost))
     return Flat(
-        value=np.array(value, dtype=np.int64),
-        count=np.array(count, dtype=np.int64),
-        required=np.array(required, dtype=np.bool_),
-        group_ptr=np.array(group_ptr, dtype=np.int64),
-        option_group=np.array(option_group, dtype=np.int64),
-        option_index=np.array(option_index, dtype=np.int64),
-        cost=np.array(cost, dtype=np.int64),
-        use_ptr=np.array(use_ptr, dtype=np.int64),
-        use_res=np.array(use_res, dtype=np.int64),
-        use_amt=np.array(use_amt, dtype=np.int64),
+        value=np.array([item.value for item in groups.items], dtype=np.int64),
+        count=np.array(groups.counts, dtype=np.int64),
+        required=np.array([item.required for item in groups.items], dtype=np.bool_),
+        group_ptr=np.frombuffer(group_ptr, dtype=np.int64).copy(),
+        option_group=np.frombuffer(option_group, dtype=np.int64).copy(),
+        option_index=np.frombuffer(option_index, dtype=np.int64).copy(),
+        cost=np.frombuffer(cost, dtype=np.int64).copy(),
+        use_ptr=np.frombuffer(use_ptr, dtype=np.int64).copy(),
+        use_res=np.frombuffer(use_res, dtype=np.int64).copy(),
+        use_amt=np.frombuffer(use_amt, dtype=np.int64).copy(),
         capacity=np.array(cap, dtype=np.int64),
     )
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -45,7 +46,7 @@ def max_value_lp(flat: Flat, deadline: float) -> LpResult:
     cost = flat.cost.astype(np.float64)
     tie = 1e-3 * float(values.min(initial=1.0)) / (float(np.abs(cost).max(initial=0.0)) + 1.0)
     solved = _solve(flat, tie * cost - values, None, deadline, dual=False)  # primal: faster
-    if solved == "infeasible":
+    if isinstance(solved, str):
         return LpResult(None, np.zeros(flat.n_resources), 0.0, True)
     if solved is None:
         return LpResult(None, np.zeros(flat.n_resources), 1.0)
@@ -57,7 +58,7 @@ def min_cost_lp(flat: Flat, value_floor: int, deadline: float) -> LpResult:
     """Minimise cost over the LP with value >= value_floor (exact second stage)."""
     cost = flat.cost.astype(np.float64)
     solved = _solve(flat, cost, value_floor, deadline, dual=True)  # dual: measured faster
-    if solved == "infeasible":
+    if isinstance(solved, str):
         return LpResult(None, np.zeros(flat.n_resources), 0.0, True)
     if solved is None:
         return LpResult(None, np.zeros(flat.n_resources), 0.0)
@@ -77,34 +78,36 @@ def value_upper_bound(flat: Flat, lp: LpResult) -> int:
 def cost_lower_bound(flat: Flat, lp: LpResult, value_floor: int) -> tuple[int, float]:
     """A valid lower bound on cost for value >= value_floor, and the mu that gives it.
 
-    The bound is concave in mu; a golden-section search over [0, 2 * lp.mu] (plus the
-    LP's own mu) finds a good one.
+    With the resource prices fixed, each group's best priced option does not depend on
+    mu (its value is per group), so the bound is a cheap concave function of mu over
+    groups alone; a golden-section search over [0, 2 * lp.mu] (plus 0 and the LP's own
+    mu) picks a good one.
     """
-    cost = flat.cost.astype(np.float64)
+    base = flat.group_min(lagrangian(flat, flat.cost.astype(np.float64), lp.prices)[1])
+    if np.isinf(base[flat.required]).any():
+        return 2**62, lp.mu
+    count = flat.count.astype(np.float64)
+    value = flat.value.astype(np.float64)
+    fixed = -float(lp.prices @ flat.capacity.astype(np.float64))
 
     def at(mu: float) -> float:
-        return lagrangian(flat, cost, lp.prices, mu, value_floor)[0]
+        best = base - mu * value
+        best = np.where(flat.required, best, np.minimum(best, 0.0))
+        return float(best @ count) + fixed + mu * value_floor
 
-    best_mu, best = lp.mu, at(lp.mu)
-    if best == math.inf:
-        return 2**62, lp.mu
+    candidates = [0.0, lp.mu]
     lo, hi = 0.0, max(2.0 * lp.mu, 1e-9)
     golden = (math.sqrt(5) - 1) / 2
-    a, b = hi - golden * (hi - lo), lo + golden * (hi - lo)
-    fa, fb = at(a), at(b)
-    for _ in range(40):
-        if fa < fb:
-            lo, a, fa = a, b, fb
-            b = lo + golden * (hi - lo)
-            fb = at(b)
+    for _ in range(60):
+        a, b = hi - golden * (hi - lo), lo + golden * (hi - lo)
+        if at(a) < at(b):
+            lo = a
         else:
-            hi, b, fb = b, a, fa
-            a = hi - golden * (hi - lo)
-            fa = at(a)
-    for mu, f in ((0.0, at(0.0)), (a, fa), (b, fb)):
-        if f > best:
-            best_mu, best = mu, f
-    return math.ceil(best - _MARGIN * abs(best) - 1e-6), best_mu
+            hi = b
+    candidates.append((lo + hi) / 2)
+    best_mu = max(candidates, key=at)
+    bound = at(best_mu)
+    return math.ceil(bound - _MARGIN * abs(bound) - 1e-6), best_mu
 
 
 def lagrangian(
@@ -170,7 +173,7 @@ def _solve(
         upper.append(np.array([np.inf]))
         n_rows += 1
     matrix = sp.csr_matrix((data, (rows, cols)), shape=(n_rows, n_o))
-    model = mbh.ModelBuilderHelper()
+    model: Any = mbh.ModelBuilderHelper()  # its bundled stubs mistype the array arguments
     model.fill_model_from_sparse_data(
         np.zeros(n_o),
         count[flat.option_group],

@@ -1,13 +1,13 @@
 """The solve pipeline on a flat grouped problem: greedy, LPs, LP-guided CP-SAT, bounds.
 
-1. A value-first greedy, and the rounded value LP (which also bounds the value), give
-   an assignment of value V.
+1. A value-first greedy (and, for small models, the rounded value LP, which also
+   bounds the value) gives an assignment of value V.
 2. The cost LP with value >= V (GLOP) gives a fractional solution and prices; the
    prices give valid bounds: cost >= cost_bound for any assignment of value >= V, and
    value <= value_bound.
-3. Relax-and-fix: items the LP places integrally stay where it put them; CP-SAT places
-   the rest (the few fractional and unplaced groups, their best-priced options, in the
-   capacity left), value first, then cost.
+3. Greedy again with LP prices added to costs; then relax-and-fix: items the LP places
+   integrally stay where it put them, CP-SAT places the rest (the fractional and
+   unplaced groups, their best-priced options, in the capacity left), value first.
 4. Small models then go to CP-SAT whole (hinted, with reduced-cost fixing) for the
    remaining time, which often proves optimality; large ones to LNS (router/lns.py).
 """
@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,12 +28,17 @@ from router.lp_bound import (
     LpResult,
     banned_options,
     cost_lower_bound,
+    lagrangian,
     max_value_lp,
     min_cost_lp,
     value_upper_bound,
 )
 
 CP_SAT_MAX_OPTIONS = 60_000  # above this, building the whole CP-SAT model costs too much
+FULL_LP_MAX_OPTIONS = 400_000  # above this, the LPs start from a few options per group
+LP_OPTIONS = 6  # cheapest options per group in a restricted LP
+LP_ROUNDS = 12  # restricted LP solves (column generation rounds) at most
+PRICE_SCALES = (0.5, 1.0)  # measured: half prices often pack best
 RESIDUAL_OPTIONS = 12  # options per group kept in the relax-and-fix CP-SAT model
 
 
@@ -48,35 +54,56 @@ class Outcome:
     infeasible: bool
 
 
-def optimise(flat: Flat, deadline: float, workers: int = 2) -> Outcome:
-    """Best assignment found by `deadline` (time.monotonic()), with bounds."""
+def optimise(
+    flat: Flat, deadline: float, workers: int = 2, log: Callable[[str], None] | None = None
+) -> Outcome:
+    """Best assignment found by `deadline` (time.monotonic()), with bounds.
+
+    `log`, if given, receives one line per phase (for benchmarks and debugging).
+    """
+
+    def note(phase: str, y: IntArray | None = None) -> None:
+        if log is not None:
+            found = "-" if y is None else f"value={flat.value_of(y)} cost={flat.cost_of(y)}"
+            log(f"{time.monotonic():.2f} {phase}: {found}")
+
     if np.any(flat.required & (np.diff(flat.group_ptr) == 0)):
         return _infeasible()  # a required item has no option that fits anywhere
     small = flat.n_options <= CP_SAT_MAX_OPTIONS
     best = _feasible(flat, fill(flat, round_down(flat, None)))
+    note("greedy", best)
     value_bound = int(flat.value @ flat.count)
-    if not np.all(flat.required | (flat.value == 0)):
-        lp1 = max_value_lp(flat, _share(deadline, 0.3))
+    if small and not np.all(flat.required | (flat.value == 0)):
+        lp1 = _restricted(flat, None, best, _share(deadline, 0.3))
         if lp1.infeasible:
             return _infeasible()
         value_bound = min(value_bound, value_upper_bound(flat, lp1))
         best = _better(flat, best, _feasible(flat, fill(flat, round_down(flat, lp1.x))))
+        note(f"value LP (bound {value_bound}), rounded", best)
     floor = _value_floor(flat, best)
 
-    lp = min_cost_lp(flat, floor, _share(deadline, 0.4 if small else 0.6))
+    lp = _restricted(flat, floor, best, _share(deadline, 0.4 if small else 0.6))
     if lp.infeasible:
         return _infeasible()
     cost_bound, mu = cost_lower_bound(flat, lp, floor)
     if lp.mu > 0:
         value_bound = min(value_bound, value_upper_bound(flat, lp))
+    note(f"cost LP (bound {cost_bound})")
+    for scale in PRICE_SCALES:  # Lagrangian greedy: price scarce resources into the choice
+        priced = _feasible(flat, fill(flat, round_down(flat, None), _priced(flat, lp, scale)))
+        best = _better(flat, best, priced)
+        note(f"priced greedy x{scale}", priced)
     if lp.x is not None:
-        fixed = _relax_and_fix(flat, lp, _share(deadline, 0.3), workers)
+        fixed = _relax_and_fix(flat, lp, _share(deadline, 0.2), workers)
+        note("relax-and-fix", fixed)
         best = _better(flat, best, fixed)
     if best is not None:
         best = improve(flat, best, _share(deadline, 0.3))
+        note("moves", best)
 
     if not small and best is not None:
         best = lns(flat, best, lp.x, deadline, workers=workers)
+        note("LNS", best)
     elif small and not _proven(flat, best, value_bound, cost_bound):
         banned = None
         if best is not None:
@@ -87,6 +114,7 @@ def optimise(flat: Flat, deadline: float, workers: int = 2) -> Outcome:
         if cp.infeasible:
             return _infeasible()
         best = _better(flat, best, cp.y)
+        note(f"CP-SAT (bound {cp.cost_bound})", best)
         if cp.cost_bound is not None and best is not None and flat.value_of(best) >= cp.value_floor:
             cost_bound = max(cost_bound, cp.cost_bound)
         if cp.value_optimal and best is not None and flat.value_of(best) >= cp.value_floor:
@@ -98,6 +126,63 @@ def optimise(flat: Flat, deadline: float, workers: int = 2) -> Outcome:
     value_optimal = flat.value_of(best) >= value_bound
     cost_optimal = flat.cost_of(best) <= cost_bound
     return Outcome(best, value_bound, cost_bound, value_optimal, cost_optimal, False)
+
+
+def _restricted(
+    flat: Flat, floor: int | None, incumbent: IntArray | None, deadline: float
+) -> LpResult:
+    """The value LP (floor None) or cost LP over a restricted set of options.
+
+    Large problems keep each group's LP_OPTIONS cheapest options plus the incumbent's;
+    after each solve, options priced better than every kept one are added while time
+    allows (column generation). Prices stay valid for the full problem, so the bounds
+    evaluated on it are valid whatever was left out.
+    """
+    keep = np.ones(flat.n_options, dtype=np.bool_)
+    if flat.n_options > FULL_LP_MAX_OPTIONS:
+        keep = _best_options(flat, flat.cost.astype(np.float64), LP_OPTIONS)
+        if incumbent is not None:
+            keep |= incumbent > 0
+    objective = flat.cost.astype(np.float64) if floor is not None else None
+    result = LpResult(None, np.zeros(flat.n_resources), 0.0 if floor is not None else 1.0)
+    for _ in range(LP_ROUNDS):
+        sub, index = flat.residual(flat.count, keep, flat.capacity)
+        solved = max_value_lp(sub, deadline) if floor is None else min_cost_lp(sub, floor, deadline)
+        if solved.infeasible and keep.all():
+            return solved
+        if solved.x is None and not solved.infeasible:
+            break
+        if not solved.infeasible:
+            x = np.zeros(flat.n_options)
+            x[index] = solved.x
+            result = LpResult(x, solved.prices, solved.mu)
+        if keep.all() or time.monotonic() >= deadline:
+            break
+        added = _improving(flat, result, objective, keep)
+        if not added.any():
+            break
+        keep |= added
+    return result
+
+
+def _improving(
+    flat: Flat, lp: LpResult, objective: FloatArray | None, keep: BoolArray
+) -> BoolArray:
+    """Per group, its best reduced-priced option when it beats every kept one."""
+    if objective is None:  # value LP: minimise -value
+        objective = -flat.value[flat.option_group].astype(np.float64)
+        mu = 0.0
+    else:
+        mu = lp.mu
+    reduced = lagrangian(flat, objective, lp.prices, mu)[1]
+    kept_best = flat.group_min(np.where(keep, reduced, np.inf))
+    overall = flat.group_min(reduced)
+    better = np.isfinite(overall) & (overall < kept_best - 1e-9 * np.maximum(1.0, np.abs(overall)))
+    candidate = (~keep) & better[flat.option_group] & (reduced <= overall[flat.option_group])
+    added = np.zeros(flat.n_options, dtype=np.bool_)
+    _, first = np.unique(flat.option_group[candidate], return_index=True)
+    added[np.flatnonzero(candidate)[first]] = True
+    return added
 
 
 def _relax_and_fix(flat: Flat, lp: LpResult, deadline: float, workers: int) -> IntArray | None:
@@ -128,11 +213,11 @@ def _best_options(flat: Flat, score: FloatArray, per_group: int) -> BoolArray:
     return keep
 
 
-def _priced(flat: Flat, lp: LpResult) -> FloatArray:
-    """Cost plus the LP's resource prices: the greedy's option score."""
+def _priced(flat: Flat, lp: LpResult, scale: float = 1.0) -> FloatArray:
+    """Cost plus (scaled) LP resource prices: the greedy's option score."""
     score = flat.cost.astype(np.float64)
     if len(flat.use_res):
-        np.add.at(score, flat.use_option(), lp.prices[flat.use_res] * flat.use_amt)
+        np.add.at(score, flat.use_option(), scale * lp.prices[flat.use_res] * flat.use_amt)
     return score
 
 

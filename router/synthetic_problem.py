@@ -48,6 +48,7 @@ def synthetic_problem(n_items: int, n_sites: int, seed: int = 0, n_regions: int 
         pools_of_type[t].append(p)
 
     cache: dict[tuple[int, ...], Item] = {}
+    uses_cache: dict[tuple[int, int], tuple[tuple[int, int], ...]] = {}  # shared, saves memory
     items: list[Item] = []
     demand = [0] * _TYPES
     for _ in range(n_items):
@@ -70,7 +71,8 @@ def synthetic_problem(n_items: int, n_sites: int, seed: int = 0, n_regions: int 
                         continue
                     compute_fen = count * hours * price * 100
                     transfer_fen = data_gb * 0.01 * ms * 100
-                    options.append(Option(round(compute_fen + transfer_fen), ((p, count),)))
+                    uses = uses_cache.setdefault((p, count), ((p, count),))
+                    options.append(Option(round(compute_fen + transfer_fen), uses))
             item = Item(priority * count * hours, tuple(options))
             cache[key] = item
         items.append(item)
@@ -78,7 +80,7 @@ def synthetic_problem(n_items: int, n_sites: int, seed: int = 0, n_regions: int 
             demand[t] += count // len(menu)
     capacities = [0] * len(pools)
     for t, members in enumerate(pools_of_type):
-        supply = demand[t] * rng.uniform(0.6, 1.6)
+        supply = demand[t] * rng.uniform(0.85, 1.8)
         weights = [rng.random() + 0.1 for _ in members]
         total = sum(weights)
         for p, w in zip(members, weights, strict=True):
