@@ -125,9 +125,10 @@ def solve_cpsat(
         value_optimal = status == cp_model.OPTIMAL or floor >= top
         set_hint(stage1)
 
-    # Stage 2: keep the value, minimise cost (reduced-cost fixing only at the hint's value).
+    # Stage 2: keep the value, minimise cost. Reduced-cost fixing holds only at exactly the
+    # hint's value: placing more value may need a costlier, banned option.
     model.add(value_expr >= floor)
-    if banned is not None and hint is not None and hint_value is not None and floor >= hint_value:
+    if banned is not None and hint is not None and floor == hint_value:
         for k in np.flatnonzero(banned & (hint == 0)):
             model.add(y[int(k)] == 0)
     model.minimize(cost_expr)

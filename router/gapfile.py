@@ -45,28 +45,30 @@ def load_gap(path: str | Path) -> list[GapInstance]:
 
 
 def parse_gap(text: str, *, name: str, file: str | None = None) -> list[GapInstance]:
-    """Parse GAP text: one instance, or a count line followed by that many instances."""
+    """Parse GAP text: one instance (first line `m n`), or a count line (a single number
+    alone on the first line) followed by that many instances."""
     tokens = _tokens(text, file)
-    if len(tokens) < 2:
-        raise _error(file, None, "expected 'm n' (agents, items) at the start, got too few numbers")
-    m, n = tokens[0][0], tokens[1][0]
-    if m > 0 and n > 0 and len(tokens) == 2 + 2 * m * n + m:
-        return [_instance(tokens, 0, name, file)[0]]
-    count = tokens[0][0]
-    if count <= 0:
-        raise _error(
-            file, tokens[0][1], f"expected a positive agent or instance count, got {count}"
-        )
-    instances: list[GapInstance] = []
-    pos = 1
-    for k in range(count):
-        instance, pos = _instance(tokens, pos, f"{name}-{k}", file)
-        instances.append(instance)
+    if not tokens:
+        raise _error(file, None, "expected 'm n' (agents, items) at the start, got no numbers")
+    first_line = tokens[0][1]
+    multi = len(tokens) == 1 or tokens[1][1] != first_line
+    if not multi:
+        instance, pos = _instance(tokens, 0, name, file)
+        instances = [instance]
+    else:
+        count = tokens[0][0]
+        if count <= 0:
+            raise _error(file, first_line, f"expected a positive instance count, got {count}")
+        instances, pos = [], 1
+        for k in range(count):
+            instance, pos = _instance(tokens, pos, f"{name}-{k}", file)
+            instances.append(instance)
     if pos != len(tokens):
         raise _error(
             file,
             tokens[pos][1],
-            f"expected end of file after {count} instances, got {len(tokens) - pos} extra numbers",
+            f"expected end of file after {len(instances)} instance(s), "
+            f"got {len(tokens) - pos} extra numbers",
         )
     return instances
 

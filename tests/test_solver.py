@@ -210,3 +210,58 @@ def test_duplicated_items_match_brute_force(base: list[Item], copies: int) -> No
         return
     check_solution(problem, sol)
     assert (sol.value, sol.cost) == expected
+
+
+@pytest.fixture
+def large_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Send every problem down the large-problem path: restricted LP, LNS, no full CP-SAT."""
+    import router.optimise as optimise
+
+    monkeypatch.setattr(optimise, "CP_SAT_MAX_OPTIONS", 0)
+    monkeypatch.setattr(optimise, "FULL_LP_MAX_OPTIONS", 0)
+    monkeypatch.setattr(optimise, "LP_OPTIONS", 1)
+
+
+@pytest.mark.usefixtures("large_path")
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems_st)
+def test_large_path_is_feasible_and_its_bound_valid(problem: Problem) -> None:
+    sol = solve(problem, 2.0)
+    expected = brute_force(problem)
+    if expected is None:
+        assert sol.status in ("infeasible", "unknown")
+        return
+    if sol.status == "unknown":
+        return  # no assignment found: allowed on this path, nothing placed
+    check_solution(problem, sol)
+    assert sol.cost_bound <= expected[1] or sol.value > expected[0]
+    assert sol.value <= expected[0]
+    if sol.status == "optimal":
+        assert (sol.value, sol.cost) == expected
+
+
+@pytest.mark.usefixtures("large_path")
+def test_large_path_on_a_synthetic_placement() -> None:
+    from router.synthetic_problem import synthetic_problem
+
+    problem = synthetic_problem(300, 8, seed=3)
+    sol = solve(problem, 3.0)
+    check_solution(problem, sol)
+    assert sol.status in ("optimal", "feasible")
+    assert sol.value > 0
+
+
+def test_synthetic_placement_small_path() -> None:
+    from router.synthetic_problem import synthetic_problem
+
+    problem = synthetic_problem(200, 6, seed=1)
+    sol = solve(problem, 3.0)
+    check_solution(problem, sol)
+    assert sol.value > 0
+
+
+def test_synthetic_problem_is_reproducible() -> None:
+    from router.synthetic_problem import synthetic_problem
+
+    assert synthetic_problem(50, 4, seed=7) == synthetic_problem(50, 4, seed=7)
+    assert synthetic_problem(50, 4, seed=7) != synthetic_problem(50, 4, seed=8)
