@@ -34,11 +34,20 @@ def _validator(name: str) -> Draft202012Validator:
 
 def schema_problems(data: Any, name: str) -> list[FieldProblem]:
     """Every place where `data` breaks schema `name`, as plain-language problems."""
-    problems = []
-    for error in _validator(name).iter_errors(data):
-        path = tuple(error.absolute_path)
-        problems.append(_explain(error, path))
+    problems = [
+        _explain(error, tuple(error.absolute_path)) for error in _validator(name).iter_errors(data)
+    ]
+    # A misspelt field is one mistake: "did you mean 'count'?" covers "count is required".
+    meant = {
+        _sibling(p.path, p.message.split("'")[1]) for p in problems if "did you mean" in p.message
+    }
+    problems = [p for p in problems if not (p.message.startswith("is required") and p.path in meant)]
     return sorted(problems, key=lambda p: p.path)
+
+
+def _sibling(path: str, name: str) -> str:
+    parent = path.rsplit(".", 1)[0] if "." in path else ""
+    return f"{parent}.{name}" if parent else name
 
 
 def describe(schema: dict[str, Any]) -> str:
