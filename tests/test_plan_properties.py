@@ -22,14 +22,42 @@ from router.placer import plan_jobs
 from router.topology import Topology, parse_topology
 
 CATALOG = [
-    {"name": "A800", "vendor": "nvidia", "stack": "cuda", "memory_gb": 80, "tdp_kw": 0.4,
-     "training": True, "tflops": {"fp64": 9.7, "fp32": 19.5, "fp16": 312}},
-    {"name": "H20", "vendor": "nvidia", "stack": "cuda", "memory_gb": 96, "tdp_kw": 0.4,
-     "training": False, "tflops": {"fp64": 1, "fp32": 44, "fp16": 148}},
-    {"name": "Ascend910B", "vendor": "huawei", "stack": "cann", "memory_gb": 64, "tdp_kw": 0.4,
-     "training": True, "tflops": {"fp16": 300}},
-    {"name": "HygonDCU", "vendor": "hygon", "stack": "dtk", "memory_gb": 32, "tdp_kw": 0.3,
-     "training": True, "tflops": {"fp64": 10, "fp32": 12, "fp16": 24}},
+    {
+        "name": "A800",
+        "vendor": "nvidia",
+        "stack": "cuda",
+        "memory_gb": 80,
+        "tdp_kw": 0.4,
+        "training": True,
+        "tflops": {"fp64": 9.7, "fp32": 19.5, "fp16": 312},
+    },
+    {
+        "name": "H20",
+        "vendor": "nvidia",
+        "stack": "cuda",
+        "memory_gb": 96,
+        "tdp_kw": 0.4,
+        "training": False,
+        "tflops": {"fp64": 1, "fp32": 44, "fp16": 148},
+    },
+    {
+        "name": "Ascend910B",
+        "vendor": "huawei",
+        "stack": "cann",
+        "memory_gb": 64,
+        "tdp_kw": 0.4,
+        "training": True,
+        "tflops": {"fp16": 300},
+    },
+    {
+        "name": "HygonDCU",
+        "vendor": "hygon",
+        "stack": "dtk",
+        "memory_gb": 32,
+        "tdp_kw": 0.3,
+        "training": True,
+        "tflops": {"fp64": 10, "fp32": 12, "fp16": 24},
+    },
 ]
 HUBS = [
     {"name": "east-a", "title": "East A", "zone": "east"},
@@ -45,7 +73,12 @@ def topologies(draw: st.DrawFn) -> dict[str, Any]:
     n_regions = draw(st.integers(1, 2))
     n_sites = draw(st.integers(1, 4))
     regions = [
-        {"name": f"r{i}", "hub": draw(st.sampled_from(["east-a", "east-b"])), "lat": 30.0, "lon": 120.0}
+        {
+            "name": f"r{i}",
+            "hub": draw(st.sampled_from(["east-a", "east-b"])),
+            "lat": 30.0,
+            "lon": 120.0,
+        }
         for i in range(n_regions)
     ]
     sites = []
@@ -58,14 +91,20 @@ def topologies(draw: st.DrawFn) -> dict[str, Any]:
             }
             for _ in range(draw(st.integers(1, 3)))
         ]
-        sites.append({
-            "name": f"s{i}", "hub": draw(st.sampled_from([h["name"] for h in HUBS])),
-            "provider": draw(st.sampled_from(PROVIDERS)), "lat": 35.0, "lon": 105.0,
-            "status": draw(st.sampled_from(["up"] * 5 + ["drain", "down"])),
-            "pue": draw(st.sampled_from([1.1, 1.25])),
-            "electricity_cny_per_kwh": 0.4, "carbon_g_per_kwh": draw(st.sampled_from([200, 600])),
-            "pools": pools,
-        })
+        sites.append(
+            {
+                "name": f"s{i}",
+                "hub": draw(st.sampled_from([h["name"] for h in HUBS])),
+                "provider": draw(st.sampled_from(PROVIDERS)),
+                "lat": 35.0,
+                "lon": 105.0,
+                "status": draw(st.sampled_from(["up"] * 5 + ["drain", "down"])),
+                "pue": draw(st.sampled_from([1.1, 1.25])),
+                "electricity_cny_per_kwh": 0.4,
+                "carbon_g_per_kwh": draw(st.sampled_from([200, 600])),
+                "pools": pools,
+            }
+        )
     places = [r["name"] for r in regions] + [s["name"] for s in sites]
     links = []
     # Each region gets one link to a site so it is connected; then random extra links.
@@ -82,36 +121,58 @@ def topologies(draw: st.DrawFn) -> dict[str, Any]:
         if frozenset((a, b)) in seen:
             continue
         seen.add(frozenset((a, b)))
-        link_rows.append({
-            "a": a, "b": b,
-            "latency_ms": draw(st.sampled_from([1.0, 2.5, 6.0, 14.0, 22.0])),
-            "bandwidth_gbps": draw(st.sampled_from([1.0, 10.0, 100.0])),
-            "price_cny_per_gb": draw(st.sampled_from([0.0, 0.01, 0.05])),
-            "status": draw(st.sampled_from(["up"] * 5 + ["down"])),
-        })
-    return {"version": 1, "name": "gen", "accelerators": CATALOG, "hubs": HUBS,
-            "regions": regions, "sites": sites, "links": link_rows}
+        link_rows.append(
+            {
+                "a": a,
+                "b": b,
+                "latency_ms": draw(st.sampled_from([1.0, 2.5, 6.0, 14.0, 22.0])),
+                "bandwidth_gbps": draw(st.sampled_from([1.0, 10.0, 100.0])),
+                "price_cny_per_gb": draw(st.sampled_from([0.0, 0.01, 0.05])),
+                "status": draw(st.sampled_from(["up"] * 5 + ["down"])),
+            }
+        )
+    return {
+        "version": 1,
+        "name": "gen",
+        "accelerators": CATALOG,
+        "hubs": HUBS,
+        "regions": regions,
+        "sites": sites,
+        "links": link_rows,
+    }
 
 
 @st.composite
 def job_sets(draw: st.DrawFn, topo: dict[str, Any], max_jobs: int) -> dict[str, Any]:
     jobs = []
     for i in range(draw(st.integers(1, max_jobs))):
-        kind = draw(st.sampled_from(["training", "finetune", "inference", "batch", "hpc", "realtime"]))
+        kind = draw(
+            st.sampled_from(["training", "finetune", "inference", "batch", "hpc", "realtime"])
+        )
         # Mostly CUDA-capable asks so that pools are contended, sometimes other stacks.
         acc: dict[str, Any] = {"count": draw(st.integers(1, 8))}
         if draw(st.booleans()):
-            acc["types"] = draw(st.lists(st.sampled_from(["A800", "A800", "H20", "Ascend910B", "HygonDCU"]),
-                                         min_size=1, max_size=3, unique=True))
+            acc["types"] = draw(
+                st.lists(
+                    st.sampled_from(["A800", "A800", "H20", "Ascend910B", "HygonDCU"]),
+                    min_size=1,
+                    max_size=3,
+                    unique=True,
+                )
+            )
             acc["hours_on"] = "A800"  # has every precision the jobs use
         else:
-            acc["stacks"] = draw(st.lists(st.sampled_from(["cuda", "cann", "dtk"]),
-                                          min_size=1, max_size=2, unique=True))
+            acc["stacks"] = draw(
+                st.lists(
+                    st.sampled_from(["cuda", "cann", "dtk"]), min_size=1, max_size=2, unique=True
+                )
+            )
             acc["hours_on"] = "A800"
         if draw(st.integers(0, 3)) == 0:
             acc["min_memory_gb"] = draw(st.sampled_from([40, 70, 90]))
         job: dict[str, Any] = {
-            "name": f"j{i}", "kind": kind,
+            "name": f"j{i}",
+            "kind": kind,
             "origin": draw(st.sampled_from([r["name"] for r in topo["regions"]])),
             "max_latency_ms": draw(st.sampled_from([2.0, 15.0, 30.0, 100.0, 100.0])),
             "accelerators": acc,
@@ -214,10 +275,10 @@ def feasible_options(job: Job, topo: dict[str, Any]) -> list[tuple[str, int, flo
     return out
 
 
-def recompute_cost(job: Job, topo: dict[str, Any], site_name: str, index: int,
-                   path: tuple[str, ...]) -> tuple[float, float]:
+def recompute_cost(
+    job: Job, topo: dict[str, Any], site_name: str, index: int, path: tuple[str, ...]
+) -> tuple[float, float]:
     """(cost_cny, transfer_hours) along the reported path, from the formulas."""
-    catalog = {a["name"]: a for a in topo["accelerators"]}
     site = next(s for s in topo["sites"] if s["name"] == site_name)
     pool = site["pools"][index]
     hours = run_hours(job, topo, pool["accelerator"])
@@ -241,7 +302,9 @@ def check_plan(topo: dict[str, Any], jobs: list[Job], plan: Any) -> None:
         dist = shortest_latency(topo, job.origin)
         assert math.isclose(p.latency_ms, dist[p.site]), "not the minimum-latency path"
         assert p.path[0] == job.origin and p.path[-1] == p.site
-        path_latency = sum(link_between(topo, a, b)["latency_ms"] for a, b in itertools.pairwise(p.path))
+        path_latency = sum(
+            link_between(topo, a, b)["latency_ms"] for a, b in itertools.pairwise(p.path)
+        )
         assert math.isclose(path_latency, p.latency_ms)
         cost, total_hours = recompute_cost(job, topo, p.site, p.pool_index, p.path)
         assert math.isclose(p.cost_cny, cost, rel_tol=1e-9, abs_tol=1e-9)
@@ -284,7 +347,9 @@ def test_small_plans_are_optimal_by_exhaustive_search(
     topology, jobs = build(topo_data, jobs_data)
     plan = plan_jobs(topology, jobs, time_limit_s=5)
     assert plan.solver_status == "optimal"
-    capacity = {(s["name"], i): p["count"] for s in topo_data["sites"] for i, p in enumerate(s["pools"])}
+    capacity = {
+        (s["name"], i): p["count"] for s in topo_data["sites"] for i, p in enumerate(s["pools"])
+    }
     choices: list[list[tuple[str, int, float] | None]] = []
     network = Network(topology)
     for job in jobs:
@@ -314,7 +379,9 @@ def test_small_plans_are_optimal_by_exhaustive_search(
             continue
         if work > best[0] + 1e-9 or (abs(work - best[0]) <= 1e-9 and cost < best[1]):
             best = (work, cost)
-    placed_work = sum(j.priority * j.count * j.hours for j in jobs if j.name in {p.job for p in plan.placements})
+    placed_work = sum(
+        j.priority * j.count * j.hours for j in jobs if j.name in {p.job for p in plan.placements}
+    )
     assert math.isclose(placed_work, best[0], abs_tol=1e-6)
     assert math.isclose(plan.total_cost_cny, best[1], abs_tol=1e-3 * len(jobs))
 
