@@ -53,11 +53,17 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--jobs", required=True, metavar="F", help="jobs YAML file")
     _topology_option(plan)
     plan.add_argument(
-        "--time-limit", type=_positive_float, default=10.0, metavar="S",
+        "--time-limit",
+        type=_positive_float,
+        default=10.0,
+        metavar="S",
         help="solver time limit in seconds (default 10)",
     )
     plan.add_argument(
-        "--carbon-price", type=_non_negative_float, default=0.0, metavar="CNY_PER_KG",
+        "--carbon-price",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="CNY_PER_KG",
         help="price of emitted CO2 in CNY per kg (default 0)",
     )
     plan.add_argument("--json", action="store_true", help="print one JSON object")
@@ -137,8 +143,15 @@ def render_plan(plan: Plan) -> str:
     """A plan as a table for people, with totals and the comparison with staying east."""
     rows = [
         [
-            p.job, p.site, p.hub, p.zone, p.accelerator, p.count,
-            round(p.latency_ms, 1), round(p.run_hours, 1), cny(p.cost_cny),
+            p.job,
+            p.site,
+            p.hub,
+            p.zone,
+            p.accelerator,
+            p.count,
+            round(p.latency_ms, 1),
+            round(p.run_hours, 1),
+            cny(p.cost_cny),
         ]
         for p in plan.placements
     ]
@@ -194,8 +207,14 @@ def _cmd_topology_show(args: argparse.Namespace) -> int:
         return 0
     rows = [
         [
-            site.name, site.hub, topology.zone_of(site), site.provider, site.status,
-            pool.accelerator, pool.count, pool.price_cny_per_hour,
+            site.name,
+            site.hub,
+            topology.zone_of(site),
+            site.provider,
+            site.status,
+            pool.accelerator,
+            pool.count,
+            pool.price_cny_per_hour,
         ]
         for site in topology.sites.values()
         for pool in site.pools
@@ -210,26 +229,41 @@ def topology_to_dict(topology: Topology) -> dict[str, Any]:
     """A topology in the shape of its YAML file."""
     return {
         "name": topology.name,
-        "hubs": [{"name": h.name, "title": h.title, "zone": h.zone} for h in topology.hubs.values()],
+        "hubs": [
+            {"name": h.name, "title": h.title, "zone": h.zone} for h in topology.hubs.values()
+        ],
         "regions": [
             {"name": r.name, "hub": r.hub, "lat": r.lat, "lon": r.lon}
             for r in topology.regions.values()
         ],
         "sites": [
             {
-                "name": s.name, "hub": s.hub, "zone": topology.zone_of(s), "provider": s.provider,
-                "status": s.status, "pue": s.pue,
+                "name": s.name,
+                "hub": s.hub,
+                "zone": topology.zone_of(s),
+                "provider": s.provider,
+                "status": s.status,
+                "pue": s.pue,
                 "pools": [
-                    {"accelerator": p.accelerator, "count": p.count,
-                     "price_cny_per_hour": p.price_cny_per_hour}
+                    {
+                        "accelerator": p.accelerator,
+                        "count": p.count,
+                        "price_cny_per_hour": p.price_cny_per_hour,
+                    }
                     for p in s.pools
                 ],
             }
             for s in topology.sites.values()
         ],
         "links": [
-            {"a": ln.a, "b": ln.b, "latency_ms": ln.latency_ms, "bandwidth_gbps": ln.bandwidth_gbps,
-             "price_cny_per_gb": ln.price_cny_per_gb, "status": ln.status}
+            {
+                "a": ln.a,
+                "b": ln.b,
+                "latency_ms": ln.latency_ms,
+                "bandwidth_gbps": ln.bandwidth_gbps,
+                "price_cny_per_gb": ln.price_cny_per_gb,
+                "status": ln.status,
+            }
             for ln in topology.links
         ],
     }

@@ -41,7 +41,9 @@ def schema_problems(data: Any, name: str) -> list[FieldProblem]:
     meant = {
         _sibling(p.path, p.message.split("'")[1]) for p in problems if "did you mean" in p.message
     }
-    problems = [p for p in problems if not (p.message.startswith("is required") and p.path in meant)]
+    problems = [
+        p for p in problems if not (p.message.startswith("is required") and p.path in meant)
+    ]
     return sorted(problems, key=lambda p: p.path)
 
 
@@ -119,9 +121,7 @@ def _explain(error: ValidationError, path: tuple[str | int, ...]) -> FieldProble
     if keyword == "required":
         missing = _missing_field(error)
         prop = schema.get("properties", {}).get(missing, {})
-        return FieldProblem(
-            format_path((*path, missing)), f"is required ({describe(prop)})"
-        )
+        return FieldProblem(format_path((*path, missing)), f"is required ({describe(prop)})")
     if keyword == "additionalProperties":
         known = sorted(schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(known)) if isinstance(error.instance, dict) else []
@@ -132,8 +132,8 @@ def _explain(error: ValidationError, path: tuple[str | int, ...]) -> FieldProble
     if keyword == "minItems":
         return FieldProblem(where, f"must list at least {error.validator_value} entries")
     if keyword == "minProperties":
-        known = ", ".join(sorted(schema.get("properties", {})))
-        return FieldProblem(where, f"must give at least one of: {known}")
+        options = ", ".join(sorted(schema.get("properties", {})))
+        return FieldProblem(where, f"must give at least one of: {options}")
     if keyword == "uniqueItems":
         return FieldProblem(where, "must not repeat an entry")
     if keyword == "anyOf" and "x-expected" in schema:
