@@ -333,7 +333,7 @@ def render() -> str:
             entry = (
                 f"      - {{accelerator: {acc}, count: {count}, price_cny_per_hour: {price:.2f}}}"
             )
-            w(entry.ljust(86) + f"# list {lp:.2f}")
+            w(entry.ljust(82) + f"# [E] list {lp:.2f} x {f:.3f}")
     w("")
     w("# Every region links directly to every site (undirected). One-way latency_ms is")
     w("# measured where marked, else [E] 0.005 x great-circle km x 1.7 + 1 (km shown).")
