@@ -306,7 +306,7 @@ def _selector(
             for s in topology.sites.values()
             for p in s.pools
         ):
-            problems.append(FieldProblem(at, "selects no pool: no such type at those sites"))
+            problems.append(FieldProblem(at, "selects no pool: " + _pools_at(sites, topology)))
         return selector, problems
     if kind == "link":
         entries = [value] if isinstance(value, dict) else value
@@ -332,6 +332,14 @@ def _selector(
     if jobs:
         problems += _unknown(at, value, "job", {j.name for j in jobs} | {EVERY_JOB})
     return Selector(kind, names=names), problems
+
+
+def _pools_at(sites: tuple[str, ...], topology: Topology) -> str:
+    """What the selected sites do have, for the "selects no pool" message."""
+    shown = [topology.sites[s] for s in sites] if sites else []
+    if not shown:
+        return "no site has that accelerator type"
+    return "; ".join(f"{s.name} has {', '.join(p.accelerator for p in s.pools)}" for s in shown)
 
 
 def _unknown(at: str, value: Any, what: str, known: set[str]) -> list[FieldProblem]:
