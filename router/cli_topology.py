@@ -14,7 +14,7 @@ from router.authoring import (
     latency_matrix,
     starter_text,
 )
-from router.cli_common import print_json, topology_from
+from router.cli_common import print_json, topology_from, writable_output
 from router.errors import FieldProblem, InvalidInputError
 from router.jobs import load_jobs
 from router.placer import plan_jobs
@@ -151,11 +151,12 @@ def _matrix_table(topology: Topology) -> str:
 def _cmd_topology_render(args: argparse.Namespace) -> int:
     from router.render import draw_map  # matplotlib loads only when pictures are asked for
 
+    out = writable_output(args.out)
     topology = topology_from(args.file)
     plan = None
     if args.jobs:
         plan = plan_jobs(topology, load_jobs(args.jobs, topology), time_limit_s=args.time_limit)
-    draw_map(topology, args.out, plan)
+    draw_map(topology, out, plan)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
 
@@ -165,7 +166,7 @@ def _cmd_topology_init(args: argparse.Namespace) -> int:
     if not args.out:
         sys.stdout.write(text)
         return 0
-    out = Path(args.out)
+    out = writable_output(args.out)
     if out.exists():
         raise InvalidInputError(
             [
@@ -184,7 +185,7 @@ def _cmd_topology_fill(args: argparse.Namespace) -> int:
     text = Path(args.file).read_text(encoding="utf-8")
     filled, estimates = fill_latencies(source, text, args.route_factor, args.fixed_ms)
     if args.out:
-        Path(args.out).write_text(filled, encoding="utf-8")
+        writable_output(args.out).write_text(filled, encoding="utf-8")
     else:
         sys.stdout.write(filled)
     where = f" into {args.out}" if args.out else ""

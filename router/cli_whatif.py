@@ -8,7 +8,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from router.cli_common import add_topology_option, print_json, progress, topology_from
+from router.cli_common import (
+    add_topology_option,
+    print_json,
+    progress,
+    topology_from,
+    writable_output,
+)
 from router.jobs import Job, load_jobs
 from router.placer import plan_jobs
 from router.plan import Plan
@@ -64,6 +70,7 @@ def _positive_float(text: str) -> float:
 
 
 def _cmd_whatif(args: argparse.Namespace) -> int:
+    plot = writable_output(args.plot) if args.plot else None
     topology = topology_from(args.topology)
     jobs = load_jobs(args.jobs, topology)
     scenarios = [load_scenario(path, topology, jobs) for path in args.scenario]
@@ -74,8 +81,8 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
         return plan_jobs(t, js, time_limit_s=args.time_limit)
 
     comparison = compare_scenarios(topology, jobs, scenarios, planner, show)
-    if args.plot:
-        for path in write_pictures(comparison, topology, jobs, scenarios, Path(args.plot)):
+    if plot is not None:
+        for path in write_pictures(comparison, topology, jobs, scenarios, plot):
             print(f"wrote {path}", file=sys.stderr)
     if args.json:
         print_json(comparison_to_dict(comparison))

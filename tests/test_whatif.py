@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import itertools
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
+from router.cli import main
 from router.jobs import Job, load_jobs
 from router.network import Network
 from router.placer import plan_jobs
@@ -249,3 +254,156 @@ def test_percentile_is_nearest_rank() -> None:
     assert percentile([1.0, 2.0, 3.0, 4.0], 50) == 2.0
     assert percentile([1.0, 2.0, 3.0, 4.0], 95) == 4.0
     assert percentile([7.0], 5) == 7.0
+
+
+# --- the command: `westward whatif` on the default topology and the example scenarios -----
+
+EXAMPLES = sorted(SCENARIOS.glob("*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def report() -> dict[str, Any]:
+    argv = ["whatif", "--jobs", str(JOBS), "--time-limit", str(TIME_LIMIT_S), "--json"]
+    for path in EXAMPLES:
+        argv += ["--scenario", str(path)]
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(argv) == 0
+    data: dict[str, Any] = json.loads(out.getvalue())
+    return data
+
+
+def by_name(report: dict[str, Any], name: str) -> dict[str, Any]:
+    found = [s for s in report["scenarios"] if s["name"] == name]
+    assert len(found) == 1, f"no scenario {name!r} in the report"
+    return found[0]
+
+
+def west_pools_priced(topology: Topology, factor: float) -> Topology:
+    sites = {
+        name: replace(
+            site,
+            pools=tuple(
+                replace(p, price_cny_per_hour=p.price_cny_per_hour * factor) for p in site.pools
+            ),
+        )
+        if topology.zone_of(site) == "west"
+        else site
+        for name, site in topology.sites.items()
+    }
+    return replace(topology, sites=sites)
+
+
+def test_every_example_scenario_is_reported(report: dict[str, Any]) -> None:
+    names = {s["name"] for s in report["scenarios"]} | {s["scenario"] for s in report["sweeps"]}
+    assert names == {"zhongwei-down", "west-prices-up-40", "training-demand-doubles",
+                     "backbone-slows", "west-price-sweep"}  # fmt: skip
+
+
+def test_cli_baseline_is_the_engines_plan(
+    report: dict[str, Any], baseline: Plan, topology: Topology
+) -> None:
+    b = report["baseline"]
+    assert b["total_cost_cny"] == pytest.approx(baseline.total_cost_cny, abs=0.01)
+    assert b["savings_cny"] == pytest.approx(baseline.savings_cny, abs=0.01)
+    assert b["placed"] == len(baseline.placements)
+    assert [u["job"] for u in b["unplaced"]] == [u.job for u in baseline.unplaced]
+    assert all(u["reason"] for u in b["unplaced"])
+    hours = sum(p.count * p.run_hours for p in baseline.placements)
+    assert b["west_share"] == pytest.approx(west_device_hours(baseline) / hours, abs=1e-6)
+    assert sum(b["cost_by_hub"].values()) == pytest.approx(b["total_cost_cny"], abs=0.1)
+    assert sum(b["cost_by_provider"].values()) == pytest.approx(b["total_cost_cny"], abs=0.1)
+
+
+def test_cli_zhongwei_down(report: dict[str, Any], topology: Topology, jobs: list[Job]) -> None:
+    s = by_name(report, "zhongwei-down")
+    down = ("zhongwei", "zhongwei-cmcc")
+    assert not [p for p in s["plan"]["placements"] if p["site"] in down]
+    assert "ningxia" not in s["cost_by_hub"]
+    sites = {**topology.sites, **{n: replace(topology.sites[n], status="down") for n in down}}
+    expected = planner(replace(topology, sites=sites), jobs)
+    assert s["total_cost_cny"] == pytest.approx(expected.total_cost_cny, abs=0.01)
+    assert s["cost_delta_cny"] == pytest.approx(
+        expected.total_cost_cny - report["baseline"]["total_cost_cny"], abs=0.02
+    )
+    moved_from = {m["from_site"] for m in s["moves"]}
+    assert moved_from and moved_from <= set(down)
+
+
+def test_cli_west_prices_up(report: dict[str, Any], topology: Topology, jobs: list[Job]) -> None:
+    s = by_name(report, "west-prices-up-40")
+    expected = planner(west_pools_priced(topology, 1.4), jobs)
+    assert s["total_cost_cny"] == pytest.approx(expected.total_cost_cny, abs=0.01)
+    assert s["west_share"] < report["baseline"]["west_share"]
+    assert any(m["from_zone"] == "west" and m["to_zone"] == "east" for m in s["moves"])
+    # The sweep's 1.4 point is the same scenario, and its 1.0 point is the baseline.
+    points = {p["sweep_value"]: p for p in report["sweeps"][0]["points"]}
+    assert points[1.4]["total_cost_cny"] == pytest.approx(s["total_cost_cny"], abs=0.01)
+    assert points[1.0]["total_cost_cny"] == pytest.approx(
+        report["baseline"]["total_cost_cny"], abs=0.01
+    )
+
+
+def test_cli_demand_doubles(report: dict[str, Any], topology: Topology, jobs: list[Job]) -> None:
+    s = by_name(report, "training-demand-doubles")
+    doubled = [j for j in jobs if j.kind in ("training", "finetune")]
+    assert s["jobs"] == len(jobs) + len(doubled)
+    assert sorted(s["new_jobs"]) == sorted(f"{j.name}:2" for j in doubled if s["new_jobs"])
+    by_hand = jobs + [replace(j, name=f"{j.name}:2") for j in doubled]
+    expected = planner(topology, by_hand)
+    assert s["total_cost_cny"] == pytest.approx(expected.total_cost_cny, abs=0.01)
+    assert s["placed"] == len(expected.placements)
+
+
+def test_cli_backbone_slows(report: dict[str, Any], topology: Topology, jobs: list[Job]) -> None:
+    s = by_name(report, "backbone-slows")
+    slow = {frozenset((r, t)) for r in ("shanghai", "hangzhou")
+            for t in ("zhongwei", "zhongwei-cmcc", "qingyang")}  # fmt: skip
+    links = tuple(
+        replace(ln, latency_ms=30.0, bandwidth_gbps=200.0)
+        if frozenset((ln.a, ln.b)) in slow
+        else ln
+        for ln in topology.links
+    )
+    expected = planner(replace(topology, links=links), jobs)
+    assert s["total_cost_cny"] == pytest.approx(expected.total_cost_cny, abs=0.01)
+    for p in s["plan"]["placements"]:
+        job = next(j for j in jobs if j.name == p["job"])
+        assert p["latency_ms"] <= job.max_latency_ms
+    assert s["latency_p95_ms"] >= report["baseline"]["latency_p95_ms"]
+
+
+def test_cli_sweep_flips_west_to_east_and_is_monotone(report: dict[str, Any]) -> None:
+    sweep = report["sweeps"][0]
+    assert sweep["field"] == "price_factor"
+    assert sweep["values"] == pytest.approx([0.6 + 0.1 * k for k in range(9)])
+    costs = [p["total_cost_cny"] for p in sweep["points"]]
+    assert all(a <= b + 0.01 for a, b in itertools.pairwise(costs))
+    shares = [p["west_share"] for p in sweep["points"]]
+    assert shares[0] > shares[-1]
+    assert sweep["flips"] and all(
+        f["from_zone"] == "west" and f["to_zone"] == "east" for f in sweep["flips"]
+    )
+    # On this job mix every flip goes east: the east has room for what comes home.
+    k = sweep["values"].index(sweep["flips"][0]["value"])
+    assert shares[k] < shares[k - 1]
+
+
+def test_cli_text_report_shows_everything(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["whatif", "--jobs", str(JOBS), "--time-limit", "1"]
+    for name in ("zhongwei-down.yaml", "west-price-sweep.yaml"):
+        argv += ["--scenario", str(SCENARIOS / name)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    for needle in (
+        "baseline",
+        "zhongwei-down",
+        "Jobs that moved",
+        "Unplaced jobs and why:",
+        "hft-colo-shenzhen: 0/13 sites fit",
+        "Cost by hub (CNY):",
+        "Cost by provider (CNY):",
+        "Sweep west-price-sweep: price_factor of changes[0]",
+        "Where placements flip zone:",
+    ):
+        assert needle in out, needle
