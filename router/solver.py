@@ -10,7 +10,13 @@ The solver never sees a float: values, costs, uses and capacities are integers.
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+from router.cpsat_model import solve_cpsat
+from router.grouping import expand_amounts, group_items
+from router.problem_check import check_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +50,8 @@ class Solution:
 
     `choice[i]` is the index into `items[i].options`, or None when item i is not placed.
     `cost_bound` is a lower bound on the cost of any assignment placing value >= `value`.
-    `status` is "optimal", "feasible" (a gap may remain) or "infeasible" (required
-    items cannot all be placed).
+    `status` is "optimal", "feasible" (a gap may remain), "infeasible" (required
+    items cannot all be placed) or "unknown" (no assignment found in time; nothing placed).
     """
 
     choice: tuple[int | None, ...]
@@ -57,5 +63,48 @@ class Solution:
 
 
 def solve(problem: Problem, time_limit_s: float = 10.0) -> Solution:
-    """Solve `problem` within `time_limit_s` seconds of wall time."""
-    raise NotImplementedError("solver implementation lands with the solver work")
+    """Solve `problem` within `time_limit_s` seconds of wall time.
+
+    Raises InvalidInputError for negative values, amounts or capacities, or a resource
+    index out of range.
+    """
+    start = time.monotonic()
+    check_problem(problem)
+    deadline = start + max(0.0, time_limit_s)
+    groups = group_items(problem.items)
+    outcome = solve_cpsat(groups.items, groups.counts, problem.capacities, deadline)
+    seconds = time.monotonic() - start
+    if outcome.infeasible:
+        return _empty(problem, "infeasible", seconds)
+    if outcome.amounts is None:
+        return _empty(problem, "unknown", seconds)
+    choice = expand_amounts(groups, outcome.amounts, len(problem.items))
+    value, cost = evaluate(problem, choice)
+    bound = outcome.cost_bound if outcome.cost_bound is not None else _trivial_bound(problem)
+    optimal = outcome.value_optimal and outcome.cost_optimal
+    return Solution(
+        choice, value, cost, min(bound, cost), "optimal" if optimal else "feasible", seconds
+    )
+
+
+def evaluate(problem: Problem, choice: Sequence[int | None]) -> tuple[int, int]:
+    """The (value, cost) of an assignment; does not check feasibility."""
+    value = cost = 0
+    for item, c in zip(problem.items, choice, strict=True):
+        if c is not None:
+            value += item.value
+            cost += item.options[c].cost
+    return value, cost
+
+
+def _empty(problem: Problem, status: str, seconds: float) -> Solution:
+    return Solution((None,) * len(problem.items), 0, 0, 0, status, seconds)
+
+
+def _trivial_bound(problem: Problem) -> int:
+    """A weak but always valid cost bound: every item at its cheapest (or not placed)."""
+    total = 0
+    for item in problem.items:
+        cheapest = min((o.cost for o in item.options), default=0)
+        total += cheapest if item.required else min(0, cheapest)
+    return total
