@@ -46,8 +46,8 @@ class Reservation:
     site: str
     pool_index: int
     count: int
-    spec: Mapping[str, object] = field(default_factory=dict)
-    details: Mapping[str, object] = field(default_factory=dict)
+    spec: Mapping[str, Any] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
     state: ReservationState = ReservationState.ACTIVE
     request_id: str = ""
     created_unix_s: float = 0.0
@@ -66,7 +66,7 @@ class Move:
     reservation_id: str
     site: str
     pool_index: int
-    details: Mapping[str, object] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
 
 
 class Ledger(Protocol):
@@ -417,7 +417,7 @@ class _Transaction:
         self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
 
 
-def _dump(value: Mapping[str, object]) -> str:
+def _dump(value: Mapping[str, Any]) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 

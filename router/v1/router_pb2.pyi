@@ -171,8 +171,11 @@ class AcceleratorRequest(_message.Message):
     TYPES_FIELD_NUMBER: _builtins.int
     STACKS_FIELD_NUMBER: _builtins.int
     MIN_MEMORY_GB_FIELD_NUMBER: _builtins.int
+    HOURS_ON_FIELD_NUMBER: _builtins.int
     count: _builtins.int
     min_memory_gb: _builtins.float
+    hours_on: _builtins.str
+    """Accelerator type `hours` was measured on (default: the first of types)."""
     @_builtins.property
     def types(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
@@ -184,10 +187,11 @@ class AcceleratorRequest(_message.Message):
         types: _abc.Iterable[_builtins.str] | None = ...,
         stacks: _abc.Iterable[_builtins.str] | None = ...,
         min_memory_gb: _builtins.float | None = ...,
+        hours_on: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_min_memory_gb", b"_min_memory_gb", "min_memory_gb", b"min_memory_gb"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_min_memory_gb", b"_min_memory_gb", "count", b"count", "min_memory_gb", b"min_memory_gb", "stacks", b"stacks", "types", b"types"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_min_memory_gb", b"_min_memory_gb", "count", b"count", "hours_on", b"hours_on", "min_memory_gb", b"min_memory_gb", "stacks", b"stacks", "types", b"types"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__min_memory_gb: _TypeAlias = _typing.Literal["min_memory_gb"]  # noqa: Y015
     _WhichOneofArgType__min_memory_gb: _TypeAlias = _typing.Literal["_min_memory_gb", b"_min_memory_gb"]  # noqa: Y015
@@ -213,7 +217,6 @@ class Job(_message.Message):
     ALLOWED_HUBS_FIELD_NUMBER: _builtins.int
     DENIED_PROVIDERS_FIELD_NUMBER: _builtins.int
     PRIORITY_FIELD_NUMBER: _builtins.int
-    HOURS_ON_FIELD_NUMBER: _builtins.int
     PRECISION_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     kind: Global___JobKind.ValueType
@@ -223,8 +226,6 @@ class Job(_message.Message):
     data_gb: _builtins.float
     deadline_hours: _builtins.float
     priority: _builtins.int
-    hours_on: _builtins.str
-    """Accelerator type `hours` was measured on (default: the first of types)."""
     precision: Global___Precision.ValueType
     @_builtins.property
     def accelerators(self) -> Global___AcceleratorRequest: ...
@@ -249,12 +250,11 @@ class Job(_message.Message):
         allowed_hubs: _abc.Iterable[_builtins.str] | None = ...,
         denied_providers: _abc.Iterable[_builtins.str] | None = ...,
         priority: _builtins.int | None = ...,
-        hours_on: _builtins.str = ...,
         precision: Global___Precision.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_deadline_hours", b"_deadline_hours", "_priority", b"_priority", "accelerators", b"accelerators", "deadline_hours", b"deadline_hours", "priority", b"priority"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_deadline_hours", b"_deadline_hours", "_priority", b"_priority", "accelerators", b"accelerators", "allowed_hubs", b"allowed_hubs", "allowed_zones", b"allowed_zones", "data_gb", b"data_gb", "deadline_hours", b"deadline_hours", "denied_providers", b"denied_providers", "hours", b"hours", "hours_on", b"hours_on", "kind", b"kind", "max_latency_ms", b"max_latency_ms", "name", b"name", "origin", b"origin", "precision", b"precision", "priority", b"priority"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_deadline_hours", b"_deadline_hours", "_priority", b"_priority", "accelerators", b"accelerators", "allowed_hubs", b"allowed_hubs", "allowed_zones", b"allowed_zones", "data_gb", b"data_gb", "deadline_hours", b"deadline_hours", "denied_providers", b"denied_providers", "hours", b"hours", "kind", b"kind", "max_latency_ms", b"max_latency_ms", "name", b"name", "origin", b"origin", "precision", b"precision", "priority", b"priority"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__deadline_hours: _TypeAlias = _typing.Literal["deadline_hours"]  # noqa: Y015
     _WhichOneofArgType__deadline_hours: _TypeAlias = _typing.Literal["_deadline_hours", b"_deadline_hours"]  # noqa: Y015
