@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
 
+from router import cli_topology
+from router.cli_common import add_topology_option, print_json, progress, topology_from
 from router.errors import InvalidInputError, RouterError
 from router.jobs import load_jobs
 from router.placer import plan_jobs
 from router.plan import Plan, plan_to_dict
 from router.tables import cny, format_table
-from router.topology import Topology, default_topology, load_topology
 
 EXIT_BAD_INPUT = 2
 
@@ -34,6 +33,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away; that is not an error of ours.
+        sys.stderr.close()
+        return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,41 +50,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     plan = commands.add_parser("plan", help="plan a batch of jobs and compare with staying east")
     plan.add_argument("--jobs", required=True, metavar="F", help="jobs YAML file")
-    _topology_option(plan)
+    add_topology_option(plan)
     plan.add_argument(
-        "--time-limit", type=_positive_float, default=10.0, metavar="S",
+        "--time-limit",
+        type=_positive_float,
+        default=10.0,
+        metavar="S",
         help="solver time limit in seconds (default 10)",
     )
     plan.add_argument(
-        "--carbon-price", type=_non_negative_float, default=0.0, metavar="CNY_PER_KG",
+        "--carbon-price",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="CNY_PER_KG",
         help="price of emitted CO2 in CNY per kg (default 0)",
     )
     plan.add_argument("--json", action="store_true", help="print one JSON object")
     plan.set_defaults(handler=_cmd_plan)
 
-    topology = commands.add_parser("topology", help="validate and inspect topology files")
-    topology_commands = topology.add_subparsers(dest="topology_command", required=True)
-    validate = topology_commands.add_parser("validate", help="check a topology file")
-    validate.add_argument("file", metavar="F")
-    validate.set_defaults(handler=_cmd_topology_validate)
-    show = topology_commands.add_parser("show", help="hubs, sites, pools and prices")
-    show.add_argument("file", nargs="?", metavar="F", help="default: the embedded topology")
-    show.add_argument("--json", action="store_true")
-    show.set_defaults(handler=_cmd_topology_show)
+    cli_topology.register(commands)
 
     jobs = commands.add_parser("jobs", help="validate job files")
     jobs_commands = jobs.add_subparsers(dest="jobs_command", required=True)
     jobs_validate = jobs_commands.add_parser("validate", help="check a jobs file")
     jobs_validate.add_argument("file", metavar="F")
-    _topology_option(jobs_validate)
+    add_topology_option(jobs_validate)
     jobs_validate.set_defaults(handler=_cmd_jobs_validate)
     return parser
-
-
-def _topology_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--topology", metavar="F", help="topology YAML (default: the embedded china-edwc)"
-    )
 
 
 def _positive_float(text: str) -> float:
@@ -105,25 +100,15 @@ def _float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
 
 
-def topology_from(path: str | None) -> Topology:
-    """The topology at `path`, or the embedded default."""
-    return load_topology(path) if path else default_topology()
-
-
-def _progress(message: str) -> None:
-    if sys.stderr.isatty():
-        print(message, file=sys.stderr, flush=True)
-
-
 def _cmd_plan(args: argparse.Namespace) -> int:
     topology = topology_from(args.topology)
     jobs = load_jobs(args.jobs, topology)
-    _progress(f"planning {len(jobs)} jobs on {len(topology.sites)} sites...")
+    progress(f"planning {len(jobs)} jobs on {len(topology.sites)} sites...")
     plan = plan_jobs(
         topology, jobs, time_limit_s=args.time_limit, carbon_price_cny_per_kg=args.carbon_price
     )
     if args.json:
-        _print_json(plan_to_dict(plan))
+        print_json(plan_to_dict(plan))
     else:
         print(render_plan(plan))
     return 0
@@ -133,8 +118,15 @@ def render_plan(plan: Plan) -> str:
     """A plan as a table for people, with totals and the comparison with staying east."""
     rows = [
         [
-            p.job, p.site, p.hub, p.zone, p.accelerator, p.count,
-            round(p.latency_ms, 1), round(p.run_hours, 1), cny(p.cost_cny),
+            p.job,
+            p.site,
+            p.hub,
+            p.zone,
+            p.accelerator,
+            p.count,
+            round(p.latency_ms, 1),
+            round(p.run_hours, 1),
+            cny(p.cost_cny),
         ]
         for p in plan.placements
     ]
@@ -167,73 +159,10 @@ def _gap_pct(cost: float, bound: float) -> str:
     return f"{100 * max(0.0, cost - bound) / cost:.2f}%"
 
 
-def _cmd_topology_validate(args: argparse.Namespace) -> int:
-    topology = load_topology(args.file)
-    pools = sum(len(s.pools) for s in topology.sites.values())
-    print(
-        f"{args.file}: ok: {len(topology.hubs)} hubs, {len(topology.regions)} regions, "
-        f"{len(topology.sites)} sites, {pools} pools, {len(topology.links)} links"
-    )
-    return 0
-
-
 def _cmd_jobs_validate(args: argparse.Namespace) -> int:
     jobs = load_jobs(args.file, topology_from(args.topology))
     print(f"{args.file}: ok: {len(jobs)} jobs")
     return 0
-
-
-def _cmd_topology_show(args: argparse.Namespace) -> int:
-    topology = topology_from(args.file)
-    if args.json:
-        _print_json(topology_to_dict(topology))
-        return 0
-    rows = [
-        [
-            site.name, site.hub, topology.zone_of(site), site.provider, site.status,
-            pool.accelerator, pool.count, pool.price_cny_per_hour,
-        ]
-        for site in topology.sites.values()
-        for pool in site.pools
-    ]
-    headers = ["SITE", "HUB", "ZONE", "PROVIDER", "STATUS", "ACCEL", "COUNT", "CNY/H"]
-    print(f"topology {topology.name}")
-    print(format_table(headers, rows))
-    return 0
-
-
-def topology_to_dict(topology: Topology) -> dict[str, Any]:
-    """A topology in the shape of its YAML file."""
-    return {
-        "name": topology.name,
-        "hubs": [{"name": h.name, "title": h.title, "zone": h.zone} for h in topology.hubs.values()],
-        "regions": [
-            {"name": r.name, "hub": r.hub, "lat": r.lat, "lon": r.lon}
-            for r in topology.regions.values()
-        ],
-        "sites": [
-            {
-                "name": s.name, "hub": s.hub, "zone": topology.zone_of(s), "provider": s.provider,
-                "status": s.status, "pue": s.pue,
-                "pools": [
-                    {"accelerator": p.accelerator, "count": p.count,
-                     "price_cny_per_hour": p.price_cny_per_hour}
-                    for p in s.pools
-                ],
-            }
-            for s in topology.sites.values()
-        ],
-        "links": [
-            {"a": ln.a, "b": ln.b, "latency_ms": ln.latency_ms, "bandwidth_gbps": ln.bandwidth_gbps,
-             "price_cny_per_gb": ln.price_cny_per_gb, "status": ln.status}
-            for ln in topology.links
-        ],
-    }
-
-
-def _print_json(data: object) -> None:
-    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
-    sys.stdout.write("\n")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Why a job was not placed, in one line: `0/14 sites fit: 9 latency (best 12.3 ms > 10 ms), ...`."""
+"""Why a job was not placed, in one line: `0/14 sites fit: 9 latency (best 12.3 ms > 10 ms)`."""
 
 from __future__ import annotations
 

@@ -169,7 +169,9 @@ def screen(job: Job, ctx: Context) -> Screening:
                 device = ctx.topology.accelerators[pool.accelerator]
                 hours = run_hours(job, reference, device)
                 assert hours is not None  # the precision filter passed
-                cost = candidate_cost(job, site, pool, device, hours, path, ctx.carbon_price_cny_per_kg)
+                cost = candidate_cost(
+                    job, site, pool, device, hours, path, ctx.carbon_price_cny_per_kg
+                )
                 candidates.append(Candidate(site, index, pool, device, path, cost))
             elif best is None or _further(failure, best):
                 best = failure
@@ -186,7 +188,9 @@ def _first_failure(job: Job, site: Site, ctx: Context) -> Reason | None:
     return None
 
 
-def _first_pool_failure(job: Job, site: Site, index: int, ctx: Context) -> tuple[int, Reason] | None:
+def _first_pool_failure(
+    job: Job, site: Site, index: int, ctx: Context
+) -> tuple[int, Reason] | None:
     for stage, check in enumerate(POOL_FILTERS):
         reason = check(job, site, index, ctx)
         if reason is not None:

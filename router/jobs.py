@@ -69,7 +69,8 @@ def parse_jobs(data: Any, topology: Topology) -> list[Job]:
         if entry["name"] in seen:
             problems.append(
                 FieldProblem(
-                    f"{where}.name", f"duplicate job name (already used by jobs[{seen[entry['name']]}])"
+                    f"{where}.name",
+                    f"duplicate job name (already used by jobs[{seen[entry['name']]}])",
                 )
             )
         seen.setdefault(entry["name"], i)
@@ -111,7 +112,9 @@ def _precision(entry: dict[str, Any]) -> str:
     return str(entry.get("precision", default))
 
 
-def _reference_problems(entry: dict[str, Any], where: str, topology: Topology) -> list[FieldProblem]:
+def _reference_problems(
+    entry: dict[str, Any], where: str, topology: Topology
+) -> list[FieldProblem]:
     problems = []
     if entry["origin"] not in topology.regions:
         problems.append(
@@ -123,11 +126,15 @@ def _reference_problems(entry: dict[str, Any], where: str, topology: Topology) -
     for k, name in enumerate(acc.get("types", ())):
         if name not in catalog:
             problems.append(
-                unknown_reference(f"{where}.accelerators.types[{k}]", "accelerator type", name, catalog)
+                unknown_reference(
+                    f"{where}.accelerators.types[{k}]", "accelerator type", name, catalog
+                )
             )
     for k, stack in enumerate(acc.get("stacks", ())):
         if stack not in stacks:
-            problems.append(unknown_reference(f"{where}.accelerators.stacks[{k}]", "stack", stack, stacks))
+            problems.append(
+                unknown_reference(f"{where}.accelerators.stacks[{k}]", "stack", stack, stacks)
+            )
     reference = acc.get("hours_on") or (acc.get("types") or [None])[0]
     if reference is None:
         problems.append(
@@ -139,7 +146,9 @@ def _reference_problems(entry: dict[str, Any], where: str, topology: Topology) -
     elif reference not in catalog:
         if "hours_on" in acc:
             problems.append(
-                unknown_reference(f"{where}.accelerators.hours_on", "accelerator type", reference, catalog)
+                unknown_reference(
+                    f"{where}.accelerators.hours_on", "accelerator type", reference, catalog
+                )
             )
     else:
         precision = _precision(entry)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import networkx as nx
@@ -62,7 +63,7 @@ class Network:
             if site not in node_paths:
                 continue
             places = tuple(node_paths[site])
-            edges = [self.graph.edges[u, v] for u, v in zip(places, places[1:], strict=False)]
+            edges = [self.graph.edges[u, v] for u, v in itertools.pairwise(places)]
             result[site] = Path(
                 places=places,
                 links=tuple(e["index"] for e in edges),

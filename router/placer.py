@@ -146,9 +146,7 @@ def baseline_placements(
     return result
 
 
-def _problem(
-    jobs: Sequence[Job], screenings: Sequence[Screening], ctx: Context
-) -> Problem:
+def _problem(jobs: Sequence[Job], screenings: Sequence[Screening], ctx: Context) -> Problem:
     """The integer model: pools and shared links are resources; candidates are options."""
     capacities: list[int] = []
     index: dict[PoolKey, int] = {}
@@ -157,9 +155,7 @@ def _problem(
             index[(site.name, i)] = len(capacities)
             capacities.append(ctx.free_of(site, i))
     link_base = len(capacities)
-    capacities += [
-        math.floor(link.bandwidth_gbps * MBPS_PER_GBPS) for link in ctx.topology.links
-    ]
+    capacities += [math.floor(link.bandwidth_gbps * MBPS_PER_GBPS) for link in ctx.topology.links]
     items = []
     for job, screening in zip(jobs, screenings, strict=True):
         options = []

@@ -34,11 +34,22 @@ def _validator(name: str) -> Draft202012Validator:
 
 def schema_problems(data: Any, name: str) -> list[FieldProblem]:
     """Every place where `data` breaks schema `name`, as plain-language problems."""
-    problems = []
-    for error in _validator(name).iter_errors(data):
-        path = tuple(error.absolute_path)
-        problems.append(_explain(error, path))
+    problems = [
+        _explain(error, tuple(error.absolute_path)) for error in _validator(name).iter_errors(data)
+    ]
+    # A misspelt field is one mistake: "did you mean 'count'?" covers "count is required".
+    meant = {
+        _sibling(p.path, p.message.split("'")[1]) for p in problems if "did you mean" in p.message
+    }
+    problems = [
+        p for p in problems if not (p.message.startswith("is required") and p.path in meant)
+    ]
     return sorted(problems, key=lambda p: p.path)
+
+
+def _sibling(path: str, name: str) -> str:
+    parent = path.rsplit(".", 1)[0] if "." in path else ""
+    return f"{parent}.{name}" if parent else name
 
 
 def describe(schema: dict[str, Any]) -> str:
@@ -110,9 +121,7 @@ def _explain(error: ValidationError, path: tuple[str | int, ...]) -> FieldProble
     if keyword == "required":
         missing = _missing_field(error)
         prop = schema.get("properties", {}).get(missing, {})
-        return FieldProblem(
-            format_path((*path, missing)), f"is required ({describe(prop)})"
-        )
+        return FieldProblem(format_path((*path, missing)), f"is required ({describe(prop)})")
     if keyword == "additionalProperties":
         known = sorted(schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(known)) if isinstance(error.instance, dict) else []
@@ -123,8 +132,8 @@ def _explain(error: ValidationError, path: tuple[str | int, ...]) -> FieldProble
     if keyword == "minItems":
         return FieldProblem(where, f"must list at least {error.validator_value} entries")
     if keyword == "minProperties":
-        known = ", ".join(sorted(schema.get("properties", {})))
-        return FieldProblem(where, f"must give at least one of: {known}")
+        options = ", ".join(sorted(schema.get("properties", {})))
+        return FieldProblem(where, f"must give at least one of: {options}")
     if keyword == "uniqueItems":
         return FieldProblem(where, "must not repeat an entry")
     if keyword == "anyOf" and "x-expected" in schema:

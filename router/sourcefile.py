@@ -64,7 +64,9 @@ def read_yaml(path: str | Path) -> SourceFile:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
-        raise InvalidInputError([FieldProblem("", f"cannot read file: {exc.strerror}", name)]) from None
+        raise InvalidInputError(
+            [FieldProblem("", f"cannot read file: {exc.strerror}", name)]
+        ) from None
     except UnicodeDecodeError:
         raise InvalidInputError([FieldProblem("", "not UTF-8 text", name)]) from None
     return parse_yaml(text, name)
@@ -78,7 +80,9 @@ def parse_yaml(text: str, name: str = "<string>") -> SourceFile:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else None
         problem = exc.problem or "invalid YAML"
-        raise InvalidInputError([FieldProblem("", f"invalid YAML: {problem}", name, line)]) from None
+        raise InvalidInputError(
+            [FieldProblem("", f"invalid YAML: {problem}", name, line)]
+        ) from None
     if root is None:
         return SourceFile(name, None, {(): 1})
     lines: dict[PathKey, int] = {}

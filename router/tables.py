@@ -22,7 +22,9 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
         ]
         return "  ".join(out).rstrip()
 
-    return "\n".join([line(list(headers)), line(["-" * w for w in widths])] + [line(r) for r in cells])
+    return "\n".join(
+        [line(list(headers)), line(["-" * w for w in widths])] + [line(r) for r in cells]
+    )
 
 
 def cny(value: float) -> str:

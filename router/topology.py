@@ -221,13 +221,18 @@ def _site(s: dict[str, Any]) -> Site:
     )
 
 
-def _duplicates(entries: list[dict[str, Any]], section: str, seen: dict[str, str]) -> list[FieldProblem]:
+def _duplicates(
+    entries: list[dict[str, Any]], section: str, seen: dict[str, str]
+) -> list[FieldProblem]:
     problems = []
     for i, entry in enumerate(entries):
         name = entry["name"]
         if name in seen:
             problems.append(
-                FieldProblem(f"{section}[{i}].name", f"duplicate name {name!r} (already used by {seen[name]})")
+                FieldProblem(
+                    f"{section}[{i}].name",
+                    f"duplicate name {name!r} (already used by {seen[name]})",
+                )
             )
         else:
             seen[name] = f"{section}[{i}]"
@@ -251,12 +256,16 @@ def _reference_problems(data: dict[str, Any]) -> list[FieldProblem]:
         for j, pool in enumerate(site["pools"]):
             if pool["accelerator"] not in types:
                 path = f"sites[{i}].pools[{j}].accelerator"
-                problems.append(unknown_reference(path, "accelerator type", pool["accelerator"], types))
+                problems.append(
+                    unknown_reference(path, "accelerator type", pool["accelerator"], types)
+                )
     pairs: dict[frozenset[str], int] = {}
     for i, link in enumerate(data["links"]):
         for end in ("a", "b"):
             if link[end] not in places:
-                problems.append(unknown_reference(f"links[{i}].{end}", "place", link[end], set(places)))
+                problems.append(
+                    unknown_reference(f"links[{i}].{end}", "place", link[end], set(places))
+                )
         if link["a"] == link["b"]:
             problems.append(FieldProblem(f"links[{i}].b", "a link must join two different places"))
         pair = frozenset((link["a"], link["b"]))
