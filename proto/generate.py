@@ -47,4 +47,4 @@ def generate(out_dir: Path) -> None:
 
 
 if __name__ == "__main__":
-    generate(REPO_ROOT)
+    generate(Path(sys.argv[1]) if len(sys.argv) > 1 else REPO_ROOT)
