@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from typing import Any
 
+import fastjsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
@@ -32,8 +34,20 @@ def _validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(load_schema(name))
 
 
+@cache
+def _fast_check(name: str) -> Callable[[Any], Any]:
+    # Compiled to Python code: ~50x faster on valid input, which is the common case
+    # (a 100,000-job batch); the explaining validator runs only when this one objects.
+    return fastjsonschema.compile(load_schema(name))
+
+
 def schema_problems(data: Any, name: str) -> list[FieldProblem]:
     """Every place where `data` breaks schema `name`, as plain-language problems."""
+    try:
+        _fast_check(name)(data)
+        return []
+    except fastjsonschema.JsonSchemaException:
+        pass
     problems = [
         _explain(error, tuple(error.absolute_path)) for error in _validator(name).iter_errors(data)
     ]

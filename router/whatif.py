@@ -19,9 +19,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from router import results
 from router.jobs import Job
 from router.plan import Placement, Plan, Unplaced
 from router.scenario import SITE_SELECTORS, Change, Scenario, Sweep
+from router.scenario import parse_scenarios as parse_scenarios
 from router.topology import Link, Pool, Site, Topology
 
 Planner = Callable[[Topology, Sequence[Job]], Plan]
@@ -266,6 +268,30 @@ def compare_scenarios(
         plan = planner(changed_topology, changed_jobs)
         outcomes.append(summarize(run.name, plan, baseline_plan, changed_topology, run.value))
     return assemble(baseline, runs, outcomes, scenarios)
+
+
+def run_whatif(
+    topology: Topology, jobs: Sequence[Job], scenarios: Sequence[Scenario], planner: Planner
+) -> results.WhatIfResult:
+    """The service's what-if (the WhatIf RPC): the baseline plan and one result per plain
+    scenario or sweep value, in order, each diffed against the baseline."""
+    baseline = planner(topology, jobs)
+    found = []
+    for run in runs_of(scenarios):
+        changed_topology, changed_jobs = apply_scenario(run.scenario, topology, jobs)
+        plan = planner(changed_topology, changed_jobs)
+        o = summarize(run.name, plan, baseline, changed_topology, run.value)
+        found.append(
+            results.ScenarioResult(
+                name=o.name,
+                plan=plan,
+                cost_delta_cny=o.cost_delta_cny,
+                placed_delta=o.placed_delta,
+                moves=[results.JobMove(m.job, m.from_site, m.to_site) for m in o.moves],
+                lost_jobs=list(o.lost_jobs),
+            )
+        )
+    return results.WhatIfResult(baseline, found)
 
 
 def assemble(
