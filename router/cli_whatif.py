@@ -15,12 +15,22 @@ from router.cli_common import (
     topology_from,
     writable_output,
 )
+from router.errors import FieldProblem, InvalidInputError
 from router.jobs import Job, load_jobs
 from router.placer import plan_jobs
 from router.plan import Plan
-from router.scenario import load_scenario
+from router.scenario import Scenario, load_scenario
+from router.sourcefile import read_yaml
 from router.topology import Topology
-from router.whatif import Comparison, apply_scenario, compare_scenarios, runs_of
+from router.whatif import (
+    Comparison,
+    apply_scenario,
+    assemble,
+    compare_scenarios,
+    rpc_scenario,
+    runs_of,
+    summarize,
+)
 from router.whatif_report import comparison_to_dict, render_comparison
 
 
@@ -56,6 +66,12 @@ def register(commands: Any) -> None:
         help="write a comparison chart to F.png, a map per plan (F-map-NAME.png) and a "
         "line chart per sweep (F-sweep-NAME.png)",
     )
+    whatif.add_argument(
+        "--server",
+        metavar="ADDR",
+        help="plan on a running `westward serve` (host:port) through its WhatIf RPC, with "
+        "the server's topology",
+    )
     whatif.set_defaults(handler=_cmd_whatif)
 
 
@@ -71,16 +87,22 @@ def _positive_float(text: str) -> float:
 
 def _cmd_whatif(args: argparse.Namespace) -> int:
     plot = writable_output(args.plot) if args.plot else None
-    topology = topology_from(args.topology)
-    jobs = load_jobs(args.jobs, topology)
-    scenarios = [load_scenario(path, topology, jobs) for path in args.scenario]
-    runs = runs_of(scenarios)
-    show = progress if len(runs) > 1 else None
+    if args.server:
+        if args.topology:
+            raise InvalidInputError(
+                [FieldProblem("--topology", "not with --server: the server plans on its own")]
+            )
+        topology, jobs, scenarios, comparison = _on_server(args)
+    else:
+        topology = topology_from(args.topology)
+        jobs = load_jobs(args.jobs, topology)
+        scenarios = [load_scenario(path, topology, jobs) for path in args.scenario]
+        show = progress if len(runs_of(scenarios)) > 1 else None
 
-    def planner(t: Topology, js: Sequence[Job]) -> Plan:
-        return plan_jobs(t, js, time_limit_s=args.time_limit)
+        def planner(t: Topology, js: Sequence[Job]) -> Plan:
+            return plan_jobs(t, js, time_limit_s=args.time_limit)
 
-    comparison = compare_scenarios(topology, jobs, scenarios, planner, show)
+        comparison = compare_scenarios(topology, jobs, scenarios, planner, show)
     if plot is not None:
         for path in write_pictures(comparison, topology, jobs, scenarios, plot):
             print(f"wrote {path}", file=sys.stderr)
@@ -89,6 +111,49 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
     else:
         print(render_comparison(comparison))
     return 0
+
+
+def _on_server(
+    args: argparse.Namespace,
+) -> tuple[Topology, list[Job], list[Scenario], Comparison]:
+    """Plan through the WhatIf RPC: sweeps are expanded here, each run sent as a plain
+    scenario, and the returned plans summarised exactly like local ones."""
+    from router.client import RouterClient  # grpc loads only when a server is asked for
+
+    with RouterClient(args.server) as client:
+        topology = client.get_topology().topology
+        jobs = load_jobs(args.jobs, topology)
+        scenarios = [load_scenario(path, topology, jobs) for path in args.scenario]
+        runs = runs_of(scenarios)
+        payload = []
+        origin = {s.name: path for s, path in zip(scenarios, args.scenario, strict=True)}
+        problems: dict[str, list[FieldProblem]] = {}
+        for run in runs:
+            entry, found = rpc_scenario(run.scenario, topology, jobs)
+            payload.append(entry)
+            if found:
+                problems[origin[run.sweep_of or run.name]] = found
+        if problems:
+            located = [p for path, found in problems.items() for p in _located(path, found)]
+            raise InvalidInputError(located)
+        progress(f"planning {len(runs) + 1} plans on {args.server}...")
+        answer = client.what_if(payload, jobs=jobs, time_limit_s=args.time_limit * (len(runs) + 1))
+    baseline = summarize("baseline", answer.baseline, None, topology)
+    outcomes = [
+        summarize(
+            run.name,
+            result.plan,
+            answer.baseline,
+            apply_scenario(run.scenario, topology, jobs)[0],
+            run.value,
+        )
+        for run, result in zip(runs, answer.results, strict=True)
+    ]
+    return topology, jobs, scenarios, assemble(baseline, runs, outcomes, scenarios)
+
+
+def _located(path: str, problems: list[FieldProblem]) -> list[FieldProblem]:
+    return read_yaml(path).locate(problems).problems
 
 
 def write_pictures(

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from router import results
+from router.errors import FieldProblem
 from router.jobs import Job
 from router.plan import Placement, Plan, Unplaced
 from router.scenario import SITE_SELECTORS, Change, Scenario, Sweep
@@ -292,6 +293,60 @@ def run_whatif(
             )
         )
     return results.WhatIfResult(baseline, found)
+
+
+RPC_SETTINGS = ("status", "price_factor", "count_factor", "latency_ms", "demand_factor")
+
+
+def rpc_scenario(
+    scenario: Scenario, topology: Topology, jobs: Sequence[Job]
+) -> tuple[dict[str, Any], list[FieldProblem]]:
+    """The scenario in the WhatIf RPC's shape: one named target per change (site, hub,
+    link, pool {site, accelerator} or job), so lists, zones, providers and job filters
+    become one change per target; applying them gives the same topology and jobs.
+    Additions and bandwidth changes have no RPC form: they come back as problems."""
+    problems = []
+    if scenario.add_sites or scenario.add_links:
+        section = "add_sites" if scenario.add_sites else "add_links"
+        problems.append(FieldProblem(section, "cannot be sent to a server (run without --server)"))
+    changes: list[dict[str, Any]] = []
+    for i, change in enumerate(scenario.changes):
+        settings = {k: getattr(change, k) for k in RPC_SETTINGS if getattr(change, k) is not None}
+        if change.bandwidth_gbps is not None:
+            problems.append(
+                FieldProblem(
+                    f"changes[{i}].bandwidth_gbps",
+                    "cannot be sent to a server: the WhatIf RPC has no bandwidth change "
+                    "(run without --server)",
+                )
+            )
+        changes += [{**target, **settings} for target in _rpc_targets(change, topology, jobs)]
+    return {"name": scenario.name, "changes": changes}, problems
+
+
+def _rpc_targets(change: Change, topology: Topology, jobs: Sequence[Job]) -> list[dict[str, Any]]:
+    select = change.select
+    if select.kind == "site":
+        return [{"site": name} for name in select.names]
+    if select.kind == "hub":
+        return [{"hub": name} for name in select.names]
+    if select.kind in ("zone", "provider"):
+        return [
+            {"site": s.name} for s in topology.sites.values() if select.selects_site(s, topology)
+        ]
+    if select.kind == "pool":
+        pairs = {
+            (s.name, p.accelerator)
+            for s in topology.sites.values()
+            for p in s.pools
+            if select.selects_pool(s, p.accelerator, topology)
+        }
+        return [{"pool": {"site": a, "accelerator": b}} for a, b in sorted(pairs)]
+    if select.kind == "link":
+        return [{"link": {"a": a, "b": b}} for a, b in select.links]
+    if select.names:
+        return [{"job": name} for name in select.names]
+    return [{"job": j.name} for j in jobs if select.selects_job(j)]
 
 
 def assemble(

@@ -143,7 +143,7 @@ MISTAKES = [
     (
         "name: test-scenario",
         'name: "bad name"',
-        "name: must be a scenario name (letters, digits, '-', '_', '.', ':', '+'), "
+        "name: must be a scenario name (letters, digits, '-', '_', '.', ':', '+', '@'), "
         'got "bad name"',
     ),
     ("name: test-scenario\n", "", "name: is required"),

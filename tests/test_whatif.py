@@ -8,18 +8,22 @@ import io
 import itertools
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from router.cli import main
 from router.jobs import Job, load_jobs
+from router.ledger import SqliteLedger
 from router.network import Network
 from router.placer import plan_jobs
 from router.plan import Plan
 from router.scenario import Scenario, load_scenario, parse_scenario
+from router.service import running
 from router.topology import Topology, default_topology
 from router.whatif import apply_scenario, compare_scenarios, percentile, summarize
 from tests.conftest import ROOT
@@ -296,7 +300,7 @@ def west_pools_priced(topology: Topology, factor: float) -> Topology:
 
 def test_every_example_scenario_is_reported(report: dict[str, Any]) -> None:
     names = {s["name"] for s in report["scenarios"]} | {s["scenario"] for s in report["sweeps"]}
-    assert names == {"zhongwei-down", "west-prices-up-40", "training-demand-doubles",
+    assert names == {"zhongwei-down", "west-prices-up", "demand-doubles",
                      "backbone-slows", "west-price-sweep"}  # fmt: skip
 
 
@@ -331,7 +335,7 @@ def test_cli_zhongwei_down(report: dict[str, Any], topology: Topology, jobs: lis
 
 
 def test_cli_west_prices_up(report: dict[str, Any], topology: Topology, jobs: list[Job]) -> None:
-    s = by_name(report, "west-prices-up-40")
+    s = by_name(report, "west-prices-up")
     expected = planner(west_pools_priced(topology, 1.4), jobs)
     assert s["total_cost_cny"] == pytest.approx(expected.total_cost_cny, abs=0.01)
     assert s["west_share"] < report["baseline"]["west_share"]
@@ -345,7 +349,7 @@ def test_cli_west_prices_up(report: dict[str, Any], topology: Topology, jobs: li
 
 
 def test_cli_demand_doubles(report: dict[str, Any], topology: Topology, jobs: list[Job]) -> None:
-    s = by_name(report, "training-demand-doubles")
+    s = by_name(report, "demand-doubles")
     doubled = [j for j in jobs if j.kind in ("training", "finetune")]
     assert s["jobs"] == len(jobs) + len(doubled)
     assert sorted(s["new_jobs"]) == sorted(f"{j.name}:2" for j in doubled if s["new_jobs"])
@@ -407,3 +411,51 @@ def test_cli_text_report_shows_everything(capsys: pytest.CaptureFixture[str]) ->
         "Where placements flip zone:",
     ):
         assert needle in out, needle
+
+
+# --- through the service: `westward whatif --server` ----------------------------------------
+
+
+def _json(argv: list[str]) -> dict[str, Any]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(argv) == 0
+    data: dict[str, Any] = json.loads(out.getvalue())
+    return data
+
+
+def _figures(outcome: dict[str, Any]) -> dict[str, Any]:
+    """An outcome without the solver's timing (the only part that may differ)."""
+    return {k: v for k, v in outcome.items() if k != "plan"} | {
+        "placements": outcome["plan"]["placements"]
+    }
+
+
+def test_server_gives_the_same_comparison_as_local(
+    tmp_path: Path, topology: Topology, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["whatif", "--jobs", str(JOBS), "--time-limit", str(TIME_LIMIT_S), "--json"]
+    for name in ("zhongwei-down", "west-price-sweep", "demand-doubles"):
+        argv += ["--scenario", str(SCENARIOS / f"{name}.yaml")]
+    local = _json(argv)
+    with running(topology=topology, ledger=SqliteLedger(tmp_path / "ledger.db")) as server:
+        remote = _json([*argv, "--server", f"127.0.0.1:{server.port}"])
+        code = main(
+            [
+                "whatif",
+                "--jobs",
+                str(JOBS),
+                "--scenario",
+                str(SCENARIOS / "backbone-slows.yaml"),
+                "--server",
+                f"127.0.0.1:{server.port}",
+            ]
+        )
+    assert _figures(remote["baseline"]) == _figures(local["baseline"])
+    assert [_figures(s) for s in remote["scenarios"]] == [_figures(s) for s in local["scenarios"]]
+    remote_points = [_figures(p) for p in remote["sweeps"][0]["points"]]
+    assert remote_points == [_figures(p) for p in local["sweeps"][0]["points"]]
+    assert remote["sweeps"][0]["flips"] == local["sweeps"][0]["flips"]
+    assert code == 2, "bandwidth changes have no RPC form"
+    err = capsys.readouterr().err
+    assert re.search(r"backbone-slows.yaml:\d+: changes\[1\].bandwidth_gbps: cannot be sent", err)
