@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from router.plan import plan_to_dict
@@ -133,14 +134,14 @@ def _headline(outcomes: list[Outcome]) -> str:
         ]
         for k, o in enumerate(outcomes)
     ]
-    return format_table(headers, rows)
+    return _table(headers, rows)
 
 
 def _breakdown(outcomes: list[Outcome], by: str) -> str:
     tables = [o.cost_by_hub if by == "hub" else o.cost_by_provider for o in outcomes]
     keys = sorted({k for t in tables for k in t})
     rows = [[key, *(cny(t.get(key, 0.0)) for t in tables)] for key in keys]
-    return format_table([by.upper(), *(o.name for o in outcomes)], rows)
+    return _table([by.upper(), *(o.name for o in outcomes)], rows)
 
 
 def render_sweep(sweep: SweepResult) -> str:
@@ -160,7 +161,7 @@ def render_sweep(sweep: SweepResult) -> str:
     ]
     out = [
         f"Sweep {sweep.name}: {sweep.field} of changes[{sweep.change}]",
-        format_table(headers, rows),
+        _table(headers, rows),
     ]
     if not sweep.flips:
         out.append("No job changes zone over this range.")
@@ -175,6 +176,19 @@ def _flip_line(f: Flip) -> str:
         f"  {f.before_value:g} -> {f.value:g}: {f.job} {f.from_zone} -> {f.to_zone} "
         f"({f.from_site} -> {f.to_site})"
     )
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """format_table with every column but the first right-aligned (money is text here)."""
+    cells = [[str(v) if isinstance(v, str) else _number(v) for v in row] for row in rows]
+    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
+    aligned = [[r[0], *(c.rjust(widths[i + 1]) for i, c in enumerate(r[1:]))] for r in cells]
+    right = [headers[0], *(h.rjust(widths[i + 1]) for i, h in enumerate(headers[1:]))]
+    return format_table(right, aligned)
+
+
+def _number(value: object) -> str:
+    return f"{value:.1f}" if isinstance(value, float) else str(value)
 
 
 def _signed(value: float) -> str:
