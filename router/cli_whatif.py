@@ -24,6 +24,7 @@ from router.sourcefile import read_yaml
 from router.topology import Topology
 from router.whatif import (
     Comparison,
+    Outcome,
     apply_scenario,
     assemble,
     compare_scenarios,
@@ -185,7 +186,7 @@ def write_pictures(
     return written
 
 
-def _map_title(outcome: Any, topology: Topology) -> str:
+def _map_title(outcome: Outcome, topology: Topology) -> str:
     return (
         f"{outcome.name} on {topology.name}\n{outcome.placed}/{outcome.jobs} jobs placed, "
         f"{100 * outcome.west_share:.0f}% of device-hours west, "

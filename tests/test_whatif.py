@@ -25,7 +25,14 @@ from router.plan import Plan
 from router.scenario import Scenario, load_scenario, parse_scenario
 from router.service import running
 from router.topology import Topology, default_topology
-from router.whatif import apply_scenario, compare_scenarios, percentile, summarize
+from router.whatif import (
+    apply_scenario,
+    compare_scenarios,
+    percentile,
+    rpc_scenario,
+    runs_of,
+    summarize,
+)
 from tests.conftest import ROOT
 
 JOBS = ROOT / "examples" / "jobs" / "east-west-mix.yaml"
@@ -459,3 +466,39 @@ def test_server_gives_the_same_comparison_as_local(
     assert code == 2, "bandwidth changes have no RPC form"
     err = capsys.readouterr().err
     assert re.search(r"backbone-slows.yaml:\d+: changes\[1\].bandwidth_gbps: cannot be sent", err)
+
+
+def test_the_rpc_form_of_a_scenario_applies_identically(
+    topology: Topology, jobs: list[Job]
+) -> None:
+    """--server sends one change per named target; applied, it must change the same things."""
+    custom = scenario(
+        {
+            "changes": [
+                {"pool": {"accelerator": ["A800", "H800"]}, "price_factor": 1.3},
+                {"provider": ["ctyun", "tencent"], "count_factor": 0.5},
+                {"hub": ["gansu", "guizhou"], "status": "drain"},
+                {
+                    "job": {"kind": "inference", "origin": ["shanghai", "beijing"]},
+                    "demand_factor": 1.5,
+                },
+                {"link": [{"a": "beijing", "b": "horinger"}], "status": "down"},
+            ]
+        },
+        topology,
+    )
+    examples = [load_scenario(path, topology, jobs) for path in EXAMPLES]
+    refused = []
+    for run in runs_of([custom, *examples]):
+        entry, problems = rpc_scenario(run.scenario, topology, jobs)
+        if problems:
+            refused.append(run.name)
+            continue
+        assert all(sum(k in c for k in ("site", "hub", "link", "pool", "job")) == 1
+                   for c in entry["changes"])  # fmt: skip
+        assert all(not isinstance(v, list) for c in entry["changes"] for v in c.values())
+        lowered = parse_scenario(entry, topology, jobs)
+        assert apply_scenario(lowered, topology, jobs) == apply_scenario(
+            run.scenario, topology, jobs
+        )
+    assert refused == ["backbone-slows"], "only bandwidth changes and additions have no RPC form"
