@@ -96,14 +96,24 @@ def render_comparison(comparison: Comparison) -> str:
                 out.append(f"    new jobs: {len(o.new_jobs)} ({_short(o.new_jobs)})")
     if any(o.unplaced for o in outcomes):
         out += ["", "Unplaced jobs and why:"]
-        for o in outcomes:
-            for u in o.unplaced:
-                out.append(f"  {o.name}: {u.job}: {u.reason}")
+        out += _unplaced_lines(comparison.baseline, comparison.results)
     out += ["", "Cost by hub (CNY):", _breakdown(outcomes, "hub")]
     out += ["", "Cost by provider (CNY):", _breakdown(outcomes, "provider")]
     for sweep in comparison.sweeps:
         out += ["", render_sweep(sweep)]
     return "\n".join(out)
+
+
+def _unplaced_lines(baseline: Outcome, results: list[Outcome]) -> list[str]:
+    """Every unplaced job of the baseline; for scenarios only what differs from it."""
+    lines = [f"  baseline: {u.job}: {u.reason}" for u in baseline.unplaced]
+    known = {(u.job, u.reason) for u in baseline.unplaced}
+    for o in results:
+        same = [u for u in o.unplaced if (u.job, u.reason) in known]
+        lines += [f"  {o.name}: {u.job}: {u.reason}" for u in o.unplaced if u not in same]
+        if same:
+            lines.append(f"  {o.name}: {_short([u.job for u in same])} (as in the baseline)")
+    return lines
 
 
 def _headline(outcomes: list[Outcome]) -> str:
