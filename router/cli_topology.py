@@ -30,7 +30,9 @@ def register(commands: Any) -> None:
     validate = topology_commands.add_parser("validate", help="check a topology file")
     validate.add_argument("file", metavar="F")
     validate.set_defaults(handler=_cmd_topology_validate)
-    show = topology_commands.add_parser("show", help="hubs, sites, pools and prices")
+    show = topology_commands.add_parser(
+        "show", help="hubs, sites, pools, prices and the latency matrix from regions to sites"
+    )
     show.add_argument("file", nargs="?", metavar="F", help="default: the embedded topology")
     show.add_argument("--json", action="store_true")
     show.set_defaults(handler=_cmd_topology_show)
