@@ -97,7 +97,7 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
     else:
         topology = topology_from(args.topology)
         jobs = load_jobs(args.jobs, topology)
-        scenarios = [load_scenario(path, topology, jobs) for path in args.scenario]
+        scenarios = _load_scenarios(args.scenario, topology, jobs)
         show = progress if len(runs_of(scenarios)) > 1 else None
 
         def planner(t: Topology, js: Sequence[Job]) -> Plan:
@@ -114,6 +114,36 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_scenarios(
+    paths: Sequence[str], topology: Topology, jobs: Sequence[Job]
+) -> list[Scenario]:
+    """Load every scenario; names must be unique (they name columns and pictures)."""
+    scenarios = [load_scenario(path, topology, jobs) for path in paths]
+    seen: dict[str, str] = {}
+    problems = []
+    for path, scenario in zip(paths, scenarios, strict=True):
+        if scenario.name == "baseline":
+            problems.append(
+                FieldProblem(
+                    "name", "'baseline' is the unchanged plan's name; choose another", path
+                )
+            )
+        elif scenario.name in seen:
+            problems.append(
+                FieldProblem(
+                    "name", f"{scenario.name!r} is also the name of {seen[scenario.name]}", path
+                )
+            )
+        seen.setdefault(scenario.name, path)
+    if problems:
+        raise InvalidInputError(_located_each(problems))
+    return scenarios
+
+
+def _located_each(problems: list[FieldProblem]) -> list[FieldProblem]:
+    return [q for p in problems for q in _located(p.file or "", [p])]
+
+
 def _on_server(
     args: argparse.Namespace,
 ) -> tuple[Topology, list[Job], list[Scenario], Comparison]:
@@ -124,7 +154,7 @@ def _on_server(
     with RouterClient(args.server) as client:
         topology = client.get_topology().topology
         jobs = load_jobs(args.jobs, topology)
-        scenarios = [load_scenario(path, topology, jobs) for path in args.scenario]
+        scenarios = _load_scenarios(args.scenario, topology, jobs)
         runs = runs_of(scenarios)
         payload = []
         origin = {s.name: path for s, path in zip(scenarios, args.scenario, strict=True)}

@@ -264,3 +264,20 @@ def test_no_traceback_reaches_the_user(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert 'changes[1].price_factor: must be a number > 0, got "lots"' in result.stderr
+
+
+def test_scenario_names_must_be_unique_and_not_baseline(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second, third = (tmp_path / f"{k}.yaml" for k in "abc")
+    first.write_text(SCENARIO)
+    second.write_text("# the same name again\n" + SCENARIO)
+    third.write_text(SCENARIO.replace("name: test-scenario", "name: baseline"))
+    code, lines = _errors([*_whatif(first), "--scenario", str(second)], capsys)
+    assert code == 2
+    assert lines == [f"error: {second}:2: name: 'test-scenario' is also the name of {first}"]
+    code, lines = _errors(_whatif(third), capsys)
+    assert code == 2
+    assert lines == [
+        f"error: {third}:1: name: 'baseline' is the unchanged plan's name; choose another"
+    ]
