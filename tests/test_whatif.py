@@ -504,3 +504,14 @@ def test_the_rpc_form_of_a_scenario_applies_identically(
             run.scenario, topology, jobs
         )
     assert refused == ["backbone-slows"], "only bandwidth changes and additions have no RPC form"
+
+
+def test_progress_counts_every_plan(topology: Topology, jobs: list[Job]) -> None:
+    sweep = load_scenario(SCENARIOS / "west-price-sweep.yaml", topology, jobs)
+    down = load_scenario(SCENARIOS / "zhongwei-down.yaml", topology, jobs)
+    seen: list[str] = []
+    compare_scenarios(topology, jobs[:5], [down, sweep], planner, seen.append)
+    assert seen[0] == "[1/11] baseline"
+    assert seen[1] == "[2/11] zhongwei-down"
+    assert seen[-1] == "[11/11] west-price-sweep@1.4"
+    assert len(seen) == 11
