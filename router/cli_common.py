@@ -1,0 +1,45 @@
+"""Helpers every `westward` subcommand shares: loading the topology, JSON out, progress."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from router.errors import FieldProblem, InvalidInputError
+from router.topology import Topology, default_topology, load_topology
+
+
+def topology_from(path: str | None) -> Topology:
+    """The topology at `path`, or the embedded default."""
+    return load_topology(path) if path else default_topology()
+
+
+def print_json(data: object) -> None:
+    """JSON for scripts, on stdout."""
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def progress(message: str) -> None:
+    """A progress line for people watching a terminal; silent in pipes and CI."""
+    if sys.stderr.isatty():
+        print(message, file=sys.stderr, flush=True)
+
+
+def add_topology_option(parser: argparse.ArgumentParser) -> None:
+    """The common `--topology F` option."""
+    parser.add_argument(
+        "--topology", metavar="F", help="topology YAML (default: the embedded china-edwc)"
+    )
+
+
+def writable_output(path: str) -> Path:
+    """`path` as a Path, after checking its directory exists (before any long work)."""
+    out = Path(path)
+    if not out.parent.is_dir():
+        raise InvalidInputError(
+            [FieldProblem("", f"cannot write file: no directory {str(out.parent)!r}", path)]
+        )
+    return out

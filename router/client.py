@@ -1,0 +1,443 @@
+"""The Python SDK: `RouterClient` (blocking) and `AsyncRouterClient` (asyncio).
+
+    with RouterClient("127.0.0.1:50051") as client:
+        result = client.route({"name": "chat", "kind": "inference", ...})
+
+Results are dataclasses (router.results, router.plan), never raw protobuf. Every call
+has a default deadline. UNAVAILABLE is retried by the channel's service config; that is
+safe because every unary call is idempotent: the SDK gives each Place and Route a
+request_id (retries get the first answer), Release and UpdateSite set absolute state.
+Failures raise the router exception tree (InvalidInputError carries the server's field
+violations as FieldProblems).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from types import TracebackType
+from typing import Any, Self
+
+import grpc
+import grpc.aio
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from router import convert
+from router.convert import pb, pb_grpc
+from router.engine import PoolChange, SiteChange
+from router.errors import RouterError
+from router.jobs import Job
+from router.plan import Plan
+from router.results import (
+    PlacementEvent,
+    PlaceResult,
+    Reservation,
+    RouteResult,
+    SiteUpdateResult,
+    TopologyView,
+    WhatIfResult,
+)
+from router.rpc_errors import error_from
+
+SERVICE = "router.v1.RouterService"
+DEFAULT_TIMEOUTS_S: Mapping[str, float] = {
+    "Place": 60.0,
+    "Route": 5.0,
+    "Release": 5.0,
+    "ListReservations": 10.0,
+    "GetTopology": 10.0,
+    "UpdateSite": 60.0,
+    "WhatIf": 120.0,
+    "Check": 5.0,
+}
+RETRIED = ("Place", "Route", "Release", "ListReservations", "GetTopology", "UpdateSite", "WhatIf")
+
+JobLike = Job | Mapping[str, Any]
+"""A domain Job, or a job in its jobs-file shape (a mapping as in examples/jobs/*.yaml)."""
+
+
+def service_config(max_attempts: int = 4) -> str:
+    """Channel service config: retry UNAVAILABLE with backoff on the idempotent calls."""
+    return json.dumps(
+        {
+            "methodConfig": [
+                {
+                    "name": [{"service": SERVICE, "method": m} for m in RETRIED],
+                    "retryPolicy": {
+                        "maxAttempts": max_attempts,
+                        "initialBackoff": "0.1s",
+                        "maxBackoff": "2s",
+                        "backoffMultiplier": 2,
+                        "retryableStatusCodes": ["UNAVAILABLE"],
+                    },
+                }
+            ]
+        }
+    )
+
+
+def channel_options(extra: Sequence[tuple[str, Any]] = ()) -> list[tuple[str, Any]]:
+    """Options every SDK channel uses: retries on, the service config above."""
+    return [("grpc.enable_retries", 1), ("grpc.service_config", service_config()), *extra]
+
+
+# --- requests shared by both clients --------------------------------------------------------
+
+
+def _jobs(jobs: Sequence[JobLike]) -> list[pb.Job]:
+    return [convert.job_message(j, f"jobs[{i}]") for i, j in enumerate(jobs)]
+
+
+def place_request(
+    jobs: Sequence[JobLike],
+    *,
+    dry_run: bool,
+    request_id: str | None,
+    time_limit_s: float,
+    carbon_price_cny_per_kg: float,
+) -> pb.PlaceRequest:
+    """A Place request; a request_id is made up when none is given (safe retries)."""
+    return pb.PlaceRequest(
+        jobs=_jobs(jobs),
+        dry_run=dry_run,
+        request_id="" if dry_run and request_id is None else (request_id or uuid.uuid4().hex),
+        time_limit_s=time_limit_s,
+        carbon_price_cny_per_kg=carbon_price_cny_per_kg,
+    )
+
+
+def route_request(job: JobLike, request_id: str | None) -> pb.RouteRequest:
+    """A Route request with a request_id (made up when none is given)."""
+    return pb.RouteRequest(job=convert.job_message(job), request_id=request_id or uuid.uuid4().hex)
+
+
+def update_request(
+    site: str,
+    status: str | None,
+    pools: Sequence[PoolChange],
+    electricity_cny_per_kwh: float | None,
+) -> pb.UpdateSiteRequest:
+    """An UpdateSite request."""
+    return convert.update_request(SiteChange(site, status, tuple(pools), electricity_cny_per_kwh))
+
+
+def whatif_request(
+    scenarios: Sequence[Mapping[str, Any]], jobs: Sequence[JobLike], time_limit_s: float
+) -> pb.WhatIfRequest:
+    """A WhatIf request."""
+    return pb.WhatIfRequest(
+        jobs=_jobs(jobs),
+        scenarios=[convert.scenario_message(s, f"scenarios[{i}]") for i, s in enumerate(scenarios)],
+        time_limit_s=time_limit_s,
+    )
+
+
+def _health_name(status: int) -> str:
+    return str(health_pb2.HealthCheckResponse.ServingStatus.Name(status)).lower()
+
+
+def _error(exc: grpc.RpcError) -> RouterError:
+    call: Any = exc
+    return error_from(call.code(), call.details() or "", call.trailing_metadata())
+
+
+# --- blocking client ------------------------------------------------------------------------
+
+
+class RouterClient:
+    """Blocking client for router.v1.RouterService; use as a context manager."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        timeouts_s: Mapping[str, float] | None = None,
+        options: Sequence[tuple[str, Any]] = (),
+    ) -> None:
+        opts = channel_options(options)
+        self._channel = (
+            grpc.secure_channel(target, credentials, options=opts)
+            if credentials is not None
+            else grpc.insecure_channel(target, options=opts)
+        )
+        self._stub = pb_grpc.RouterServiceStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+        self._timeouts = {**DEFAULT_TIMEOUTS_S, **(timeouts_s or {})}
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the channel (open watch streams end)."""
+        self._channel.close()
+
+    def _call(self, method: str, request: Any, timeout_s: float | None) -> Any:
+        try:
+            return getattr(self._stub, method)(
+                request, timeout=timeout_s if timeout_s is not None else self._timeouts[method]
+            )
+        except grpc.RpcError as exc:
+            raise _error(exc) from None
+
+    def place(
+        self,
+        jobs: Sequence[JobLike],
+        *,
+        dry_run: bool = False,
+        request_id: str | None = None,
+        time_limit_s: float = 0.0,
+        carbon_price_cny_per_kg: float = 0.0,
+        timeout_s: float | None = None,
+    ) -> PlaceResult:
+        """Plan a batch together; unless dry_run, reserve every placed job atomically."""
+        request = place_request(
+            jobs,
+            dry_run=dry_run,
+            request_id=request_id,
+            time_limit_s=time_limit_s,
+            carbon_price_cny_per_kg=carbon_price_cny_per_kg,
+        )
+        return convert.place_result(self._call("Place", request, timeout_s))
+
+    def plan(self, jobs: Sequence[JobLike], **options: Any) -> Plan:
+        """Plan without reserving (Place with dry_run)."""
+        return self.place(jobs, dry_run=True, **options).plan
+
+    def route(
+        self, job: JobLike, *, request_id: str | None = None, timeout_s: float | None = None
+    ) -> RouteResult:
+        """Reserve the cheapest feasible pool for one job now, or learn why none fits."""
+        return convert.route_result(self._call("Route", route_request(job, request_id), timeout_s))
+
+    def release(self, reservation_id: str, *, timeout_s: float | None = None) -> Reservation:
+        """End a reservation (NotFoundError if unknown)."""
+        request = pb.ReleaseRequest(reservation_id=reservation_id)
+        return convert.reservation_from(self._call("Release", request, timeout_s).reservation)
+
+    def list_reservations(
+        self,
+        *,
+        site: str | None = None,
+        include_ended: bool = False,
+        timeout_s: float | None = None,
+    ) -> list[Reservation]:
+        """Reservations, oldest first."""
+        request = pb.ListReservationsRequest(site=site or "", include_ended=include_ended)
+        answer = self._call("ListReservations", request, timeout_s)
+        return [convert.reservation_from(r) for r in answer.reservations]
+
+    def get_topology(self, *, timeout_s: float | None = None) -> TopologyView:
+        """The topology the server routes over, with free devices per pool."""
+        answer = self._call("GetTopology", pb.GetTopologyRequest(), timeout_s)
+        return convert.topology_from(answer.topology)
+
+    def update_site(
+        self,
+        site: str,
+        *,
+        status: str | None = None,
+        pools: Sequence[PoolChange] = (),
+        electricity_cny_per_kwh: float | None = None,
+        timeout_s: float | None = None,
+    ) -> SiteUpdateResult:
+        """Change a site; the server re-places reservations that no longer fit."""
+        request = update_request(site, status, pools, electricity_cny_per_kwh)
+        return convert.update_result(self._call("UpdateSite", request, timeout_s))
+
+    def what_if(
+        self,
+        scenarios: Sequence[Mapping[str, Any]],
+        *,
+        jobs: Sequence[JobLike] = (),
+        time_limit_s: float = 0.0,
+        timeout_s: float | None = None,
+    ) -> WhatIfResult:
+        """Plan jobs (default: the live reservations') under scenarios; reserves nothing."""
+        request = whatif_request(scenarios, jobs, time_limit_s)
+        return convert.whatif_result(self._call("WhatIf", request, timeout_s))
+
+    def watch_placements(
+        self, *, site: str | None = None, timeout_s: float | None = None
+    ) -> Iterator[PlacementEvent]:
+        """Placement events from now on; closing the iterator cancels the stream."""
+        call = self._stub.WatchPlacements(
+            pb.WatchPlacementsRequest(site=site or ""), timeout=timeout_s
+        )
+        return _events(call)
+
+    def health(self, service: str = "", *, timeout_s: float | None = None) -> str:
+        """grpc.health.v1 status: "serving", "not_serving", ... (service "" = the server)."""
+        try:
+            answer = self._health.Check(
+                health_pb2.HealthCheckRequest(service=service),
+                timeout=timeout_s or self._timeouts["Check"],
+            )
+        except grpc.RpcError as exc:
+            raise _error(exc) from None
+        return _health_name(answer.status)
+
+
+def _events(call: Any) -> Iterator[PlacementEvent]:
+    try:
+        for message in call:
+            yield convert.event_from(message.event)
+    except grpc.RpcError as exc:
+        if exc.code() is grpc.StatusCode.CANCELLED:
+            return
+        raise _error(exc) from None
+    finally:
+        call.cancel()
+
+
+# --- asyncio client -------------------------------------------------------------------------
+
+
+class AsyncRouterClient:
+    """asyncio client for router.v1.RouterService; use with `async with`."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        credentials: grpc.ChannelCredentials | None = None,
+        timeouts_s: Mapping[str, float] | None = None,
+        options: Sequence[tuple[str, Any]] = (),
+    ) -> None:
+        opts = channel_options(options)
+        self._channel = (
+            grpc.aio.secure_channel(target, credentials, options=opts)
+            if credentials is not None
+            else grpc.aio.insecure_channel(target, options=opts)
+        )
+        self._stub = pb_grpc.RouterServiceStub(self._channel)
+        self._health = health_pb2_grpc.HealthStub(self._channel)
+        self._timeouts = {**DEFAULT_TIMEOUTS_S, **(timeouts_s or {})}
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the channel."""
+        await self._channel.close()
+
+    async def _call(self, method: str, request: Any, timeout_s: float | None) -> Any:
+        try:
+            return await getattr(self._stub, method)(
+                request, timeout=timeout_s if timeout_s is not None else self._timeouts[method]
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise error_from(exc.code(), exc.details() or "", exc.trailing_metadata()) from None
+
+    async def place(
+        self,
+        jobs: Sequence[JobLike],
+        *,
+        dry_run: bool = False,
+        request_id: str | None = None,
+        time_limit_s: float = 0.0,
+        carbon_price_cny_per_kg: float = 0.0,
+        timeout_s: float | None = None,
+    ) -> PlaceResult:
+        """Plan a batch together; unless dry_run, reserve every placed job atomically."""
+        request = place_request(
+            jobs,
+            dry_run=dry_run,
+            request_id=request_id,
+            time_limit_s=time_limit_s,
+            carbon_price_cny_per_kg=carbon_price_cny_per_kg,
+        )
+        return convert.place_result(await self._call("Place", request, timeout_s))
+
+    async def route(
+        self, job: JobLike, *, request_id: str | None = None, timeout_s: float | None = None
+    ) -> RouteResult:
+        """Reserve the cheapest feasible pool for one job now, or learn why none fits."""
+        answer = await self._call("Route", route_request(job, request_id), timeout_s)
+        return convert.route_result(answer)
+
+    async def release(self, reservation_id: str, *, timeout_s: float | None = None) -> Reservation:
+        """End a reservation (NotFoundError if unknown)."""
+        request = pb.ReleaseRequest(reservation_id=reservation_id)
+        answer = await self._call("Release", request, timeout_s)
+        return convert.reservation_from(answer.reservation)
+
+    async def list_reservations(
+        self,
+        *,
+        site: str | None = None,
+        include_ended: bool = False,
+        timeout_s: float | None = None,
+    ) -> list[Reservation]:
+        """Reservations, oldest first."""
+        request = pb.ListReservationsRequest(site=site or "", include_ended=include_ended)
+        answer = await self._call("ListReservations", request, timeout_s)
+        return [convert.reservation_from(r) for r in answer.reservations]
+
+    async def get_topology(self, *, timeout_s: float | None = None) -> TopologyView:
+        """The topology the server routes over, with free devices per pool."""
+        answer = await self._call("GetTopology", pb.GetTopologyRequest(), timeout_s)
+        return convert.topology_from(answer.topology)
+
+    async def update_site(
+        self,
+        site: str,
+        *,
+        status: str | None = None,
+        pools: Sequence[PoolChange] = (),
+        electricity_cny_per_kwh: float | None = None,
+        timeout_s: float | None = None,
+    ) -> SiteUpdateResult:
+        """Change a site; the server re-places reservations that no longer fit."""
+        request = update_request(site, status, pools, electricity_cny_per_kwh)
+        return convert.update_result(await self._call("UpdateSite", request, timeout_s))
+
+    async def what_if(
+        self,
+        scenarios: Sequence[Mapping[str, Any]],
+        *,
+        jobs: Sequence[JobLike] = (),
+        time_limit_s: float = 0.0,
+        timeout_s: float | None = None,
+    ) -> WhatIfResult:
+        """Plan jobs (default: the live reservations') under scenarios; reserves nothing."""
+        request = whatif_request(scenarios, jobs, time_limit_s)
+        return convert.whatif_result(await self._call("WhatIf", request, timeout_s))
+
+    async def watch_placements(
+        self, *, site: str | None = None, timeout_s: float | None = None
+    ) -> AsyncIterator[PlacementEvent]:
+        """Placement events from now on; leaving the loop cancels the stream."""
+        call = self._stub.WatchPlacements(
+            pb.WatchPlacementsRequest(site=site or ""), timeout=timeout_s
+        )
+        try:
+            async for message in call:
+                yield convert.event_from(message.event)
+        except grpc.aio.AioRpcError as exc:
+            if exc.code() is not grpc.StatusCode.CANCELLED:
+                raise error_from(exc.code(), exc.details() or "", exc.trailing_metadata()) from None
+        finally:
+            call.cancel()
+
+    async def health(self, service: str = "", *, timeout_s: float | None = None) -> str:
+        """grpc.health.v1 status: "serving", "not_serving", ... (service "" = the server)."""
+        try:
+            answer = await self._health.Check(
+                health_pb2.HealthCheckRequest(service=service),
+                timeout=timeout_s or self._timeouts["Check"],
+            )
+        except grpc.aio.AioRpcError as exc:
+            raise error_from(exc.code(), exc.details() or "", exc.trailing_metadata()) from None
+        return _health_name(answer.status)

@@ -1,0 +1,451 @@
+"""The stateful core behind the service: live topology + placer + ledger + placement events.
+
+It speaks domain types only (no protobuf). Answers to Place and Route are stored as
+bytes produced by the caller's `encode`, in the same ledger transaction as the
+reservations, so a retried request (same request_id) gets the identical first answer.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from router.errors import CapacityError, FieldProblem, InvalidInputError, NotFoundError
+from router.jobs import Job, parse_jobs
+from router.ledger import Ledger, Move, PoolKey
+from router.ledger import Reservation as Held
+from router.network import Network
+from router.placer import plan_jobs, route_job
+from router.plan import Placement, Unplaced
+from router.results import (
+    PlacementEvent,
+    PlaceResult,
+    Reservation,
+    RouteResult,
+    SiteUpdateResult,
+    TopologyView,
+    WhatIfResult,
+)
+from router.topology import SITE_STATUSES, Pool, Site, Topology
+from router.whatif import parse_scenarios, run_whatif
+
+COMMIT_ATTEMPTS = 5
+"""Capacity can change between planning and committing; re-plan this many times at most."""
+
+Listener = Callable[[PlacementEvent], None]
+
+
+@dataclass(frozen=True)
+class PoolChange:
+    """New count and/or price of one pool (None: unchanged)."""
+
+    pool_index: int
+    count: int | None = None
+    price_cny_per_hour: float | None = None
+
+
+@dataclass(frozen=True)
+class SiteChange:
+    """An update to one site (None / empty: unchanged)."""
+
+    site: str
+    status: str | None = None
+    pools: tuple[PoolChange, ...] = ()
+    electricity_cny_per_kwh: float | None = None
+
+
+def pool_capacities(topology: Topology) -> dict[PoolKey, int]:
+    """Devices each pool can hand out: its count, or none while its site is down."""
+    return {
+        (site.name, i): 0 if site.status == "down" else pool.count
+        for site in topology.sites.values()
+        for i, pool in enumerate(site.pools)
+    }
+
+
+def placement_details(placement: Placement) -> dict[str, Any]:
+    """A placement as plain JSON values (how the ledger keeps it)."""
+    details = asdict(placement)
+    details["path"] = list(placement.path)
+    return details
+
+
+def view(held: Held) -> Reservation:
+    """The service's view of a ledger record."""
+    details = dict(held.details)
+    details["path"] = tuple(details.get("path", ()))
+    return Reservation(
+        reservation_id=held.reservation_id,
+        placement=Placement(**details),
+        job=dict(held.spec),
+        state=held.state.value,
+        request_id=held.request_id,
+        created_unix_s=held.created_unix_s,
+    )
+
+
+class Engine:
+    """Places, reserves, re-places and explains; safe to call from many threads."""
+
+    def __init__(
+        self,
+        topology: Topology,
+        ledger: Ledger,
+        *,
+        clock: Callable[[], float] = time.time,
+        new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
+    ) -> None:
+        self._live = (topology, Network(topology))
+        self._ledger = ledger
+        self._clock = clock
+        self._new_id = new_id
+        self._update_lock = threading.Lock()
+        self._listeners: list[Listener] = []
+        self._listeners_lock = threading.Lock()
+        ledger.set_capacity(pool_capacities(topology))
+
+    @property
+    def topology(self) -> Topology:
+        """The topology as it is now (after any site updates)."""
+        return self._live[0]
+
+    # --- events -----------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener` with every placement event from now on; returns unsubscribe."""
+        with self._listeners_lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._listeners_lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _publish(self, events: Sequence[PlacementEvent]) -> None:
+        with self._listeners_lock:
+            listeners = list(self._listeners)
+        for event in events:
+            for listener in listeners:
+                listener(event)
+
+    # --- jobs -------------------------------------------------------------------------
+
+    def parse(self, specs: Sequence[Mapping[str, Any]]) -> list[Job]:
+        """Validate jobs in their jobs-file shape against the live topology."""
+        return parse_jobs({"jobs": [dict(s) for s in specs]}, self.topology)
+
+    def route(
+        self,
+        job: Job,
+        spec: Mapping[str, Any],
+        *,
+        request_id: str = "",
+        encode: Callable[[RouteResult], bytes],
+    ) -> bytes:
+        """Reserve the cheapest feasible pool with free devices now (no solver)."""
+        first = self._ledger.answer(request_id)
+        if first is not None:
+            return first
+        for _ in range(COMMIT_ATTEMPTS):
+            topology, network = self._live
+            outcome = route_job(topology, job, self._ledger.free(), network=network)
+            if isinstance(outcome, Unplaced):
+                return self._ledger.remember(request_id, encode(RouteResult(unplaced=outcome)))
+            held = self._hold(outcome, spec, request_id)
+            reservation = view(held)
+            answer = encode(RouteResult(reservation=reservation))
+            try:
+                stored = self._ledger.reserve([held], request_id=request_id, answer=answer)
+            except CapacityError:
+                continue
+            if stored == answer:
+                self._publish([self._event("placed", reservation)])
+            return stored
+        raise CapacityError(f"job {job.name}: capacity kept changing; try again")
+
+    def place(
+        self,
+        jobs: Sequence[Job],
+        specs: Sequence[Mapping[str, Any]],
+        *,
+        dry_run: bool = False,
+        request_id: str = "",
+        time_limit_s: float,
+        carbon_price_cny_per_kg: float = 0.0,
+        encode: Callable[[PlaceResult], bytes],
+    ) -> bytes:
+        """Plan a batch with the solver on free capacity; unless dry_run, reserve it whole."""
+        if not dry_run:
+            first = self._ledger.answer(request_id)
+            if first is not None:
+                return first
+        deadline = time.monotonic() + time_limit_s
+        for _ in range(COMMIT_ATTEMPTS):
+            topology, network = self._live
+            plan = plan_jobs(
+                topology,
+                jobs,
+                time_limit_s=max(0.05, deadline - time.monotonic()),
+                free=self._ledger.free(),
+                carbon_price_cny_per_kg=carbon_price_cny_per_kg,
+                network=network,
+            )
+            if dry_run:
+                return encode(PlaceResult(plan))
+            by_name = {job.name: spec for job, spec in zip(jobs, specs, strict=True)}
+            held = [self._hold(p, by_name[p.job], request_id) for p in plan.placements]
+            result = PlaceResult(plan, [view(h) for h in held])
+            answer = encode(result)
+            try:
+                stored = self._ledger.reserve(held, request_id=request_id, answer=answer)
+            except CapacityError:
+                continue
+            if stored == answer:
+                self._publish([self._event("placed", r) for r in result.reservations])
+            return stored
+        raise CapacityError("capacity kept changing while the batch was planned; try again")
+
+    def _hold(self, placement: Placement, spec: Mapping[str, Any], request_id: str) -> Held:
+        return Held(
+            reservation_id=self._new_id(),
+            job=placement.job,
+            site=placement.site,
+            pool_index=placement.pool_index,
+            count=placement.count,
+            spec=dict(spec),
+            details=placement_details(placement),
+            request_id=request_id,
+            created_unix_s=self._clock(),
+        )
+
+    def _event(
+        self,
+        kind: str,
+        reservation: Reservation,
+        previous: Placement | None = None,
+        reason: str = "",
+    ) -> PlacementEvent:
+        return PlacementEvent(kind, reservation, previous, reason, self._clock())
+
+    # --- reservations -------------------------------------------------------------------
+
+    def release(self, reservation_id: str) -> Reservation:
+        """End a reservation (NotFoundError if unknown); a second release changes nothing."""
+        before = self._ledger.get(reservation_id)
+        after = view(self._ledger.release(reservation_id))
+        if before.state.value == "active":
+            self._publish([self._event("released", after)])
+        return after
+
+    def reservations(
+        self, *, site: str | None = None, include_ended: bool = False
+    ) -> list[Reservation]:
+        """Reservations, oldest first."""
+        return [view(h) for h in self._ledger.reservations(site=site, include_ended=include_ended)]
+
+    def topology_view(self) -> TopologyView:
+        """The live topology and its free devices."""
+        return TopologyView(self.topology, self._ledger.free())
+
+    # --- site updates -------------------------------------------------------------------
+
+    def update_site(self, change: SiteChange, *, time_limit_s: float) -> SiteUpdateResult:
+        """Apply a site change, then re-place the reservations that no longer fit.
+
+        Only affected jobs move: all of a down site's, and on a shrunk pool the largest
+        ones until the rest fit. Those that fit nowhere are evicted and reported.
+        """
+        with self._update_lock:
+            topology = self.topology
+            site = _changed_site(topology, change)
+            changed = replace(topology, sites={**topology.sites, site.name: site})
+            self._live = (changed, Network(changed))
+            self._ledger.set_capacity(pool_capacities(changed))
+            moved, evicted = self._replace(site, time_limit_s)
+        self._publish(moved + evicted)
+        return SiteUpdateResult(site, moved, evicted)
+
+    def _replace(
+        self, site: Site, time_limit_s: float
+    ) -> tuple[list[PlacementEvent], list[PlacementEvent]]:
+        for _ in range(COMMIT_ATTEMPTS):
+            affected = _displaced(site, self._ledger.reservations(site=site.name))
+            if not affected:
+                return [], []
+            specs = _unique_names([h.spec for h in affected])
+            topology, network = self._live
+            jobs = parse_jobs({"jobs": specs}, topology)
+            plan = plan_jobs(
+                topology, jobs, time_limit_s=time_limit_s, free=self._ledger.free(), network=network
+            )
+            by_name = {spec["name"]: held for spec, held in zip(specs, affected, strict=True)}
+            moves = [
+                Move(
+                    by_name[p.job].reservation_id,
+                    p.site,
+                    p.pool_index,
+                    placement_details(_renamed(p, by_name[p.job].job)),
+                )
+                for p in plan.placements
+            ]
+            reasons = {by_name[u.job].reservation_id: u.reason for u in plan.unplaced}
+            try:
+                now = self._ledger.relocate(moves, list(reasons))
+            except CapacityError:
+                continue
+            before = {h.reservation_id: view(h).placement for h in affected}
+            why = (
+                f"site {site.name} {site.status}"
+                if site.status == "down"
+                else f"site {site.name} shrank"
+            )
+            moved = [
+                self._event("moved", view(h), before[h.reservation_id], why)
+                for h in now
+                if h.state.value == "active"
+            ]
+            evicted = [
+                self._event("evicted", view(h), None, f"{why}; {reasons[h.reservation_id]}")
+                for h in now
+                if h.state.value == "evicted"
+            ]
+            return moved, evicted
+        raise CapacityError(f"could not re-place the jobs of site {site.name}; try again")
+
+    # --- what-if ----------------------------------------------------------------------
+
+    def whatif(
+        self,
+        specs: Sequence[Mapping[str, Any]],
+        scenarios: Sequence[Mapping[str, Any]],
+        *,
+        time_limit_s: float,
+    ) -> WhatIfResult:
+        """Plan jobs (default: the active reservations' jobs) under each scenario."""
+        topology, network = self._live
+        if specs:
+            jobs = parse_jobs({"jobs": [dict(s) for s in specs]}, topology)
+        else:
+            live = _unique_names([h.spec for h in self._ledger.reservations()])
+            jobs = parse_jobs({"jobs": live}, topology)
+        parsed = parse_scenarios(scenarios, topology, jobs)
+        per_plan = time_limit_s / (1 + len(parsed))
+
+        def planner(t: Topology, js: Sequence[Job]) -> Any:
+            return plan_jobs(
+                t, js, time_limit_s=per_plan, network=network if t is topology else None
+            )
+
+        return run_whatif(topology, jobs, parsed, planner)
+
+
+def _changed_site(topology: Topology, change: SiteChange) -> Site:
+    site = topology.sites.get(change.site)
+    if site is None:
+        raise NotFoundError(f"no site {change.site!r}")
+    problems: list[FieldProblem] = []
+    if change.status is not None and change.status not in SITE_STATUSES:
+        problems.append(FieldProblem("status", f"must be one of: {', '.join(SITE_STATUSES)}"))
+    if change.electricity_cny_per_kwh is not None and not change.electricity_cny_per_kwh > 0:
+        problems.append(
+            FieldProblem(
+                "electricity_cny_per_kwh",
+                f"must be a number > 0, got {change.electricity_cny_per_kwh}",
+            )
+        )
+    pools = list(site.pools)
+    seen: set[int] = set()
+    for k, pc in enumerate(change.pools):
+        where = f"pools[{k}]"
+        if not 0 <= pc.pool_index < len(pools):
+            problems.append(
+                FieldProblem(
+                    f"{where}.pool_index",
+                    f"site {site.name} has pools 0..{len(pools) - 1}, got {pc.pool_index}",
+                )
+            )
+            continue
+        if pc.pool_index in seen:
+            problems.append(
+                FieldProblem(f"{where}.pool_index", f"pool {pc.pool_index} is updated twice")
+            )
+        seen.add(pc.pool_index)
+        if pc.count is not None and pc.count < 0:
+            problems.append(
+                FieldProblem(f"{where}.count", f"must be a whole number >= 0, got {pc.count}")
+            )
+        if pc.price_cny_per_hour is not None and not pc.price_cny_per_hour > 0:
+            problems.append(
+                FieldProblem(
+                    f"{where}.price_cny_per_hour",
+                    f"must be a number > 0, got {pc.price_cny_per_hour}",
+                )
+            )
+        old = pools[pc.pool_index]
+        pools[pc.pool_index] = Pool(
+            old.accelerator,
+            old.count if pc.count is None else pc.count,
+            old.price_cny_per_hour if pc.price_cny_per_hour is None else pc.price_cny_per_hour,
+        )
+    if problems:
+        raise InvalidInputError(problems)
+    return replace(
+        site,
+        status=change.status or site.status,
+        pools=tuple(pools),
+        electricity_cny_per_kwh=change.electricity_cny_per_kwh or site.electricity_cny_per_kwh,
+    )
+
+
+def _displaced(site: Site, held: Sequence[Held]) -> list[Held]:
+    """Reservations that must leave: all on a down site, else the fewest per shrunk pool."""
+    if site.status == "down":
+        return list(held)
+    out: list[Held] = []
+    for index, pool in enumerate(site.pools):
+        here = sorted(
+            (h for h in held if h.pool_index == index), key=lambda h: (-h.count, h.created_unix_s)
+        )
+        excess = sum(h.count for h in here) - pool.count
+        for h in here:
+            if excess <= 0:
+                break
+            out.append(h)
+            excess -= h.count
+    return out
+
+
+def _unique_names(specs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Job specs with repeated names made unique (name, name:2, ...) for one batch."""
+    seen: dict[str, int] = {}
+    out = []
+    for spec in specs:
+        entry = dict(spec)
+        name = str(entry.get("name", "job"))
+        seen[name] = seen.get(name, 0) + 1
+        if seen[name] > 1:
+            entry["name"] = f"{name}:{seen[name]}"
+        out.append(entry)
+    return out
+
+
+def _renamed(placement: Placement, job: str) -> Placement:
+    return placement if placement.job == job else replace(placement, job=job)
+
+
+def solver_budget(requested_s: float, default_s: float, remaining_s: float | None) -> float:
+    """The solver time limit for a call: the request's (or default), within its deadline.
+
+    A fifth of the remaining time (at least 50 ms) is kept for screening, committing and
+    answering, so the solver never runs past the caller's deadline.
+    """
+    limit = requested_s if requested_s > 0 else default_s
+    if remaining_s is not None:
+        limit = min(limit, remaining_s - max(0.05, remaining_s * 0.2))
+    return max(0.0, limit)

@@ -1,0 +1,454 @@
+"""Reservations: who holds which devices. Durable, and never hands out more than a pool has.
+
+`Ledger` is the interface the service uses; `SqliteLedger` is the single-node default
+(WAL, synchronous=FULL: an acknowledged reservation survives kill -9). Capacity is
+checked inside the committing transaction (BEGIN IMMEDIATE), so concurrent callers, even
+in other processes sharing the file, can never overbook a pool. A request_id table makes
+retried requests return their first answer instead of reserving twice.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, Protocol
+
+from router.errors import CapacityError, FieldProblem, InvalidInputError, NotFoundError
+
+PoolKey = tuple[str, int]
+"""A pool: (site name, index of the pool in the site's pool list)."""
+
+
+class ReservationState(StrEnum):
+    """Whether a reservation still holds its devices."""
+
+    ACTIVE = "active"
+    RELEASED = "released"
+    EVICTED = "evicted"
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """Devices held for one job: where, how many, and enough to re-place it later.
+
+    `spec` is the job in its jobs-file shape (parse_jobs input), `details` the placement
+    figures (latency, cost, ...) as plain JSON values.
+    """
+
+    reservation_id: str
+    job: str
+    site: str
+    pool_index: int
+    count: int
+    spec: Mapping[str, Any] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)
+    state: ReservationState = ReservationState.ACTIVE
+    request_id: str = ""
+    created_unix_s: float = 0.0
+    ended_unix_s: float | None = None
+
+    @property
+    def pool(self) -> PoolKey:
+        """The pool this reservation draws from."""
+        return (self.site, self.pool_index)
+
+
+@dataclass(frozen=True)
+class Move:
+    """Re-place an active reservation in another pool; its id stays the same."""
+
+    reservation_id: str
+    site: str
+    pool_index: int
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Ledger(Protocol):
+    """Durable reservations with a capacity check at commit time."""
+
+    def set_capacity(self, capacity: Mapping[PoolKey, int]) -> None:
+        """Replace the device count of every pool (pools not listed have none)."""
+        ...
+
+    def capacity(self) -> dict[PoolKey, int]:
+        """Device count of every pool."""
+        ...
+
+    def free(self) -> dict[PoolKey, int]:
+        """Devices not held by active reservations, per pool (never negative)."""
+        ...
+
+    def answer(self, request_id: str) -> bytes | None:
+        """The first answer stored for request_id, if any."""
+        ...
+
+    def remember(self, request_id: str, answer: bytes) -> bytes:
+        """Store an answer that reserved nothing; returns the first answer for request_id."""
+        ...
+
+    def reserve(
+        self, reservations: Sequence[Reservation], *, request_id: str = "", answer: bytes = b""
+    ) -> bytes:
+        """Commit every reservation or none; store `answer` under request_id.
+
+        Returns the answer now stored for request_id: `answer` itself, or the first
+        answer when the same request already committed (then nothing new is reserved).
+        Raises CapacityError when a pool would be overbooked.
+        """
+        ...
+
+    def release(self, reservation_id: str) -> Reservation:
+        """End a reservation; releasing an ended one returns it unchanged."""
+        ...
+
+    def relocate(self, moves: Sequence[Move], evictions: Sequence[str]) -> list[Reservation]:
+        """Atomically move and evict active reservations; returns them as they are now."""
+        ...
+
+    def get(self, reservation_id: str) -> Reservation:
+        """One reservation by id (NotFoundError if unknown)."""
+        ...
+
+    def reservations(
+        self, *, site: str | None = None, include_ended: bool = False
+    ) -> list[Reservation]:
+        """Reservations, oldest first, optionally of one site and including ended ones."""
+        ...
+
+    def close(self) -> None:
+        """Release the underlying storage."""
+        ...
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pools (
+    site TEXT NOT NULL,
+    pool_index INTEGER NOT NULL,
+    capacity INTEGER NOT NULL CHECK (capacity >= 0),
+    PRIMARY KEY (site, pool_index)
+);
+CREATE TABLE IF NOT EXISTS reservations (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    reservation_id TEXT NOT NULL UNIQUE,
+    job TEXT NOT NULL,
+    site TEXT NOT NULL,
+    pool_index INTEGER NOT NULL,
+    count INTEGER NOT NULL CHECK (count > 0),
+    spec TEXT NOT NULL,
+    details TEXT NOT NULL,
+    state TEXT NOT NULL,
+    request_id TEXT NOT NULL,
+    created_unix_s REAL NOT NULL,
+    ended_unix_s REAL
+);
+CREATE INDEX IF NOT EXISTS reservations_active ON reservations (state, site, pool_index);
+CREATE TABLE IF NOT EXISTS requests (
+    request_id TEXT PRIMARY KEY,
+    answer BLOB NOT NULL,
+    created_unix_s REAL NOT NULL
+);
+"""
+
+_COLUMNS = (
+    "reservation_id, job, site, pool_index, count, spec, details, state, request_id, "
+    "created_unix_s, ended_unix_s"
+)
+
+
+class SqliteLedger:
+    """The embedded single-node ledger: one SQLite file in WAL mode, synchronous=FULL.
+
+    One connection guarded by a lock serves all threads of the process; other processes
+    may share the file (BEGIN IMMEDIATE serialises writers). Free counts are cached in
+    memory and refreshed from the file whenever a commit finds them stale.
+    """
+
+    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
+        self._path = str(path)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        with self._lock:
+            self._db.executescript(_SCHEMA)
+            self._capacity: dict[PoolKey, int] = {}
+            self._used: dict[PoolKey, int] = {}
+            self._refresh()
+
+    # --- capacity -------------------------------------------------------------------
+
+    def set_capacity(self, capacity: Mapping[PoolKey, int]) -> None:
+        """Replace the device count of every pool (pools not listed have none)."""
+        bad = [
+            FieldProblem(f"{site}.pools[{index}].count", f"must be >= 0, got {count}")
+            for (site, index), count in capacity.items()
+            if count < 0
+        ]
+        if bad:
+            raise InvalidInputError(bad)
+        with self._lock, self._transaction():
+            self._db.execute("DELETE FROM pools")
+            self._db.executemany(
+                "INSERT INTO pools (site, pool_index, capacity) VALUES (?, ?, ?)",
+                [(site, index, int(count)) for (site, index), count in capacity.items()],
+            )
+        with self._lock:
+            self._refresh()
+
+    def capacity(self) -> dict[PoolKey, int]:
+        """Device count of every pool."""
+        with self._lock:
+            return dict(self._capacity)
+
+    def free(self) -> dict[PoolKey, int]:
+        """Devices not held by active reservations, per pool (never negative)."""
+        with self._lock:
+            return {
+                key: max(0, count - self._used.get(key, 0)) for key, count in self._capacity.items()
+            }
+
+    # --- idempotency ----------------------------------------------------------------
+
+    def answer(self, request_id: str) -> bytes | None:
+        """The first answer stored for request_id, if any."""
+        if not request_id:
+            return None
+        with self._lock:
+            return self._stored_answer(request_id)
+
+    def remember(self, request_id: str, answer: bytes) -> bytes:
+        """Store an answer that reserved nothing; returns the first answer for request_id."""
+        if not request_id:
+            return answer
+        with self._lock, self._transaction():
+            first = self._stored_answer(request_id)
+            if first is not None:
+                return first
+            self._db.execute(
+                "INSERT INTO requests (request_id, answer, created_unix_s) VALUES (?, ?, ?)",
+                (request_id, answer, time.time()),
+            )
+            return answer
+
+    # --- reservations ---------------------------------------------------------------
+
+    def reserve(
+        self, reservations: Sequence[Reservation], *, request_id: str = "", answer: bytes = b""
+    ) -> bytes:
+        """Commit every reservation or none; store `answer` under request_id.
+
+        Returns the answer now stored for request_id: `answer` itself, or the first
+        answer when the same request already committed (then nothing new is reserved).
+        Raises CapacityError when a pool would be overbooked.
+        """
+        now = time.time()
+        with self._lock:
+            try:
+                with self._transaction():
+                    if request_id:
+                        first = self._stored_answer(request_id)
+                        if first is not None:
+                            return first
+                        self._db.execute(
+                            "INSERT INTO requests (request_id, answer, created_unix_s) "
+                            "VALUES (?, ?, ?)",
+                            (request_id, answer, now),
+                        )
+                    self._db.executemany(
+                        f"INSERT INTO reservations ({_COLUMNS}) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [_row(r, request_id, now) for r in reservations],
+                    )
+                    self._check_capacity({r.pool for r in reservations})
+            except CapacityError:
+                self._refresh()
+                raise
+            for r in reservations:
+                self._used[r.pool] = self._used.get(r.pool, 0) + r.count
+        return answer
+
+    def release(self, reservation_id: str) -> Reservation:
+        """End a reservation; releasing an ended one returns it unchanged."""
+        with self._lock:
+            with self._transaction():
+                current = self._get(reservation_id)
+                if current.state is not ReservationState.ACTIVE:
+                    return current
+                self._end(reservation_id, ReservationState.RELEASED)
+                ended = self._get(reservation_id)
+            self._used[current.pool] = self._used.get(current.pool, 0) - current.count
+            return ended
+
+    def relocate(self, moves: Sequence[Move], evictions: Sequence[str]) -> list[Reservation]:
+        """Atomically move and evict active reservations; returns them as they are now.
+
+        Capacity is checked on every destination pool; a pool that stays overbooked
+        after the change (its devices shrank) is the caller's to resolve.
+        """
+        ids = [m.reservation_id for m in moves] + list(evictions)
+        if len(set(ids)) != len(ids):
+            raise ValueError("a reservation can be moved or evicted only once per change")
+        with self._lock:
+            try:
+                with self._transaction():
+                    for rid in ids:
+                        if self._get(rid).state is not ReservationState.ACTIVE:
+                            raise NotFoundError(f"reservation {rid} is not active")
+                    for move in moves:
+                        self._db.execute(
+                            "UPDATE reservations SET site = ?, pool_index = ?, details = ? "
+                            "WHERE reservation_id = ?",
+                            (move.site, move.pool_index, _dump(move.details), move.reservation_id),
+                        )
+                    for rid in evictions:
+                        self._end(rid, ReservationState.EVICTED)
+                    self._check_capacity({(m.site, m.pool_index) for m in moves})
+                    result = [self._get(rid) for rid in ids]
+            finally:
+                self._refresh()
+        return result
+
+    def get(self, reservation_id: str) -> Reservation:
+        """One reservation by id (NotFoundError if unknown)."""
+        with self._lock:
+            return self._get(reservation_id)
+
+    def reservations(
+        self, *, site: str | None = None, include_ended: bool = False
+    ) -> list[Reservation]:
+        """Reservations, oldest first, optionally of one site and including ended ones."""
+        where: list[str] = []
+        args: list[object] = []
+        if not include_ended:
+            where.append("state = ?")
+            args.append(ReservationState.ACTIVE.value)
+        if site is not None:
+            where.append("site = ?")
+            args.append(site)
+        sql = f"SELECT {_COLUMNS} FROM reservations"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        with self._lock:
+            rows = self._db.execute(sql + " ORDER BY seq", args).fetchall()
+        return [_reservation(row) for row in rows]
+
+    def close(self) -> None:
+        """Close the database file."""
+        with self._lock:
+            self._db.close()
+
+    # --- internals (caller holds the lock) ---------------------------------------------
+
+    def _transaction(self) -> _Transaction:
+        return _Transaction(self._db)
+
+    def _stored_answer(self, request_id: str) -> bytes | None:
+        row = self._db.execute(
+            "SELECT answer FROM requests WHERE request_id = ?", (request_id,)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def _get(self, reservation_id: str) -> Reservation:
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM reservations WHERE reservation_id = ?", (reservation_id,)
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no reservation {reservation_id!r}")
+        return _reservation(row)
+
+    def _end(self, reservation_id: str, state: ReservationState) -> None:
+        self._db.execute(
+            "UPDATE reservations SET state = ?, ended_unix_s = ? WHERE reservation_id = ?",
+            (state.value, time.time(), reservation_id),
+        )
+
+    def _check_capacity(self, pools: Iterable[PoolKey]) -> None:
+        """Raise CapacityError if any of the pools is overbooked (inside the transaction)."""
+        for site, index in sorted(pools):
+            row = self._db.execute(
+                "SELECT capacity FROM pools WHERE site = ? AND pool_index = ?", (site, index)
+            ).fetchone()
+            capacity = 0 if row is None else int(row[0])
+            used = int(
+                self._db.execute(
+                    "SELECT COALESCE(SUM(count), 0) FROM reservations "
+                    "WHERE state = ? AND site = ? AND pool_index = ?",
+                    (ReservationState.ACTIVE.value, site, index),
+                ).fetchone()[0]
+            )
+            if used > capacity:
+                raise CapacityError(
+                    f"pool {index} of site {site} would hold {used} devices, it has {capacity}"
+                )
+
+    def _refresh(self) -> None:
+        """Reload capacities and usage from the file (other processes may have written)."""
+        self._capacity = {
+            (site, index): int(cap)
+            for site, index, cap in self._db.execute("SELECT site, pool_index, capacity FROM pools")
+        }
+        self._used = {
+            (site, index): int(used)
+            for site, index, used in self._db.execute(
+                "SELECT site, pool_index, SUM(count) FROM reservations WHERE state = ? "
+                "GROUP BY site, pool_index",
+                (ReservationState.ACTIVE.value,),
+            )
+        }
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK when the block raises."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+
+
+def _dump(value: Mapping[str, Any]) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _row(r: Reservation, request_id: str, now: float) -> tuple[object, ...]:
+    return (
+        r.reservation_id,
+        r.job,
+        r.site,
+        r.pool_index,
+        r.count,
+        _dump(r.spec),
+        _dump(r.details),
+        ReservationState.ACTIVE.value,
+        request_id or r.request_id,
+        now,
+        None,
+    )
+
+
+def _reservation(row: tuple[Any, ...]) -> Reservation:
+    (rid, job, site, index, count, spec, details, state, request_id, created, ended) = row
+    return Reservation(
+        reservation_id=rid,
+        job=job,
+        site=site,
+        pool_index=int(index),
+        count=int(count),
+        spec=json.loads(spec),
+        details=json.loads(details),
+        state=ReservationState(state),
+        request_id=request_id,
+        created_unix_s=float(created),
+        ended_unix_s=None if ended is None else float(ended),
+    )

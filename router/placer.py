@@ -1,0 +1,201 @@
+"""Filter -> cost -> solve -> explain: plans for batches, and the online route fast path."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from router.candidates import JobOptions, PoolTable, batch_options, pool_table
+from router.costs import MILLI, work_units
+from router.explain import explain_contention, explain_rejections, reason_counts
+from router.filters import Candidate, Context, PoolKey, Screening, candidate_at, screen
+from router.jobs import Job
+from router.network import Network
+from router.plan import Placement, Plan, Unplaced
+from router.solver import Item, Option, Problem, solve
+from router.topology import Topology
+
+MBPS_PER_GBPS = 1000
+
+
+def make_context(
+    topology: Topology,
+    free: Mapping[PoolKey, int] | None = None,
+    carbon_price_cny_per_kg: float = 0.0,
+    network: Network | None = None,
+) -> Context:
+    """A filter context; pass `network` to reuse cached paths across calls."""
+    if network is None or network.topology is not topology:
+        network = Network(topology)
+    return Context(topology, network, free or {}, carbon_price_cny_per_kg)
+
+
+def placement_of(job: Job, candidate: Candidate, topology: Topology) -> Placement:
+    """The plan row for `job` on `candidate`."""
+    site = candidate.site
+    cost = candidate.cost
+    return Placement(
+        job=job.name,
+        site=site.name,
+        hub=site.hub,
+        zone=topology.zone_of(site),
+        pool_index=candidate.pool_index,
+        accelerator=candidate.accelerator.name,
+        count=job.count,
+        latency_ms=candidate.path.latency_ms,
+        path=candidate.path.places,
+        run_hours=cost.run_hours,
+        compute_cny=cost.compute_cny,
+        transfer_cny=cost.transfer_cny,
+        carbon_kg=cost.carbon_kg,
+        cost_cny=cost.cost_cny,
+    )
+
+
+def cheapest(candidates: Sequence[Candidate]) -> Candidate | None:
+    """The cheapest candidate; ties go to lower latency, then to the name (deterministic)."""
+    return min(
+        candidates,
+        key=lambda c: (c.cost.cost_cny, c.path.latency_ms, c.site.name, c.pool_index),
+        default=None,
+    )
+
+
+def route_job(
+    topology: Topology,
+    job: Job,
+    free: Mapping[PoolKey, int] | None = None,
+    *,
+    carbon_price_cny_per_kg: float = 0.0,
+    network: Network | None = None,
+) -> Placement | Unplaced:
+    """The online fast path: the cheapest feasible candidate with free capacity now."""
+    ctx = make_context(topology, free, carbon_price_cny_per_kg, network)
+    screening = screen(job, ctx)
+    best = cheapest(screening.candidates)
+    if best is None:
+        return _unplaced(job, screening, len(topology.sites))
+    return placement_of(job, best, topology)
+
+
+def plan_jobs(
+    topology: Topology,
+    jobs: Sequence[Job],
+    *,
+    time_limit_s: float = 10.0,
+    free: Mapping[PoolKey, int] | None = None,
+    carbon_price_cny_per_kg: float = 0.0,
+    network: Network | None = None,
+) -> Plan:
+    """Place a batch: most priority-weighted work first, then least total cost."""
+    ctx = make_context(topology, free, carbon_price_cny_per_kg, network)
+    table = pool_table(ctx)
+    options = batch_options(jobs, ctx, table)
+    solution = solve(_problem(jobs, options, table, ctx), time_limit_s)
+
+    placements: list[Placement] = []
+    unplaced: list[Unplaced] = []
+    chosen: dict[str, Placement] = {}
+    for job, job_options, choice in zip(jobs, options, solution.choice, strict=True):
+        if choice is None:
+            unplaced.append(_unplaced(job, screen(job, ctx), len(topology.sites)))
+            continue
+        site, index = table.keys[int(job_options.pools[choice])]
+        placement = placement_of(job, candidate_at(job, site, index, ctx), topology)
+        placements.append(placement)
+        chosen[job.name] = placement
+
+    baseline = baseline_placements(jobs, options, table, ctx)
+    both = [name for name in baseline if name in chosen]
+    return Plan(
+        placements=placements,
+        unplaced=unplaced,
+        total_cost_cny=sum(p.cost_cny for p in placements),
+        baseline_cost_cny=sum(p.cost_cny for p in baseline.values()),
+        savings_cny=sum(baseline[n].cost_cny - chosen[n].cost_cny for n in both),
+        unlocked_jobs=sum(1 for name in chosen if name not in baseline),
+        lower_bound_cny=solution.cost_bound / MILLI,
+        solver_status=solution.status,
+        solver_seconds=solution.seconds,
+        baseline=list(baseline.values()),
+    )
+
+
+def baseline_placements(
+    jobs: Sequence[Job], options: Sequence[JobOptions], table: PoolTable, ctx: Context
+) -> dict[str, Placement]:
+    """Status quo, "east data, east compute": each job at its cheapest feasible candidate in
+    its origin's own hub, greedily in priority order, consuming capacity as it goes."""
+    topology = ctx.topology
+    free = table.free.copy()
+    hub_of_pool = [topology.sites[site].hub for site, _ in table.keys]
+    order = sorted(range(len(jobs)), key=lambda k: -jobs[k].priority)
+    result: dict[str, Placement] = {}
+    for k in order:
+        job = jobs[k]
+        home = topology.regions[job.origin].hub
+        paths = ctx.network.paths_from(job.origin)
+        local = [
+            (float(cost), paths[table.keys[p][0]].latency_ms, table.keys[p], p)
+            for p, cost in zip(options[k].pools.tolist(), options[k].cost_cny, strict=True)
+            if hub_of_pool[p] == home and free[p] >= job.count
+        ]
+        if local:
+            _, _, (site, index), p = min(local)
+            free[p] -= job.count
+            result[job.name] = placement_of(job, candidate_at(job, site, index, ctx), topology)
+    return result
+
+
+def _problem(
+    jobs: Sequence[Job], options: Sequence[JobOptions], table: PoolTable, ctx: Context
+) -> Problem:
+    """The integer model: pools and shared links are resources; candidates are options."""
+    capacities = table.free.tolist()
+    link_base = len(capacities)
+    capacities += [math.floor(link.bandwidth_gbps * MBPS_PER_GBPS) for link in ctx.topology.links]
+    shared: dict[tuple[int, int], tuple[tuple[int, int], ...]] = {}  # most jobs share their uses
+    items = []
+    for job, job_options in zip(jobs, options, strict=True):
+        costs = np.rint(job_options.cost_cny * MILLI).astype(np.int64).tolist()
+        pools = job_options.pools.tolist()
+        moves_data = job.deadline_hours is not None and job.data_gb > 0
+        item_options = []
+        for p, cost, run in zip(pools, costs, job_options.run_hours.tolist(), strict=True):
+            uses = shared.setdefault((p, job.count), ((p, job.count),))
+            if moves_data:
+                rate = transfer_rate_mbps(job, run)
+                path = ctx.network.path(job.origin, table.keys[p][0])
+                assert path is not None
+                uses = uses + tuple((link_base + link, rate) for link in path.links)
+            item_options.append(Option(cost=cost, uses=uses))
+        items.append(Item(value=work_units(job), options=tuple(item_options)))
+    return Problem(items=tuple(items), capacities=tuple(capacities))
+
+
+def transfer_rate_mbps(job: Job, run_hours: float) -> int:
+    """Bandwidth a deadline job holds on each link of its path while its data moves: the
+    data over the time its deadline leaves for transfer. Jobs without deadlines hold none."""
+    if job.deadline_hours is None or job.data_gb == 0:
+        return 0
+    window_hours = job.deadline_hours - run_hours
+    if window_hours <= 0:
+        return 0  # the deadline filter has already rejected such a candidate
+    return math.ceil(job.data_gb * 8 * MBPS_PER_GBPS / (window_hours * 3600))
+
+
+def _unplaced(job: Job, screening: Screening, total_sites: int) -> Unplaced:
+    if screening.candidates:
+        fitting = len({c.site.name for c in screening.candidates})
+        return Unplaced(
+            job.name,
+            explain_contention(job, fitting, total_sites),
+            {"contention": fitting, **reason_counts(screening.rejections)},
+        )
+    return Unplaced(
+        job.name,
+        explain_rejections(job, screening.rejections, total_sites),
+        reason_counts(screening.rejections),
+    )

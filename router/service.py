@@ -1,0 +1,487 @@
+"""The gRPC service: a thin servicer (validate -> engine -> convert) on a grpc.aio server.
+
+`create_server(address, ...)` returns `(server, port)`; tests and benchmarks use port 0.
+Blocking work (planning, SQLite) runs on bounded thread pools, one for fast calls and
+one for solver calls, so a long Place never delays a Route. Shutdown is graceful:
+health turns NOT_SERVING first, watchers are told to finish, in-flight calls complete.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1.health import aio as health_aio
+from grpc_reflection.v1alpha import reflection
+
+from router import convert
+from router.convert import pb, pb_grpc
+from router.engine import Engine, solver_budget
+from router.errors import DeadlineExceededError, FieldProblem, InvalidInputError, RouterError
+from router.ledger import SqliteLedger
+from router.results import PlacementEvent
+from router.rpc_errors import DETAILS_KEY, grpc_code, status_of
+from router.topology import Topology, default_topology, load_topology
+
+SERVICE_NAME = "router.v1.RouterService"
+DEFAULT_TIME_LIMIT_S = 10.0
+DEFAULT_GRACE_S = 10.0
+WATCH_QUEUE_EVENTS = 10_000
+T = TypeVar("T")
+
+log = logging.getLogger("westward.service")
+
+
+class RouterServicer(pb_grpc.RouterServiceServicer):
+    """Each RPC: check the request, run the engine off the event loop, convert the answer."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        fast: ThreadPoolExecutor,
+        slow: ThreadPoolExecutor,
+        default_time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    ) -> None:
+        self._engine = engine
+        self._fast = fast
+        self._slow = slow
+        self._default_time_limit_s = default_time_limit_s
+        self._watchers: set[asyncio.Queue[PlacementEvent | None]] = set()
+
+    # --- plumbing ---------------------------------------------------------------------
+
+    async def _call(
+        self,
+        context: grpc.aio.ServicerContext[Any, Any],
+        executor: ThreadPoolExecutor,
+        method: str,
+        work: Callable[[], T],
+    ) -> T:
+        """Run `work` on a pool; RouterErrors become rich gRPC statuses, anything else INTERNAL."""
+        started = time.perf_counter()
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(executor, work)
+        except RouterError as exc:
+            status = status_of(exc)
+            log.info(
+                "rpc failed",
+                extra={"rpc": method, "code": grpc_code(status).name, "error": status.message},
+            )
+            await context.abort(
+                grpc_code(status),
+                status.message,
+                trailing_metadata=((DETAILS_KEY, status.SerializeToString()),),
+            )
+            raise AssertionError("abort returned") from exc  # pragma: no cover
+        except Exception:
+            log.exception("rpc crashed", extra={"rpc": method})
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
+            raise AssertionError("abort returned") from None  # pragma: no cover
+        if log.isEnabledFor(logging.DEBUG):
+            ms = round((time.perf_counter() - started) * 1000, 3)
+            log.debug("rpc done", extra={"rpc": method, "ms": ms})
+        return result
+
+    def _budget(
+        self, context: grpc.aio.ServicerContext[Any, Any], requested_s: float
+    ) -> Callable[[], float]:
+        """Solver seconds left for this call, evaluated when the work actually starts."""
+        remaining = context.time_remaining()
+        deadline = None if remaining is None else time.monotonic() + remaining
+
+        def budget() -> float:
+            if requested_s < 0:
+                raise InvalidInputError(
+                    [FieldProblem("time_limit_s", f"must be >= 0, got {requested_s}")]
+                )
+            left = None if deadline is None else deadline - time.monotonic()
+            limit = solver_budget(requested_s, self._default_time_limit_s, left)
+            if limit < 0.05:
+                raise DeadlineExceededError("the call's deadline leaves no time to plan")
+            return limit
+
+        return budget
+
+    # --- RPCs -------------------------------------------------------------------------
+
+    async def Place(
+        self, request: pb.PlaceRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.PlaceResponse:
+        """Plan a batch; reserve it unless dry_run."""
+        budget = self._budget(context, request.time_limit_s)
+
+        def work() -> pb.PlaceResponse:
+            if request.carbon_price_cny_per_kg < 0:
+                raise InvalidInputError([FieldProblem("carbon_price_cny_per_kg", "must be >= 0")])
+            specs = [convert.job_entry(j) for j in request.jobs]
+            jobs = self._engine.parse(specs)
+            data = self._engine.place(
+                jobs,
+                specs,
+                dry_run=request.dry_run,
+                request_id=request.request_id,
+                time_limit_s=budget(),
+                carbon_price_cny_per_kg=request.carbon_price_cny_per_kg,
+                encode=lambda r: convert.serialize(convert.place_response(r)),
+            )
+            return pb.PlaceResponse.FromString(data)
+
+        return await self._call(context, self._slow, "Place", work)
+
+    async def Route(
+        self, request: pb.RouteRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.RouteResponse:
+        """Reserve the cheapest feasible pool for one job now, without the solver."""
+
+        def work() -> pb.RouteResponse:
+            if not request.HasField("job"):
+                raise InvalidInputError([FieldProblem("job", "is required")])
+            spec = convert.job_entry(request.job)
+            try:
+                job = self._engine.parse([spec])[0]
+            except InvalidInputError as exc:
+                raise convert.rebase(exc, "jobs[0]", "job") from None
+            data = self._engine.route(
+                job,
+                spec,
+                request_id=request.request_id,
+                encode=lambda r: convert.serialize(convert.route_response(r)),
+            )
+            return pb.RouteResponse.FromString(data)
+
+        return await self._call(context, self._fast, "Route", work)
+
+    async def Release(
+        self, request: pb.ReleaseRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ReleaseResponse:
+        """End a reservation."""
+
+        def work() -> pb.ReleaseResponse:
+            if not request.reservation_id:
+                raise InvalidInputError([FieldProblem("reservation_id", "is required")])
+            released = self._engine.release(request.reservation_id)
+            return pb.ReleaseResponse(reservation=convert.reservation_message(released))
+
+        return await self._call(context, self._fast, "Release", work)
+
+    async def ListReservations(
+        self, request: pb.ListReservationsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListReservationsResponse:
+        """Reservations, oldest first."""
+
+        def work() -> pb.ListReservationsResponse:
+            found = self._engine.reservations(
+                site=request.site or None, include_ended=request.include_ended
+            )
+            return pb.ListReservationsResponse(
+                reservations=[convert.reservation_message(r) for r in found]
+            )
+
+        return await self._call(context, self._fast, "ListReservations", work)
+
+    async def GetTopology(
+        self, request: pb.GetTopologyRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.GetTopologyResponse:
+        """The live topology with free devices."""
+
+        def work() -> pb.GetTopologyResponse:
+            view = self._engine.topology_view()
+            return pb.GetTopologyResponse(topology=convert.topology_message(view))
+
+        return await self._call(context, self._fast, "GetTopology", work)
+
+    async def UpdateSite(
+        self, request: pb.UpdateSiteRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.UpdateSiteResponse:
+        """Change a site and re-place the reservations that no longer fit."""
+        budget = self._budget(context, 0.0)
+
+        def work() -> pb.UpdateSiteResponse:
+            change = convert.site_change(request)
+            result = self._engine.update_site(change, time_limit_s=budget())
+            log.info(
+                "site updated",
+                extra={
+                    "site": change.site,
+                    "status": result.site.status,
+                    "moved": len(result.moved),
+                    "evicted": len(result.evicted),
+                },
+            )
+            return convert.update_response(result, self._engine.topology_view().free)
+
+        return await self._call(context, self._slow, "UpdateSite", work)
+
+    async def WhatIf(
+        self, request: pb.WhatIfRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.WhatIfResponse:
+        """Plan jobs under scenarios and diff them against the baseline."""
+        budget = self._budget(context, request.time_limit_s)
+
+        def work() -> pb.WhatIfResponse:
+            result = self._engine.whatif(
+                [convert.job_entry(j) for j in request.jobs],
+                convert.scenario_entries(request.scenarios),
+                time_limit_s=budget(),
+            )
+            return convert.whatif_response(result)
+
+        return await self._call(context, self._slow, "WhatIf", work)
+
+    async def WatchPlacements(
+        self, request: pb.WatchPlacementsRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> AsyncIterator[pb.WatchPlacementsResponse]:
+        """Stream placement events from now on until the caller or the server ends it."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[PlacementEvent | None] = asyncio.Queue(WATCH_QUEUE_EVENTS)
+        overflowed = threading.Event()
+
+        def offer(event: PlacementEvent) -> None:
+            try:
+                queue.put_nowait(event)
+            except asyncio.QueueFull:
+                overflowed.set()
+
+        def listener(event: PlacementEvent) -> None:
+            loop.call_soon_threadsafe(offer, event)
+
+        self._watchers.add(queue)
+        unsubscribe = self._engine.subscribe(listener)
+        site = request.site
+        try:
+            while True:
+                event = await queue.get()
+                if overflowed.is_set():
+                    await context.abort(
+                        grpc.StatusCode.RESOURCE_EXHAUSTED, "watcher fell too far behind"
+                    )
+                if event is None:
+                    return
+                places = {event.reservation.placement.site}
+                if event.previous is not None:
+                    places.add(event.previous.site)
+                if site and site not in places:
+                    continue
+                yield pb.WatchPlacementsResponse(event=convert.event_message(event))
+        finally:
+            unsubscribe()
+            self._watchers.discard(queue)
+
+    def end_watches(self) -> None:
+        """Tell every open WatchPlacements stream to finish (call on the server's loop)."""
+        for queue in list(self._watchers):
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(None)
+
+
+class RouterServer:
+    """A started-or-startable router server: gRPC server, health, pools and engine."""
+
+    def __init__(
+        self,
+        server: grpc.aio.Server,
+        servicer: RouterServicer,
+        health: health_aio.HealthServicer,
+        executors: tuple[ThreadPoolExecutor, ...],
+        engine: Engine,
+    ) -> None:
+        self.grpc_server = server
+        self.servicer = servicer
+        self.health = health
+        self.engine = engine
+        self._executors = executors
+
+    async def start(self) -> None:
+        """Start serving and report SERVING."""
+        await self.grpc_server.start()
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def stop(self, grace_s: float = DEFAULT_GRACE_S) -> None:
+        """Graceful stop: NOT_SERVING first, end watch streams, let in-flight calls finish."""
+        await self.health.enter_graceful_shutdown()
+        self.servicer.end_watches()
+        await self.grpc_server.stop(grace_s)
+        for executor in self._executors:
+            executor.shutdown(wait=True)
+
+
+def create_server(
+    address: str,
+    *,
+    topology: Topology,
+    ledger: SqliteLedger,
+    default_time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    max_concurrent_rpcs: int = 512,
+    fast_workers: int = 4,
+    slow_workers: int = 2,
+) -> tuple[RouterServer, int]:
+    """Build the server on `address` ("127.0.0.1:0" picks a free port); call on a running loop.
+
+    Returns the server (not yet started) and the bound port.
+    """
+    engine = Engine(topology, ledger)
+    fast = ThreadPoolExecutor(fast_workers, thread_name_prefix="westward-fast")
+    slow = ThreadPoolExecutor(slow_workers, thread_name_prefix="westward-slow")
+    servicer = RouterServicer(
+        engine, fast=fast, slow=slow, default_time_limit_s=default_time_limit_s
+    )
+    server = grpc.aio.server(maximum_concurrent_rpcs=max_concurrent_rpcs)
+    pb_grpc.add_RouterServiceServicer_to_server(servicer, server)
+    health = health_aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable_server_reflection(
+        (
+            pb.DESCRIPTOR.services_by_name["RouterService"].full_name,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
+        server,
+    )
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot listen on {address}")
+    return RouterServer(server, servicer, health, (fast, slow), engine), port
+
+
+class BackgroundServer:
+    """A router server on its own event loop thread: for tests, benchmarks and tools.
+
+    with BackgroundServer(topology=t, ledger=led) as bg: RouterClient(f"127.0.0.1:{bg.port}")
+    """
+
+    def __init__(self, address: str = "127.0.0.1:0", **options: Any) -> None:
+        self._address = address
+        self._options = options
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self.server: RouterServer | None = None
+        self.port = 0
+
+    def start(self) -> BackgroundServer:
+        """Start the loop thread and the server on it."""
+        self._thread.start()
+
+        async def boot() -> tuple[RouterServer, int]:
+            server, port = create_server(self._address, **self._options)
+            await server.start()
+            return server, port
+
+        self.server, self.port = asyncio.run_coroutine_threadsafe(boot(), self._loop).result(30)
+        return self
+
+    def run(self, coroutine_fn: Callable[[RouterServer], Any]) -> Any:
+        """Run `await coroutine_fn(server)` on the server's loop and return its result."""
+        assert self.server is not None
+        return asyncio.run_coroutine_threadsafe(coroutine_fn(self.server), self._loop).result(60)
+
+    def stop(self, grace_s: float = 1.0) -> None:
+        """Stop the server gracefully, then the loop."""
+        if self.server is not None:
+            server = self.server
+            self.server = None
+            asyncio.run_coroutine_threadsafe(server.stop(grace_s), self._loop).result(grace_s + 30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+    def __enter__(self) -> BackgroundServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# --- `westward serve` ---------------------------------------------------------------------
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, message and any `extra` fields."""
+
+    _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        entry.update({k: v for k, v in vars(record).items() if k not in self._STANDARD})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Structured (JSON lines) logs on stderr for the westward loggers."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger("westward")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def serve(
+    *,
+    topology_path: str | Path | None = None,
+    listen: str = "127.0.0.1:50051",
+    state_path: str | Path = "westward-state.sqlite",
+    grace_s: float = DEFAULT_GRACE_S,
+) -> int:
+    """Run `westward serve` until SIGTERM or SIGINT, then shut down gracefully; exit status."""
+    configure_logging()
+    topology = load_topology(topology_path) if topology_path else default_topology()
+    ledger = SqliteLedger(state_path)
+    try:
+        asyncio.run(_serve(listen, topology, ledger, grace_s))
+    finally:
+        ledger.close()
+    return 0
+
+
+async def _serve(listen: str, topology: Topology, ledger: SqliteLedger, grace_s: float) -> None:
+    server, port = create_server(listen, topology=topology, ledger=ledger)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await server.start()
+    host = listen.rsplit(":", 1)[0]
+    log.info(
+        "serving",
+        extra={
+            "address": f"{host}:{port}",
+            "port": port,
+            "topology": topology.name,
+            "sites": len(topology.sites),
+        },
+    )
+    await stopping.wait()
+    log.info("shutting down", extra={"grace_s": grace_s})
+    await server.stop(grace_s)
+    log.info("stopped")
+
+
+@contextlib.contextmanager
+def running(**options: Any) -> Iterator[BackgroundServer]:
+    """`with running(topology=t, ledger=led) as bg:` a server on 127.0.0.1:<bg.port>."""
+    bg = BackgroundServer(**options).start()
+    try:
+        yield bg
+    finally:
+        bg.stop()

@@ -1,0 +1,158 @@
+"""SqliteLedger: durable, atomic, idempotent, and never overbooks, even across processes."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from router.errors import CapacityError, NotFoundError
+from router.ledger import Move, Reservation, ReservationState, SqliteLedger
+
+
+def _hold(rid: str, site: str = "zhongwei", pool: int = 0, count: int = 4) -> Reservation:
+    return Reservation(
+        reservation_id=rid,
+        job=f"job-{rid}",
+        site=site,
+        pool_index=pool,
+        count=count,
+        spec={"name": f"job-{rid}", "origin": "shanghai"},
+        details={"cost_cny": 12.5},
+    )
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> SqliteLedger:
+    led = SqliteLedger(tmp_path / "state.sqlite")
+    led.set_capacity({("zhongwei", 0): 10, ("zhongwei", 1): 3, ("guian", 0): 8})
+    return led
+
+
+def test_reserve_takes_devices_and_release_returns_them(ledger: SqliteLedger) -> None:
+    ledger.reserve([_hold("a", count=4), _hold("b", site="guian", count=8)])
+    assert ledger.free() == {("zhongwei", 0): 6, ("zhongwei", 1): 3, ("guian", 0): 0}
+    released = ledger.release("a")
+    assert released.state is ReservationState.RELEASED
+    assert released.ended_unix_s is not None
+    assert ledger.free()[("zhongwei", 0)] == 10
+    again = ledger.release("a")
+    assert again == released, "releasing twice changes nothing"
+
+
+def test_overbooking_batch_is_refused_whole(ledger: SqliteLedger) -> None:
+    ledger.reserve([_hold("a", count=8)])
+    with pytest.raises(CapacityError, match="pool 0 of site zhongwei"):
+        ledger.reserve([_hold("b", site="guian", count=2), _hold("c", count=3)])
+    assert [r.reservation_id for r in ledger.reservations()] == ["a"]
+    assert ledger.free()[("guian", 0)] == 8
+
+
+def test_unknown_pool_has_no_capacity(ledger: SqliteLedger) -> None:
+    with pytest.raises(CapacityError):
+        ledger.reserve([_hold("a", site="nowhere", count=1)])
+
+
+def test_same_request_id_returns_first_answer_and_reserves_once(ledger: SqliteLedger) -> None:
+    first = ledger.reserve([_hold("a", count=2)], request_id="req-1", answer=b"first")
+    second = ledger.reserve([_hold("b", count=2)], request_id="req-1", answer=b"second")
+    assert (first, second) == (b"first", b"first")
+    assert ledger.answer("req-1") == b"first"
+    assert [r.reservation_id for r in ledger.reservations()] == ["a"]
+    assert ledger.get("a").request_id == "req-1"
+    assert ledger.remember("req-2", b"unplaced") == b"unplaced"
+    assert ledger.remember("req-2", b"other") == b"unplaced"
+    assert ledger.answer("missing") is None
+
+
+def test_reservations_survive_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite"
+    led = SqliteLedger(path)
+    led.set_capacity({("zhongwei", 0): 10})
+    led.reserve([_hold("a", count=7)], request_id="r", answer=b"ok")
+    led.close()
+    reopened = SqliteLedger(path)
+    assert reopened.free() == {("zhongwei", 0): 3}
+    kept = reopened.get("a")
+    assert (kept.job, kept.count, kept.spec, kept.details) == (
+        "job-a",
+        7,
+        {"name": "job-a", "origin": "shanghai"},
+        {"cost_cny": 12.5},
+    )
+    assert reopened.answer("r") == b"ok"
+
+
+def test_concurrent_writers_in_two_connections_never_overbook(tmp_path: Path) -> None:
+    """Two ledgers on one file stand for two processes: stale caches, one true capacity."""
+    path = tmp_path / "state.sqlite"
+    one, two = SqliteLedger(path), SqliteLedger(path)
+    one.set_capacity({("zhongwei", 0): 10})
+    two.free()  # caches nothing useful yet; the transaction must decide
+    wins: list[str] = []
+    lock = threading.Lock()
+
+    def worker(led: SqliteLedger, prefix: str) -> None:
+        for i in range(15):
+            rid = f"{prefix}{i}"
+            try:
+                led.reserve([_hold(rid, count=1)])
+            except CapacityError:
+                continue
+            with lock:
+                wins.append(rid)
+
+    threads = [
+        threading.Thread(target=worker, args=(led, p)) for led, p in ((one, "x"), (two, "y"))
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(wins) == 10
+    assert sum(r.count for r in one.reservations()) == 10
+    assert one.free() == two.free() == {("zhongwei", 0): 0}
+
+
+def test_relocate_moves_and_evicts_atomically(ledger: SqliteLedger) -> None:
+    ledger.reserve([_hold("a", count=4), _hold("b", count=4)])
+    moved, evicted = ledger.relocate([Move("a", "guian", 0, {"cost_cny": 9.0})], evictions=["b"])
+    assert (moved.site, moved.pool_index, moved.details, moved.state) == (
+        "guian",
+        0,
+        {"cost_cny": 9.0},
+        ReservationState.ACTIVE,
+    )
+    assert evicted.state is ReservationState.EVICTED
+    assert ledger.free() == {("zhongwei", 0): 10, ("zhongwei", 1): 3, ("guian", 0): 4}
+    with pytest.raises(NotFoundError):
+        ledger.relocate([], evictions=["b"])
+
+
+def test_relocate_refuses_overbooking_destination(ledger: SqliteLedger) -> None:
+    ledger.reserve([_hold("a", count=4)])
+    with pytest.raises(CapacityError):
+        ledger.relocate([Move("a", "zhongwei", 1)], evictions=[])
+    assert ledger.get("a").pool == ("zhongwei", 0)
+    assert ledger.free()[("zhongwei", 0)] == 6
+
+
+def test_list_filters_by_site_and_state(ledger: SqliteLedger) -> None:
+    ledger.reserve([_hold("a"), _hold("b", site="guian"), _hold("c")])
+    ledger.release("c")
+    assert [r.reservation_id for r in ledger.reservations()] == ["a", "b"]
+    assert [r.reservation_id for r in ledger.reservations(site="zhongwei")] == ["a"]
+    everything = ledger.reservations(include_ended=True)
+    assert [r.reservation_id for r in everything] == ["a", "b", "c"]
+    with pytest.raises(NotFoundError):
+        ledger.get("zzz")
+    with pytest.raises(NotFoundError):
+        ledger.release("zzz")
+
+
+def test_shrunk_capacity_shows_no_free_devices(ledger: SqliteLedger) -> None:
+    ledger.reserve([_hold("a", count=8)])
+    ledger.set_capacity({("zhongwei", 0): 5})
+    assert ledger.free() == {("zhongwei", 0): 0}
+    assert ledger.capacity() == {("zhongwei", 0): 5}
