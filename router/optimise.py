@@ -73,8 +73,9 @@ def optimise(
     best = _feasible(flat, fill(flat, round_down(flat, None)))
     note("greedy", best)
     value_bound = int(flat.value @ flat.count)
-    if small and not np.all(flat.required | (flat.value == 0)):
-        lp1 = _restricted(flat, None, best, _share(deadline, 0.3))
+    lp1: LpResult | None = None
+    if not np.all(flat.required | (flat.value == 0)):
+        lp1 = _restricted(flat, None, best, _share(deadline, 0.45))
         if lp1.infeasible:
             return _infeasible()
         value_bound = min(value_bound, value_upper_bound(flat, lp1))
@@ -86,6 +87,8 @@ def optimise(
     if lp.infeasible:
         return _infeasible()
     cost_bound, mu = cost_lower_bound(flat, lp, floor)
+    if lp.x is None and lp1 is not None:  # no cost LP in time: scale the value LP's prices
+        cost_bound = max(cost_bound, _scaled_bound(flat, lp1, floor))
     if lp.mu > 0:
         value_bound = min(value_bound, value_upper_bound(flat, lp))
     note(f"cost LP (bound {cost_bound})")
@@ -211,6 +214,15 @@ def _best_options(flat: Flat, score: FloatArray, per_group: int) -> BoolArray:
     keep = np.zeros(flat.n_options, dtype=np.bool_)
     keep[order[rank < per_group]] = True
     return keep
+
+
+def _scaled_bound(flat: Flat, value_lp: LpResult, floor: int) -> int:
+    """A cost bound from value-unit prices scaled by s (prices s*pi, mu = s), best s."""
+    scales = np.geomspace(1e-3, 1e5, 17)
+    return max(
+        cost_lower_bound(flat, LpResult(None, value_lp.prices * s, float(s)), floor)[0]
+        for s in scales
+    )
 
 
 def _priced(flat: Flat, lp: LpResult, scale: float = 1.0) -> FloatArray:
