@@ -70,7 +70,9 @@ def optimise(
     if np.any(flat.required & (np.diff(flat.group_ptr) == 0)):
         return _infeasible()  # a required item has no option that fits anywhere
     small = flat.n_options <= CP_SAT_MAX_OPTIONS
+    started = time.monotonic()
     best = _feasible(flat, fill(flat, round_down(flat, None)))
+    greedy_seconds = time.monotonic() - started  # what one more greedy pass will cost
     note("greedy", best)
     value_bound = int(flat.value @ flat.count)
     lp1: LpResult | None = None
@@ -93,10 +95,12 @@ def optimise(
         value_bound = min(value_bound, value_upper_bound(flat, lp))
     note(f"cost LP (bound {cost_bound})")
     for scale in PRICE_SCALES:  # Lagrangian greedy: price scarce resources into the choice
+        if deadline - time.monotonic() < 3 * greedy_seconds:
+            break
         priced = _feasible(flat, fill(flat, round_down(flat, None), _priced(flat, lp, scale)))
         best = _better(flat, best, priced)
         note(f"priced greedy x{scale}", priced)
-    if lp.x is not None:
+    if lp.x is not None and deadline - time.monotonic() > 4 * greedy_seconds:
         fixed = _relax_and_fix(flat, lp, _share(deadline, 0.2), workers)
         note("relax-and-fix", fixed)
         best = _better(flat, best, fixed)
