@@ -41,6 +41,7 @@ def solve_cpsat(
     banned: BoolArray | None = None,
     workers: int = 2,
     one_solve: bool = False,
+    linearization: int | None = None,
 ) -> CpOutcome:
     """Solve the grouped problem until `deadline` (time.monotonic()); never raises on timeout.
 
@@ -79,6 +80,8 @@ def solve_cpsat(
     solver = cp_model.CpSolver()
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = 1
+    if linearization is not None:  # 2 adds the LP relaxation with cuts: slower, stronger
+        solver.parameters.linearization_level = linearization
 
     def set_hint(amounts: IntArray) -> None:
         model.clear_hints()  # type: ignore[no-untyped-call]

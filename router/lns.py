@@ -18,6 +18,7 @@ from router.flat import Flat, FloatArray, IntArray
 
 STEP_SECONDS = 0.3  # time cap of one CP-SAT neighbourhood solve
 MAX_SUB_OPTIONS = 1500  # neighbourhoods larger than this are shrunk
+MAX_UNPLACED = 40  # waiting (unplaced) groups offered to one neighbourhood
 
 
 def lns(
@@ -44,7 +45,8 @@ def lns(
             weight += np.abs(used - target) / np.maximum(flat.capacity, 1)
         seed_r = int(rng.choice(flat.n_resources, p=weight / weight.sum()))
         chosen = _grow(flat, y, uo, seed_r, size, rng)
-        step = _step(flat, y, uo, chosen, min(deadline, time.monotonic() + STEP_SECONDS), workers)
+        step_deadline = min(deadline, time.monotonic() + STEP_SECONDS)
+        step = _step(flat, y, uo, chosen, step_deadline, workers, rng)
         if step is None:
             size = max(2, size - 1)
             stale += 1
@@ -87,7 +89,13 @@ def _grow(
 
 
 def _step(
-    flat: Flat, y: IntArray, uo: IntArray, chosen: np.ndarray, deadline: float, workers: int
+    flat: Flat,
+    y: IntArray,
+    uo: IntArray,
+    chosen: np.ndarray,
+    deadline: float,
+    workers: int,
+    rng: np.random.Generator,
 ) -> tuple[IntArray | None, int] | None:
     """Re-solve the items on `chosen` resources; (improved y or None, sub size), or None
     when the neighbourhood was too big."""
@@ -103,7 +111,12 @@ def _step(
     placed = np.bincount(flat.option_group, weights=y, minlength=flat.n_groups).astype(np.int64)
     has_inside = np.bincount(flat.option_group, weights=inside, minlength=flat.n_groups) > 0
     freed_per_group = np.bincount(flat.option_group, weights=freed, minlength=flat.n_groups)
-    count = np.where(has_inside, freed_per_group.astype(np.int64) + flat.count - placed, 0)
+    unplaced = np.where(has_inside, flat.count - placed, 0)
+    waiting = np.flatnonzero(unplaced > 0)
+    if len(waiting) > MAX_UNPLACED:  # the most valuable waiting items, randomly tie-broken
+        keys = flat.value[waiting] * (1.0 + 0.2 * rng.random(len(waiting)))
+        unplaced[waiting[np.argsort(-keys)[MAX_UNPLACED:]]] = 0
+    count = np.where(has_inside, freed_per_group.astype(np.int64) + unplaced, 0)
     if not count.any():
         return None
     capacity = flat.capacity - flat.usage(y - freed)

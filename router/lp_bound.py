@@ -34,6 +34,7 @@ class LpResult:
     prices: FloatArray  # zeros when GLOP gave no duals (still a valid, weak bound)
     mu: float
     infeasible: bool = False  # proven: no assignment places every required item
+    floor: int | None = None  # the value floor of a cost LP
 
 
 def max_value_lp(flat: Flat, deadline: float) -> LpResult:
@@ -63,7 +64,7 @@ def min_cost_lp(flat: Flat, value_floor: int, deadline: float) -> LpResult:
     if solved is None:
         return LpResult(None, np.zeros(flat.n_resources), 0.0)
     x, prices, mu = solved
-    return LpResult(x, prices, mu)
+    return LpResult(x, prices, mu, floor=value_floor)
 
 
 def value_upper_bound(flat: Flat, lp: LpResult) -> int:
