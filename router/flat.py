@@ -121,15 +121,24 @@ def build_flat(groups: Groups, capacities: Sequence[int]) -> Flat:
     group_ptr = array("q", [0])
     for g, item in enumerate(groups.items):
         for o, option in enumerate(item.options):
-            uses = _merged(option.uses)
-            if any(amount > cap[r] for r, amount in uses):
-                continue
+            uses = option.uses
+            if len(uses) == 1:  # the common case, kept fast: one pool, a positive count
+                r, amount = uses[0]
+                if amount > cap[r]:
+                    continue
+                if amount > 0:
+                    use_res.append(r)
+                    use_amt.append(amount)
+            else:
+                uses = _merged(uses)
+                if any(amount > cap[r] for r, amount in uses):
+                    continue
+                for r, amount in uses:
+                    use_res.append(r)
+                    use_amt.append(amount)
             option_group.append(g)
             option_index.append(o)
             cost.append(option.cost)
-            for r, amount in uses:
-                use_res.append(r)
-                use_amt.append(amount)
             use_ptr.append(len(use_res))
         group_ptr.append(len(cost))
     return Flat(

@@ -42,21 +42,29 @@ def round_down(flat: Flat, x: FloatArray | None) -> IntArray:
     return y
 
 
-def fill(flat: Flat, y: IntArray, score: FloatArray | None = None) -> IntArray:
-    """Place every still-unplaced item that fits, into its lowest-`score` fitting option."""
+def fill(
+    flat: Flat, y: IntArray, score: FloatArray | None = None, deadline: float | None = None
+) -> IntArray:
+    """Place every still-unplaced item that fits, into its lowest-`score` fitting option.
+
+    Stops early (returning what it placed so far) at `deadline` (time.monotonic()).
+    """
     y = y.copy()
     score = flat.cost.astype(np.float64) if score is None else score
     free = flat.capacity - flat.usage(y)
     placed = np.bincount(flat.option_group, weights=y, minlength=flat.n_groups).astype(np.int64)
     left = flat.count - placed
     use_ptr, use_res, use_amt = flat.use_ptr, flat.use_res, flat.use_amt
-    for g in _fill_order(flat, left):
+    for n, g in enumerate(_fill_order(flat, left)):
+        if deadline is not None and n % 256 == 0 and time.monotonic() > deadline:
+            break
         lo, hi = int(flat.group_ptr[g]), int(flat.group_ptr[g + 1])
-        ks = lo + np.argsort(score[lo:hi], kind="stable")
         need = int(left[g])
-        for k in ks:
-            if need == 0:
-                break
+        fits = _fits(use_ptr[lo : hi + 1], use_res, use_amt, free, need)
+        candidates = np.flatnonzero(fits > 0)
+        if len(candidates) == 0:
+            continue  # nothing fits: the common case for items left out
+        for k in lo + candidates[np.argsort(score[lo + candidates], kind="stable")]:
             a, b = int(use_ptr[k]), int(use_ptr[k + 1])
             res, amt = use_res[a:b], use_amt[a:b]
             fit = need if b == a else min(need, int((free[res] // amt).min()))
@@ -65,7 +73,23 @@ def fill(flat: Flat, y: IntArray, score: FloatArray | None = None) -> IntArray:
             y[k] += fit
             free[res] -= amt * fit
             need -= fit
+            if need == 0:
+                break
     return y
+
+
+def _fits(
+    ptr: IntArray, use_res: IntArray, use_amt: IntArray, free: IntArray, need: int
+) -> IntArray:
+    """For consecutive options with use pointers `ptr`, how many units each could take now."""
+    a0, a1 = int(ptr[0]), int(ptr[-1])
+    fits = np.full(len(ptr) - 1, need, dtype=np.int64)
+    if a1 == a0:
+        return fits
+    per_use = free[use_res[a0:a1]] // use_amt[a0:a1]
+    nonempty = ptr[1:] > ptr[:-1]
+    fits[nonempty] = np.minimum(need, np.minimum.reduceat(per_use, ptr[:-1][nonempty] - a0))
+    return fits
 
 
 def _fill_order(flat: Flat, left: IntArray) -> list[int]:

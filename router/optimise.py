@@ -49,7 +49,7 @@ class Outcome:
 
     y: IntArray | None
     value_bound: int
-    cost_bound: int | None  # valid for assignments with value >= the returned value
+    cost_bound: int  # valid for assignments with value >= the returned value
     value_optimal: bool
     cost_optimal: bool
     infeasible: bool
@@ -72,7 +72,7 @@ def optimise(
         return _infeasible()  # a required item has no option that fits anywhere
     small = flat.n_options <= CP_SAT_MAX_OPTIONS
     started = time.monotonic()
-    best = _feasible(flat, fill(flat, round_down(flat, None)))
+    best = _feasible(flat, fill(flat, round_down(flat, None), None, _share(deadline, 0.2)))
     greedy_seconds = time.monotonic() - started  # what one more greedy pass will cost
     note("greedy", best)
     value_bound = int(flat.value @ flat.count)
@@ -82,7 +82,8 @@ def optimise(
         if lp1.infeasible:
             return _infeasible()
         value_bound = min(value_bound, value_upper_bound(flat, lp1))
-        best = _better(flat, best, _feasible(flat, fill(flat, round_down(flat, lp1.x))))
+        from_value = fill(flat, round_down(flat, lp1.x), None, _share(deadline, 0.2))
+        best = _better(flat, best, _feasible(flat, from_value))
         note(f"value LP (bound {value_bound}), rounded", best)
     floor = _value_floor(flat, best)
     # The cost LP keeps the LP's own best value (not just the rounded one), so that its
@@ -97,18 +98,19 @@ def optimise(
     lp_seconds = time.monotonic() - lp_started
     if lp.infeasible and target == floor:
         return _infeasible()
-    cost_bound, mu = _cost_bound(flat, [lp], lp1, floor)
+    cost_bound, mu = _cost_bound(flat, [lp], lp1, floor, _share(deadline, 0.1))
     if lp.mu > 0:
         value_bound = min(value_bound, value_upper_bound(flat, lp))
     note(f"cost LP (bound {cost_bound})")
     if lp.x is not None:
-        rounded = _feasible(flat, fill(flat, round_down(flat, lp.x)))
+        rounded = _feasible(flat, fill(flat, round_down(flat, lp.x), None, _share(deadline, 0.2)))
         note("cost LP, rounded", rounded)
         best = _better(flat, best, rounded)
     for scale in PRICE_SCALES:  # Lagrangian greedy: price scarce resources into the choice
         if deadline - time.monotonic() < 3 * greedy_seconds:
             break
-        priced = _feasible(flat, fill(flat, round_down(flat, None), _priced(flat, lp, scale)))
+        score = _priced(flat, lp, scale)
+        priced = _feasible(flat, fill(flat, round_down(flat, None), score, _share(deadline, 0.2)))
         best = _better(flat, best, priced)
         note(f"priced greedy x{scale}", priced)
     fixed = None
@@ -125,7 +127,7 @@ def optimise(
         # The cost LP ran at the LP's value; its prices bound a lower value loosely.
         sources.append(_restricted(flat, reached, best, _share(deadline, 0.8)))
         note("cost LP at the value reached")
-    cost_bound, mu = _cost_bound(flat, sources, lp1, reached)
+    cost_bound, mu = _cost_bound(flat, sources, lp1, reached, _share(deadline, 0.1))
     lp, floor = sources[-1], reached
 
     if not small and best is not None:
@@ -153,9 +155,10 @@ def optimise(
         if cp.value_optimal and best is not None and flat.value_of(best) >= cp.value_floor:
             value_bound = min(value_bound, flat.value_of(best))
     if best is None:
-        return Outcome(None, value_bound, None, False, False, False)
+        return Outcome(None, value_bound, 0, False, False, False)
     if flat.value_of(best) > floor:  # more value placed: the same prices bound it tighter
-        cost_bound = max(cost_bound, _cost_bound(flat, sources, lp1, flat.value_of(best))[0])
+        more = _cost_bound(flat, sources, lp1, flat.value_of(best), deadline)
+        cost_bound = max(cost_bound, more[0])
     value_optimal = flat.value_of(best) >= value_bound
     cost_optimal = flat.cost_of(best) <= cost_bound
     return Outcome(best, value_bound, cost_bound, value_optimal, cost_optimal, False)
@@ -247,22 +250,25 @@ def _best_options(flat: Flat, score: FloatArray, per_group: int) -> BoolArray:
 
 
 def _cost_bound(
-    flat: Flat, sources: list[LpResult], value_lp: LpResult | None, floor: int
+    flat: Flat, sources: list[LpResult], value_lp: LpResult | None, floor: int, deadline: float
 ) -> tuple[int, float]:
     """The best valid cost bound at value >= floor from every set of prices at hand."""
     bound, mu = max(cost_lower_bound(flat, lp, floor) for lp in sources)
     if value_lp is not None and not any(lp.x is not None and lp.floor == floor for lp in sources):
-        bound = max(bound, _scaled_bound(flat, value_lp, floor))
+        bound = max(bound, _scaled_bound(flat, value_lp, floor, deadline))
     return bound, mu
 
 
-def _scaled_bound(flat: Flat, value_lp: LpResult, floor: int) -> int:
-    """A cost bound from value-unit prices scaled by s (prices s*pi, mu = s), best s."""
-    scales = np.geomspace(1e-3, 1e5, 9)
-    return max(
-        cost_lower_bound(flat, LpResult(None, value_lp.prices * s, float(s)), floor)[0]
-        for s in scales
-    )
+def _scaled_bound(flat: Flat, value_lp: LpResult, floor: int, deadline: float) -> int:
+    """A cost bound from value-unit prices scaled by s (prices s*pi, mu = s), best s tried
+    before `deadline` (each is valid on its own)."""
+    best = -(2**62)
+    for s in np.geomspace(1e-3, 1e5, 9):
+        scaled = LpResult(None, value_lp.prices * s, float(s))
+        best = max(best, cost_lower_bound(flat, scaled, floor)[0])
+        if time.monotonic() > deadline:
+            break
+    return best
 
 
 def _priced(flat: Flat, lp: LpResult, scale: float = 1.0) -> FloatArray:
@@ -303,7 +309,7 @@ def _better(flat: Flat, a: IntArray | None, b: IntArray | None) -> IntArray | No
 
 
 def _infeasible() -> Outcome:
-    return Outcome(None, 0, None, True, True, True)
+    return Outcome(None, 0, 0, True, True, True)
 
 
 def _share(deadline: float, fraction: float) -> float:

@@ -81,9 +81,7 @@ def solve(problem: Problem, time_limit_s: float = 10.0) -> Solution:
         return _empty(problem, status, time.monotonic() - start)
     choice = expand_flat(groups, flat, outcome.y, len(problem.items))
     value, cost = evaluate(problem, choice)
-    bound = cost if outcome.cost_bound is None else min(outcome.cost_bound, cost)
-    if outcome.cost_bound is None:
-        bound = min(cost, _trivial_bound(problem))
+    bound = min(outcome.cost_bound, cost)
     optimal = outcome.value_optimal and outcome.cost_optimal
     status = "optimal" if optimal else "feasible"
     return Solution(choice, value, cost, bound, status, time.monotonic() - start)
@@ -101,12 +99,3 @@ def evaluate(problem: Problem, choice: Sequence[int | None]) -> tuple[int, int]:
 
 def _empty(problem: Problem, status: str, seconds: float) -> Solution:
     return Solution((None,) * len(problem.items), 0, 0, 0, status, seconds)
-
-
-def _trivial_bound(problem: Problem) -> int:
-    """A weak but always valid cost bound: every item at its cheapest (or not placed)."""
-    total = 0
-    for item in problem.items:
-        cheapest = min((o.cost for o in item.options), default=0)
-        total += cheapest if item.required else min(0, cheapest)
-    return total
