@@ -1,15 +1,18 @@
-"""The solve pipeline on a flat grouped problem: greedy, LPs, LP-guided CP-SAT, bounds.
+"""The solve pipeline on a flat grouped problem: greedy, LPs, LP-guided search, bounds.
 
-1. A value-first greedy (and, for small models, the rounded value LP, which also
-   bounds the value) gives an assignment of value V.
-2. The cost LP with value >= V (GLOP) gives a fractional solution and prices; the
-   prices give valid bounds: cost >= cost_bound for any assignment of value >= V, and
-   value <= value_bound.
-3. Greedy again with LP prices added to costs; then relax-and-fix: items the LP places
-   integrally stay where it put them, CP-SAT places the rest (the fractional and
-   unplaced groups, their best-priced options, in the capacity left), value first.
+1. A value-first greedy gives a first assignment (and a fallback answer).
+2. The value LP (GLOP; skipped when every valued item is required) bounds the value;
+   rounding it gives a high-value assignment of value V.
+3. The cost LP at the value LP's optimum is the cheapest of the most valuable
+   fractional solutions; rounding it, a greedy priced with its duals, and relax-and-fix
+   (CP-SAT places what the LP left fractional) give cheaper assignments, kept only if
+   lexicographically better. A second cost LP at the value reached gives the bound when
+   time allows; otherwise the bound comes from the prices at hand.
 4. Small models then go to CP-SAT whole (hinted, with reduced-cost fixing) for the
    remaining time, which often proves optimality; large ones to LNS (router/lns.py).
+
+Every bound is a Lagrangian bound evaluated on all options (router/lp_bound.py), so it
+stays valid even when an LP ran out of time or saw only some options.
 """
 
 from __future__ import annotations
