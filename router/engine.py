@@ -127,6 +127,12 @@ class Engine:
 
         return unsubscribe
 
+    @property
+    def listener_count(self) -> int:
+        """How many listeners are subscribed (watch streams open)."""
+        with self._listeners_lock:
+            return len(self._listeners)
+
     def _publish(self, events: Sequence[PlacementEvent]) -> None:
         with self._listeners_lock:
             listeners = list(self._listeners)
