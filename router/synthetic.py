@@ -11,11 +11,11 @@ from router.topology import Topology, parse_topology
 
 # kind: (share, device counts, hours range, one-way latency budgets in ms)
 _MIX: dict[str, tuple[float, tuple[int, ...], tuple[float, float], tuple[float, ...]]] = {
-    "training": (0.18, (8, 16, 32, 64, 128, 256), (24, 240), (100, 150, 200)),
-    "finetune": (0.20, (4, 8, 16, 32, 64), (4, 48), (50, 100, 150)),
+    "training": (0.18, (8, 16, 32, 64, 128), (24, 240), (100, 150, 200)),
+    "finetune": (0.20, (4, 8, 16, 32), (4, 48), (50, 100, 150)),
     "inference": (0.25, (1, 2, 4, 8, 16), (24, 720), (20, 30, 50)),
-    "batch": (0.15, (4, 8, 16, 32, 64), (2, 24), (100, 200)),
-    "hpc": (0.07, (16, 32, 64, 128, 256), (12, 96), (100, 150)),
+    "batch": (0.15, (4, 8, 16, 32), (2, 24), (100, 200)),
+    "hpc": (0.07, (16, 32, 64, 128), (12, 96), (100, 150)),
     "realtime": (0.15, (1, 2, 4, 8), (24, 720), (3, 5, 8, 10)),
 }
 
@@ -28,6 +28,11 @@ def synthetic_jobs(topology: Topology, n: int, seed: int = 0) -> list[Job]:
     trainers = sorted(a.name for a in catalog.values() if a.training and "fp16" in a.tflops)
     servers = sorted(a.name for a in catalog.values() if "fp16" in a.tflops)
     fp64 = sorted(a.name for a in catalog.values() if "fp64" in a.tflops and a.training)
+    # Users ask for what the market has: types are drawn in proportion to installed devices.
+    installed: dict[str, int] = {}
+    for site in topology.sites.values():
+        for p in site.pools:
+            installed[p.accelerator] = installed.get(p.accelerator, 0) + p.count
     kinds = list(_MIX)
     weights = [_MIX[k][0] for k in kinds]
     rows: list[dict[str, Any]] = []
@@ -38,10 +43,10 @@ def synthetic_jobs(topology: Topology, n: int, seed: int = 0) -> list[Job]:
         accelerators: dict[str, Any] = {"count": rng.choice(counts)}
         if rng.random() < 0.2 and kind != "hpc":
             # Some users ask for a software stack, not a part; hours are quoted on one part.
-            reference = rng.choice(pool)
+            reference = _weighted_sample(rng, pool, installed, 1)[0]
             accelerators |= {"stacks": [catalog[reference].stack], "hours_on": reference}
         else:
-            accelerators["types"] = rng.sample(pool, k=min(len(pool), rng.randint(1, 3)))
+            accelerators["types"] = _weighted_sample(rng, pool, installed, rng.randint(1, 3))
         row: dict[str, Any] = {
             "name": f"job-{i:06d}",
             "kind": kind,
@@ -59,6 +64,19 @@ def synthetic_jobs(topology: Topology, n: int, seed: int = 0) -> list[Job]:
             row["allowed_zones"] = ["east"]
         rows.append(row)
     return parse_jobs({"jobs": rows}, topology)
+
+
+def _weighted_sample(
+    rng: random.Random, names: list[str], weight: dict[str, int], k: int
+) -> list[str]:
+    """Up to k distinct names, each drawn with probability proportional to its weight."""
+    left = [n for n in names if weight.get(n, 0) > 0] or list(names)
+    chosen: list[str] = []
+    while left and len(chosen) < k:
+        pick = rng.choices(left, [weight.get(n, 1) for n in left])[0]
+        chosen.append(pick)
+        left.remove(pick)
+    return chosen
 
 
 _HUBS = [

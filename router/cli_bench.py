@@ -1,0 +1,107 @@
+"""`westward bench ...`: measure the planner on synthetic national workloads."""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from router.cli_common import print_json, progress, topology_from
+from router.placer import plan_jobs
+from router.synthetic import synthetic_jobs, synthetic_topology
+from router.tables import format_table
+
+
+@dataclass(frozen=True)
+class SyntheticResult:
+    """One synthetic benchmark run: size, time, memory and plan quality."""
+
+    jobs: int
+    sites: int
+    seed: int
+    seconds: float
+    solver_seconds: float
+    peak_memory_mb: float
+    placed: int
+    total_cost_cny: float
+    lower_bound_cny: float
+    gap_pct: float
+    baseline_cost_cny: float
+    savings_cny: float
+    unlocked_jobs: int
+    status: str
+
+
+def register(commands: Any) -> None:
+    """Add the `bench` subcommands to the top-level parser."""
+    bench = commands.add_parser("bench", help="benchmark the planner")
+    bench_commands = bench.add_subparsers(dest="bench_command", required=True)
+    synthetic = bench_commands.add_parser(
+        "synthetic", help="plan a generated job mix; report time, memory and gap to the bound"
+    )
+    synthetic.add_argument("--jobs", type=_positive_int, required=True, metavar="N")
+    synthetic.add_argument(
+        "--sites",
+        type=_positive_int,
+        metavar="M",
+        help="generate a national topology with M sites (default: the --topology file)",
+    )
+    synthetic.add_argument("--topology", metavar="F", help="default: the embedded china-edwc")
+    synthetic.add_argument("--seed", type=int, default=0, metavar="S")
+    synthetic.add_argument("--time-limit", type=float, default=60.0, metavar="S")
+    synthetic.add_argument("--json", action="store_true")
+    synthetic.set_defaults(handler=_cmd_synthetic)
+
+
+def run_synthetic(
+    jobs: int, sites: int | None, seed: int, time_limit_s: float, topology_path: str | None = None
+) -> SyntheticResult:
+    """Generate a workload of the given size, plan it, and measure the plan."""
+    base = topology_from(topology_path)
+    topology = synthetic_topology(base, sites, seed) if sites else base
+    batch = synthetic_jobs(topology, jobs, seed)
+    start = time.perf_counter()
+    plan = plan_jobs(topology, batch, time_limit_s=time_limit_s)
+    seconds = time.perf_counter() - start
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    cost = plan.total_cost_cny
+    gap = 100 * (cost - plan.lower_bound_cny) / cost if cost > 0 else 0.0
+    return SyntheticResult(
+        jobs=jobs,
+        sites=len(topology.sites),
+        seed=seed,
+        seconds=round(seconds, 3),
+        solver_seconds=round(plan.solver_seconds, 3),
+        peak_memory_mb=round(peak_mb, 1),
+        placed=len(plan.placements),
+        total_cost_cny=round(cost, 2),
+        lower_bound_cny=round(plan.lower_bound_cny, 2),
+        gap_pct=round(max(0.0, gap), 4),
+        baseline_cost_cny=round(plan.baseline_cost_cny, 2),
+        savings_cny=round(plan.savings_cny, 2),
+        unlocked_jobs=plan.unlocked_jobs,
+        status=plan.solver_status,
+    )
+
+
+def _cmd_synthetic(args: argparse.Namespace) -> int:
+    progress(f"generating and planning {args.jobs} jobs...")
+    result = run_synthetic(args.jobs, args.sites, args.seed, args.time_limit, args.topology)
+    if args.json:
+        print_json(asdict(result))
+        return 0
+    rows = [[k, v] for k, v in asdict(result).items()]
+    print(format_table(["MEASURE", "VALUE"], rows))
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number > 0, got {text}")
+    return value
