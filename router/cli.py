@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from router import cli_bench, cli_topology
+from router import cli_bench, cli_service, cli_topology
 from router.cli_common import add_topology_option, print_json, progress, topology_from
 from router.errors import InvalidInputError, RouterError
 from router.jobs import load_jobs
@@ -66,10 +66,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="price of emitted CO2 in CNY per kg (default 0)",
     )
     plan.add_argument("--json", action="store_true", help="print one JSON object")
+    plan.add_argument(
+        "--server",
+        metavar="ADDR",
+        help="plan on a westward server (host:port) instead of locally; reserves nothing",
+    )
     plan.set_defaults(handler=_cmd_plan)
 
     cli_topology.register(commands)
     cli_bench.register(commands)
+    cli_service.register(commands)
 
     jobs = commands.add_parser("jobs", help="validate job files")
     jobs_commands = jobs.add_subparsers(dest="jobs_command", required=True)
@@ -102,12 +108,24 @@ def _float(text: str) -> float:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    topology = topology_from(args.topology)
-    jobs = load_jobs(args.jobs, topology)
-    progress(f"planning {len(jobs)} jobs on {len(topology.sites)} sites...")
-    plan = plan_jobs(
-        topology, jobs, time_limit_s=args.time_limit, carbon_price_cny_per_kg=args.carbon_price
-    )
+    if args.server:
+        progress(f"planning {args.jobs} on {args.server}...")
+        plan = cli_service.remote_plan(
+            args.server,
+            args.jobs,
+            time_limit_s=args.time_limit,
+            carbon_price_cny_per_kg=args.carbon_price,
+        )
+    else:
+        topology = topology_from(args.topology)
+        jobs = load_jobs(args.jobs, topology)
+        progress(f"planning {len(jobs)} jobs on {len(topology.sites)} sites...")
+        plan = plan_jobs(
+            topology,
+            jobs,
+            time_limit_s=args.time_limit,
+            carbon_price_cny_per_kg=args.carbon_price,
+        )
     if args.json:
         print_json(plan_to_dict(plan))
     else:
