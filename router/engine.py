@@ -11,12 +11,12 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from router.errors import CapacityError, FieldProblem, InvalidInputError, NotFoundError
 from router.jobs import Job, parse_jobs
-from router.ledger import Ledger, Move, PoolKey
+from router.ledger import Commit, Ledger, Move, PoolKey
 from router.ledger import Reservation as Held
 from router.network import Network
 from router.placer import plan_jobs, route_job
@@ -58,6 +58,16 @@ class SiteChange:
     electricity_cny_per_kwh: float | None = None
 
 
+@dataclass(frozen=True)
+class Proposal:
+    """An answer ready to commit: the reservations it makes (maybe none) and its bytes."""
+
+    request_id: str
+    held: tuple[Held, ...]
+    answer: bytes
+    reservations: tuple[Reservation, ...]
+
+
 def pool_capacities(topology: Topology) -> dict[PoolKey, int]:
     """Devices each pool can hand out: its count, or none while its site is down."""
     return {
@@ -67,9 +77,12 @@ def pool_capacities(topology: Topology) -> dict[PoolKey, int]:
     }
 
 
+_PLACEMENT_FIELDS = tuple(f.name for f in fields(Placement))
+
+
 def placement_details(placement: Placement) -> dict[str, Any]:
     """A placement as plain JSON values (how the ledger keeps it)."""
-    details = asdict(placement)
+    details = {name: getattr(placement, name) for name in _PLACEMENT_FIELDS}
     details["path"] = list(placement.path)
     return details
 
@@ -146,6 +159,53 @@ class Engine:
         """Validate jobs in their jobs-file shape against the live topology."""
         return parse_jobs({"jobs": [dict(s) for s in specs]}, self.topology)
 
+    def propose_route(
+        self,
+        job: Job,
+        spec: Mapping[str, Any],
+        *,
+        request_id: str = "",
+        encode: Callable[[RouteResult], bytes],
+    ) -> Proposal:
+        """The route answer for free capacity now, not yet committed (pure CPU, no I/O)."""
+        topology, network = self._live
+        outcome = route_job(topology, job, self._ledger.free(), network=network)
+        if isinstance(outcome, Unplaced):
+            return Proposal(request_id, (), encode(RouteResult(unplaced=outcome)), ())
+        held = self._hold(outcome, spec, request_id)
+        reservation = Reservation(
+            held.reservation_id, outcome, held.spec, "active", request_id, held.created_unix_s
+        )
+        return Proposal(request_id, (held,), encode(RouteResult(reservation)), (reservation,))
+
+    def commit(self, proposal: Proposal) -> bytes:
+        """Commit a proposal; returns the answer stored for its request (maybe an earlier one).
+
+        Raises CapacityError when the capacity it counted on is gone (propose again).
+        """
+        if not proposal.held:
+            return self._ledger.remember(proposal.request_id, proposal.answer)
+        stored = self._ledger.reserve(
+            proposal.held, request_id=proposal.request_id, answer=proposal.answer
+        )
+        if stored == proposal.answer:
+            self._publish([self._event("placed", r) for r in proposal.reservations])
+        return stored
+
+    def commit_many(self, proposals: Sequence[Proposal]) -> list[bytes | CapacityError]:
+        """Commit many proposals in one ledger transaction (group commit); one result each."""
+        results = self._ledger.commit_batch(
+            [Commit(p.held, p.request_id, p.answer) for p in proposals]
+        )
+        events = [
+            self._event("placed", r)
+            for p, result in zip(proposals, results, strict=True)
+            if result is p.answer
+            for r in p.reservations
+        ]
+        self._publish(events)
+        return results
+
     def route(
         self,
         job: Job,
@@ -159,20 +219,12 @@ class Engine:
         if first is not None:
             return first
         for _ in range(COMMIT_ATTEMPTS):
-            topology, network = self._live
-            outcome = route_job(topology, job, self._ledger.free(), network=network)
-            if isinstance(outcome, Unplaced):
-                return self._ledger.remember(request_id, encode(RouteResult(unplaced=outcome)))
-            held = self._hold(outcome, spec, request_id)
-            reservation = view(held)
-            answer = encode(RouteResult(reservation=reservation))
             try:
-                stored = self._ledger.reserve([held], request_id=request_id, answer=answer)
+                return self.commit(
+                    self.propose_route(job, spec, request_id=request_id, encode=encode)
+                )
             except CapacityError:
                 continue
-            if stored == answer:
-                self._publish([self._event("placed", reservation)])
-            return stored
         raise CapacityError(f"job {job.name}: capacity kept changing; try again")
 
     def place(

@@ -69,6 +69,15 @@ class Move:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Commit:
+    """One request's reservations (maybe none) and the answer to keep for its request_id."""
+
+    reservations: tuple[Reservation, ...]
+    request_id: str = ""
+    answer: bytes = b""
+
+
 class Ledger(Protocol):
     """Durable reservations with a capacity check at commit time."""
 
@@ -101,6 +110,10 @@ class Ledger(Protocol):
         answer when the same request already committed (then nothing new is reserved).
         Raises CapacityError when a pool would be overbooked.
         """
+        ...
+
+    def commit_batch(self, commits: Sequence[Commit]) -> list[bytes | CapacityError]:
+        """Many independent commits, one transaction: an answer or CapacityError each."""
         ...
 
     def release(self, reservation_id: str) -> Reservation:
@@ -148,6 +161,12 @@ CREATE TABLE IF NOT EXISTS reservations (
     ended_unix_s REAL
 );
 CREATE INDEX IF NOT EXISTS reservations_active ON reservations (state, site, pool_index);
+CREATE TABLE IF NOT EXISTS pool_use (
+    site TEXT NOT NULL,
+    pool_index INTEGER NOT NULL,
+    used INTEGER NOT NULL,
+    PRIMARY KEY (site, pool_index)
+);
 CREATE TABLE IF NOT EXISTS requests (
     request_id TEXT PRIMARY KEY,
     answer BLOB NOT NULL,
@@ -171,15 +190,24 @@ class SqliteLedger:
 
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
         self._path = str(path)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the connection
+        self._cache_lock = threading.Lock()  # the free-count cache; never held during I/O
         self._db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        self._capacity: dict[PoolKey, int] = {}
+        self._used: dict[PoolKey, int] = {}
         with self._lock:
             self._db.executescript(_SCHEMA)
-            self._capacity: dict[PoolKey, int] = {}
-            self._used: dict[PoolKey, int] = {}
+            with self._transaction():  # devices in use per pool, recounted from the rows
+                self._db.execute("DELETE FROM pool_use")
+                self._db.execute(
+                    "INSERT INTO pool_use (site, pool_index, used) "
+                    "SELECT site, pool_index, SUM(count) FROM reservations WHERE state = ? "
+                    "GROUP BY site, pool_index",
+                    (ReservationState.ACTIVE.value,),
+                )
             self._refresh()
 
     # --- capacity -------------------------------------------------------------------
@@ -204,12 +232,12 @@ class SqliteLedger:
 
     def capacity(self) -> dict[PoolKey, int]:
         """Device count of every pool."""
-        with self._lock:
+        with self._cache_lock:
             return dict(self._capacity)
 
     def free(self) -> dict[PoolKey, int]:
         """Devices not held by active reservations, per pool (never negative)."""
-        with self._lock:
+        with self._cache_lock:
             return {
                 key: max(0, count - self._used.get(key, 0)) for key, count in self._capacity.items()
             }
@@ -227,15 +255,9 @@ class SqliteLedger:
         """Store an answer that reserved nothing; returns the first answer for request_id."""
         if not request_id:
             return answer
-        with self._lock, self._transaction():
-            first = self._stored_answer(request_id)
-            if first is not None:
-                return first
-            self._db.execute(
-                "INSERT INTO requests (request_id, answer, created_unix_s) VALUES (?, ?, ?)",
-                (request_id, answer, time.time()),
-            )
-            return answer
+        result = self.commit_batch([Commit((), request_id, answer)])[0]
+        assert isinstance(result, bytes)  # reserving nothing cannot overbook
+        return result
 
     # --- reservations ---------------------------------------------------------------
 
@@ -248,31 +270,60 @@ class SqliteLedger:
         answer when the same request already committed (then nothing new is reserved).
         Raises CapacityError when a pool would be overbooked.
         """
+        result = self.commit_batch([Commit(tuple(reservations), request_id, answer)])[0]
+        if isinstance(result, CapacityError):
+            raise result
+        return result
+
+    def commit_batch(self, commits: Sequence[Commit]) -> list[bytes | CapacityError]:
+        """Several independent commits in one transaction and one fsync (group commit).
+
+        Each commit succeeds or fails alone (a savepoint each), exactly as `reserve` would
+        one after the other; the result per commit is its stored answer or CapacityError.
+        """
         now = time.time()
+        results: list[bytes | CapacityError] = []
+        added: list[Reservation] = []
         with self._lock:
-            try:
-                with self._transaction():
-                    if request_id:
-                        first = self._stored_answer(request_id)
-                        if first is not None:
-                            return first
-                        self._db.execute(
-                            "INSERT INTO requests (request_id, answer, created_unix_s) "
-                            "VALUES (?, ?, ?)",
-                            (request_id, answer, now),
-                        )
-                    self._db.executemany(
-                        f"INSERT INTO reservations ({_COLUMNS}) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [_row(r, request_id, now) for r in reservations],
-                    )
-                    self._check_capacity({r.pool for r in reservations})
-            except CapacityError:
+            with self._transaction():
+                for commit in commits:
+                    self._db.execute("SAVEPOINT one")
+                    try:
+                        results.append(self._apply(commit, now))
+                    except CapacityError as exc:
+                        self._db.execute("ROLLBACK TO one")
+                        results.append(exc)
+                    else:
+                        if results[-1] is commit.answer:
+                            added += commit.reservations
+                    self._db.execute("RELEASE one")
+            if any(isinstance(r, CapacityError) for r in results):
                 self._refresh()
-                raise
-            for r in reservations:
-                self._used[r.pool] = self._used.get(r.pool, 0) + r.count
-        return answer
+            else:
+                with self._cache_lock:
+                    for r in added:
+                        self._used[r.pool] = self._used.get(r.pool, 0) + r.count
+        return results
+
+    def _apply(self, commit: Commit, now: float) -> bytes:
+        """One commit inside the open transaction; raises CapacityError to undo it."""
+        if commit.request_id:
+            first = self._stored_answer(commit.request_id)
+            if first is not None:
+                return first
+            self._db.execute(
+                "INSERT INTO requests (request_id, answer, created_unix_s) VALUES (?, ?, ?)",
+                (commit.request_id, commit.answer, now),
+            )
+        if commit.reservations:
+            self._db.executemany(
+                f"INSERT INTO reservations ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_row(r, commit.request_id, now) for r in commit.reservations],
+            )
+            for r in commit.reservations:
+                self._use(r.pool, r.count)
+            self._check_capacity({r.pool for r in commit.reservations})
+        return commit.answer
 
     def release(self, reservation_id: str) -> Reservation:
         """End a reservation; releasing an ended one returns it unchanged."""
@@ -282,8 +333,10 @@ class SqliteLedger:
                 if current.state is not ReservationState.ACTIVE:
                     return current
                 self._end(reservation_id, ReservationState.RELEASED)
+                self._use(current.pool, -current.count)
                 ended = self._get(reservation_id)
-            self._used[current.pool] = self._used.get(current.pool, 0) - current.count
+            with self._cache_lock:
+                self._used[current.pool] = self._used.get(current.pool, 0) - current.count
             return ended
 
     def relocate(self, moves: Sequence[Move], evictions: Sequence[str]) -> list[Reservation]:
@@ -298,10 +351,13 @@ class SqliteLedger:
         with self._lock:
             try:
                 with self._transaction():
-                    for rid in ids:
-                        if self._get(rid).state is not ReservationState.ACTIVE:
+                    before = {rid: self._get(rid) for rid in ids}
+                    for rid, held in before.items():
+                        if held.state is not ReservationState.ACTIVE:
                             raise NotFoundError(f"reservation {rid} is not active")
+                        self._use(held.pool, -held.count)
                     for move in moves:
+                        self._use((move.site, move.pool_index), before[move.reservation_id].count)
                         self._db.execute(
                             "UPDATE reservations SET site = ?, pool_index = ?, details = ? "
                             "WHERE reservation_id = ?",
@@ -369,6 +425,14 @@ class SqliteLedger:
             (state.value, time.time(), reservation_id),
         )
 
+    def _use(self, pool: PoolKey, delta: int) -> None:
+        """Add `delta` devices to a pool's count in use (inside the transaction)."""
+        self._db.execute(
+            "INSERT INTO pool_use (site, pool_index, used) VALUES (?, ?, ?) "
+            "ON CONFLICT (site, pool_index) DO UPDATE SET used = used + excluded.used",
+            (pool[0], pool[1], delta),
+        )
+
     def _check_capacity(self, pools: Iterable[PoolKey]) -> None:
         """Raise CapacityError if any of the pools is overbooked (inside the transaction)."""
         for site, index in sorted(pools):
@@ -376,13 +440,10 @@ class SqliteLedger:
                 "SELECT capacity FROM pools WHERE site = ? AND pool_index = ?", (site, index)
             ).fetchone()
             capacity = 0 if row is None else int(row[0])
-            used = int(
-                self._db.execute(
-                    "SELECT COALESCE(SUM(count), 0) FROM reservations "
-                    "WHERE state = ? AND site = ? AND pool_index = ?",
-                    (ReservationState.ACTIVE.value, site, index),
-                ).fetchone()[0]
-            )
+            row = self._db.execute(
+                "SELECT used FROM pool_use WHERE site = ? AND pool_index = ?", (site, index)
+            ).fetchone()
+            used = 0 if row is None else int(row[0])
             if used > capacity:
                 raise CapacityError(
                     f"pool {index} of site {site} would hold {used} devices, it has {capacity}"
@@ -390,18 +451,16 @@ class SqliteLedger:
 
     def _refresh(self) -> None:
         """Reload capacities and usage from the file (other processes may have written)."""
-        self._capacity = {
+        capacity = {
             (site, index): int(cap)
             for site, index, cap in self._db.execute("SELECT site, pool_index, capacity FROM pools")
         }
-        self._used = {
+        used = {
             (site, index): int(used)
-            for site, index, used in self._db.execute(
-                "SELECT site, pool_index, SUM(count) FROM reservations WHERE state = ? "
-                "GROUP BY site, pool_index",
-                (ReservationState.ACTIVE.value,),
-            )
+            for site, index, used in self._db.execute("SELECT site, pool_index, used FROM pool_use")
         }
+        with self._cache_lock:
+            self._capacity, self._used = capacity, used
 
 
 class _Transaction:

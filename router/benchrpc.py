@@ -1,0 +1,211 @@
+"""`westward bench route`: Route latency and rate over real gRPC, next to a bare echo RPC.
+
+One server process (this one) runs the router service, with an extra no-op Echo method
+on the same grpc.aio server. A separate load process runs `concurrency` callers on one
+channel that send pre-serialised requests as fast as answers come back, first Echo,
+then Route. Every Route is a real placement plus a durable SQLite commit: the topology's
+pool counts are scaled up so the run never exhausts capacity (unplaced answers are
+counted and reported). Numbers on a shared 2-core machine are noisy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import random
+import statistics
+import tempfile
+import time
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import grpc
+import grpc.aio
+
+from router import convert
+from router.convert import pb
+from router.ledger import SqliteLedger
+from router.service import BackgroundServer
+from router.topology import Topology, default_topology
+
+ECHO_METHOD = "/westward.bench.v1.Bench/Echo"
+ROUTE_METHOD = "/router.v1.RouterService/Route"
+CAPACITY_SCALE = 1000
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    """Latency percentiles and throughput of one method under load."""
+
+    method: str
+    requests: int
+    seconds: float
+    rate_per_s: float
+    p50_ms: float
+    p99_ms: float
+    max_ms: float
+    errors: int
+
+
+@dataclass(frozen=True)
+class RouteBench:
+    """Route next to Echo, measured the same way on the same server."""
+
+    concurrency: int
+    route: LoadResult
+    echo: LoadResult
+    rate_ratio: float
+    unplaced: int
+
+
+class _Echo(grpc.GenericRpcHandler):
+    """The bare baseline: returns the request bytes, no (de)serialisation."""
+
+    def service(self, details: Any) -> Any:
+        if details.method != ECHO_METHOD:
+            return None
+
+        async def echo(request: bytes, context: Any) -> bytes:
+            return request
+
+        return grpc.unary_unary_rpc_method_handler(echo)
+
+
+def bench_topology(scale: int = CAPACITY_SCALE) -> Topology:
+    """The default topology with every pool `scale` times larger (the run never fills it)."""
+    topology = default_topology()
+    sites = {
+        name: replace(site, pools=tuple(replace(p, count=p.count * scale) for p in site.pools))
+        for name, site in topology.sites.items()
+    }
+    return replace(topology, sites=sites)
+
+
+def route_requests(topology: Topology, n: int, seed: int = 0) -> list[bytes]:
+    """`n` varied, valid Route requests (origins, budgets, types), serialised."""
+    rng = random.Random(seed)
+    regions = sorted(topology.regions)
+    inference = sorted(a.name for a in topology.accelerators.values() if "fp16" in a.tflops)
+    out = []
+    for i in range(n):
+        types = rng.sample(inference, k=min(3, len(inference)))
+        entry = {
+            "name": f"bench-{i}",
+            "kind": "inference",
+            "origin": rng.choice(regions),
+            "max_latency_ms": rng.choice([20, 40, 80, 150]),
+            "accelerators": {"count": rng.choice([1, 1, 2, 4]), "types": types},
+            "hours": rng.choice([0.5, 1, 4]),
+        }
+        request = pb.RouteRequest(job=convert.job_message(entry), request_id=uuid.uuid4().hex)
+        out.append(request.SerializeToString())
+    return out
+
+
+def _load(
+    target: str, method: str, payloads: list[bytes], concurrency: int, warmup_s: float
+) -> tuple[list[float], float, int, int]:
+    """In the load process: latencies (s), wall seconds, errors, unplaced answers."""
+    return asyncio.run(_drive(target, method, payloads, concurrency, warmup_s))
+
+
+async def _drive(
+    target: str, method: str, payloads: list[bytes], concurrency: int, warmup_s: float
+) -> tuple[list[float], float, int, int]:
+    async with grpc.aio.insecure_channel(target) as channel:
+        call: Any = channel.unary_unary(method)
+        latencies: list[float] = []
+        errors = 0
+        unplaced = 0
+        next_index = 0
+        measuring = False
+
+        async def caller() -> None:
+            nonlocal next_index, errors, unplaced
+            while next_index < len(payloads):
+                payload = payloads[next_index]
+                next_index += 1
+                started = time.perf_counter()
+                try:
+                    answer = await call(payload, timeout=10)
+                except grpc.aio.AioRpcError:
+                    errors += 1
+                    continue
+                if measuring:
+                    latencies.append(time.perf_counter() - started)
+                    if method == ROUTE_METHOD and bytes(answer[:1]) == b"\x12":
+                        unplaced += 1
+
+        # Warm up (connections, caches, SQLite pages), then measure the rest.
+        warm = [asyncio.create_task(caller()) for _ in range(concurrency)]
+        await asyncio.sleep(warmup_s)
+        measuring = True
+        started = time.perf_counter()
+        await asyncio.gather(*warm)
+        return latencies, time.perf_counter() - started, errors, unplaced
+
+
+def _summary(method: str, latencies: list[float], seconds: float, errors: int) -> LoadResult:
+    ordered = sorted(latencies)
+    ms = [x * 1000 for x in ordered]
+    p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))] if ms else 0.0
+    return LoadResult(
+        method=method,
+        requests=len(ms),
+        seconds=round(seconds, 3),
+        rate_per_s=round(len(ms) / seconds, 1) if seconds > 0 else 0.0,
+        p50_ms=round(statistics.median(ms), 3) if ms else 0.0,
+        p99_ms=round(p99, 3),
+        max_ms=round(ms[-1], 3) if ms else 0.0,
+        errors=errors,
+    )
+
+
+def run_route_bench(
+    *, requests: int = 20_000, concurrency: int = 32, warmup_s: float = 1.0, seed: int = 0
+) -> RouteBench:
+    """Start a server, drive Echo then Route with `concurrency` callers, report both."""
+    topology = bench_topology()
+    payloads = route_requests(topology, requests, seed)
+    with tempfile.TemporaryDirectory(prefix="westward-bench-") as tmp:
+        ledger = SqliteLedger(Path(tmp) / "state.sqlite")
+        bg = BackgroundServer(topology=topology, ledger=ledger, extra_handlers=[_Echo()])
+        with bg, ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            target = f"127.0.0.1:{bg.port}"
+            echo_lat, echo_s, echo_err, _ = pool.submit(
+                _load, target, ECHO_METHOD, payloads, concurrency, warmup_s
+            ).result()
+            route_lat, route_s, route_err, unplaced = pool.submit(
+                _load, target, ROUTE_METHOD, payloads, concurrency, warmup_s
+            ).result()
+        ledger.close()
+    echo = _summary("Echo", echo_lat, echo_s, echo_err)
+    route = _summary("Route", route_lat, route_s, route_err)
+    ratio = route.rate_per_s / echo.rate_per_s if echo.rate_per_s else 0.0
+    return RouteBench(concurrency, route, echo, round(ratio, 3), unplaced)
+
+
+def bench_to_dict(bench: RouteBench) -> dict[str, Any]:
+    """JSON form of a route benchmark."""
+    return asdict(bench)
+
+
+def render_bench(bench: RouteBench) -> str:
+    """A small table: method, requests, rate, p50, p99, max, errors."""
+    lines = [
+        f"{'METHOD':<8}{'REQUESTS':>10}{'RATE/S':>10}{'P50_MS':>9}{'P99_MS':>9}{'MAX_MS':>9}"
+        f"{'ERRORS':>8}"
+    ]
+    for r in (bench.echo, bench.route):
+        lines.append(
+            f"{r.method:<8}{r.requests:>10}{r.rate_per_s:>10.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}"
+            f"{r.max_ms:>9.2f}{r.errors:>8}"
+        )
+    lines.append(
+        f"{bench.concurrency} concurrent callers; Route rate = {100 * bench.rate_ratio:.0f}% "
+        f"of Echo; {bench.unplaced} Route answers unplaced"
+    )
+    return "\n".join(lines)
