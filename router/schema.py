@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import Any, cast
 
+import fastjsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError
 
@@ -32,8 +34,26 @@ def _validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(load_schema(name))
 
 
+@cache
+def _fast_check(name: str) -> Callable[[Any], Any]:
+    """Schema `name` compiled to Python: ~10x faster than jsonschema on valid input."""
+    return cast(Callable[[Any], Any], fastjsonschema.compile(load_schema(name)))
+
+
+def is_valid(data: Any, name: str) -> bool:
+    """Whether `data` satisfies schema `name` (the fast path; explanations come from
+    jsonschema, which tests/test_schema_fast.py keeps in agreement with this)."""
+    try:
+        _fast_check(name)(data)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
+
+
 def schema_problems(data: Any, name: str) -> list[FieldProblem]:
     """Every place where `data` breaks schema `name`, as plain-language problems."""
+    if is_valid(data, name):
+        return []
     problems = [
         _explain(error, tuple(error.absolute_path)) for error in _validator(name).iter_errors(data)
     ]
