@@ -10,16 +10,18 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from router.errors import CapacityError, FieldProblem, InvalidInputError, NotFoundError
+from router.filters import Candidate, screen
 from router.jobs import Job, parse_jobs
 from router.ledger import Commit, Ledger, Move, PoolKey
 from router.ledger import Reservation as Held
 from router.network import Network
-from router.placer import plan_jobs, route_job
+from router.placer import cheapest, make_context, placement_of, plan_jobs, route_job
 from router.plan import Placement, Unplaced
 from router.results import (
     PlacementEvent,
@@ -34,6 +36,9 @@ from router.topology import SITE_STATUSES, Pool, Site, Topology
 from router.whatif import parse_scenarios, run_whatif
 
 COMMIT_ATTEMPTS = 5
+RANKED_CACHE_SIZE = 4096
+"""Job shapes whose ranked candidates Route keeps (an LRU; reset when the topology changes)."""
+_UNBOUNDED = 1 << 60
 """Capacity can change between planning and committing; re-plan this many times at most."""
 
 Listener = Callable[[PlacementEvent], None]
@@ -118,6 +123,9 @@ class Engine:
         self._new_id = new_id
         self._update_lock = threading.Lock()
         self._listeners: list[Listener] = []
+        self._ranked_lock = threading.Lock()
+        self._ranked_for: Topology | None = None
+        self._ranked_cache: OrderedDict[Job, tuple[Candidate, ...]] = OrderedDict()
         self._listeners_lock = threading.Lock()
         ledger.set_capacity(pool_capacities(topology))
 
@@ -169,7 +177,14 @@ class Engine:
     ) -> Proposal:
         """The route answer for free capacity now, not yet committed (pure CPU, no I/O)."""
         topology, network = self._live
-        outcome = route_job(topology, job, self._ledger.free(), network=network)
+        free = self._ledger.free()
+        outcome: Placement | Unplaced | None = None
+        for candidate in self._ranked(job, topology, network):
+            if free.get((candidate.site.name, candidate.pool_index), 0) >= job.count:
+                outcome = placement_of(job, candidate, topology)
+                break
+        if outcome is None:  # nothing has room: the placer explains why, site by site
+            outcome = route_job(topology, job, free, network=network)
         if isinstance(outcome, Unplaced):
             return Proposal(request_id, (), encode(RouteResult(unplaced=outcome)), ())
         held = self._hold(outcome, spec, request_id)
@@ -177,6 +192,38 @@ class Engine:
             held.reservation_id, outcome, held.spec, "active", request_id, held.created_unix_s
         )
         return Proposal(request_id, (held,), encode(RouteResult(reservation)), (reservation,))
+
+    def _ranked(self, job: Job, topology: Topology, network: Network) -> tuple[Candidate, ...]:
+        """Job's candidates ignoring free capacity, cheapest first (placer.cheapest order).
+
+        Cached per job shape (everything but the name): launchers send the same templates
+        again and again, and only capacity changes between their calls. The first ranked
+        candidate with room is exactly what route_job would choose.
+        """
+        key = replace(job, name="")
+        with self._ranked_lock:
+            if self._ranked_for is not topology:
+                self._ranked_for, self._ranked_cache = topology, OrderedDict()
+            cached = self._ranked_cache.get(key)
+            if cached is not None:
+                self._ranked_cache.move_to_end(key)
+                return cached
+        unbounded = {
+            (site.name, i): _UNBOUNDED
+            for site in topology.sites.values()
+            for i in range(len(site.pools))
+        }
+        left = list(screen(job, make_context(topology, unbounded, network=network)).candidates)
+        ranked = []
+        while (best := cheapest(left)) is not None:
+            ranked.append(best)
+            left.remove(best)
+        with self._ranked_lock:
+            if self._ranked_for is topology:
+                self._ranked_cache[key] = tuple(ranked)
+                if len(self._ranked_cache) > RANKED_CACHE_SIZE:
+                    self._ranked_cache.popitem(last=False)
+        return tuple(ranked)
 
     def commit(self, proposal: Proposal) -> bytes:
         """Commit a proposal; returns the answer stored for its request (maybe an earlier one).
