@@ -55,6 +55,7 @@ class RouteBench:
     """Route next to Echo, measured the same way on the same server."""
 
     concurrency: int
+    templates: int
     route: LoadResult
     echo: LoadResult
     rate_ratio: float
@@ -84,22 +85,32 @@ def bench_topology(scale: int = CAPACITY_SCALE) -> Topology:
     return replace(topology, sites=sites)
 
 
-def route_requests(topology: Topology, n: int, seed: int = 0) -> list[bytes]:
-    """`n` varied, valid Route requests (origins, budgets, types), serialised."""
+def route_requests(topology: Topology, n: int, seed: int = 0, templates: int = 200) -> list[bytes]:
+    """`n` valid Route requests, serialised, each with its own name and request_id.
+
+    Jobs come from `templates` distinct shapes (origin, budget, types, count, hours), as
+    launchers submit them; `templates=0` makes every job a new shape (no cache hits).
+    """
     rng = random.Random(seed)
     regions = sorted(topology.regions)
     inference = sorted(a.name for a in topology.accelerators.values() if "fp16" in a.tflops)
-    out = []
-    for i in range(n):
-        types = rng.sample(inference, k=min(3, len(inference)))
-        entry = {
-            "name": f"bench-{i}",
+
+    def shape() -> dict[str, Any]:
+        return {
             "kind": "inference",
             "origin": rng.choice(regions),
             "max_latency_ms": rng.choice([20, 40, 80, 150]),
-            "accelerators": {"count": rng.choice([1, 1, 2, 4]), "types": types},
+            "accelerators": {
+                "count": rng.choice([1, 1, 2, 4]),
+                "types": rng.sample(inference, k=min(3, len(inference))),
+            },
             "hours": rng.choice([0.5, 1, 4]),
         }
+
+    shapes = [shape() for _ in range(templates)]
+    out = []
+    for i in range(n):
+        entry = {"name": f"bench-{i}", **(rng.choice(shapes) if shapes else shape())}
         request = pb.RouteRequest(job=convert.job_message(entry), request_id=uuid.uuid4().hex)
         out.append(request.SerializeToString())
     return out
@@ -165,11 +176,16 @@ def _summary(method: str, latencies: list[float], seconds: float, errors: int) -
 
 
 def run_route_bench(
-    *, requests: int = 20_000, concurrency: int = 32, warmup_s: float = 1.0, seed: int = 0
+    *,
+    requests: int = 20_000,
+    concurrency: int = 32,
+    warmup_s: float = 1.0,
+    seed: int = 0,
+    templates: int = 200,
 ) -> RouteBench:
     """Start a server, drive Echo then Route with `concurrency` callers, report both."""
     topology = bench_topology()
-    payloads = route_requests(topology, requests, seed)
+    payloads = route_requests(topology, requests, seed, templates)
     with tempfile.TemporaryDirectory(prefix="westward-bench-") as tmp:
         ledger = SqliteLedger(Path(tmp) / "state.sqlite")
         bg = BackgroundServer(topology=topology, ledger=ledger, extra_handlers=[_Echo()])
@@ -185,7 +201,7 @@ def run_route_bench(
     echo = _summary("Echo", echo_lat, echo_s, echo_err)
     route = _summary("Route", route_lat, route_s, route_err)
     ratio = route.rate_per_s / echo.rate_per_s if echo.rate_per_s else 0.0
-    return RouteBench(concurrency, route, echo, round(ratio, 3), unplaced)
+    return RouteBench(concurrency, templates, route, echo, round(ratio, 3), unplaced)
 
 
 def bench_to_dict(bench: RouteBench) -> dict[str, Any]:
@@ -206,6 +222,7 @@ def render_bench(bench: RouteBench) -> str:
         )
     lines.append(
         f"{bench.concurrency} concurrent callers; Route rate = {100 * bench.rate_ratio:.0f}% "
-        f"of Echo; {bench.unplaced} Route answers unplaced"
+        f"of Echo; {bench.unplaced} Route answers unplaced; "
+        + (f"jobs from {bench.templates} shapes" if bench.templates else "every job a new shape")
     )
     return "\n".join(lines)
