@@ -46,8 +46,8 @@ def explain_rejections(job: Job, rejections: Mapping[str, Reason], total_sites: 
 def explain_contention(job: Job, fitting_sites: int, total_sites: int) -> str:
     """The explanation for a job that fits somewhere but lost the capacity to other work."""
     return (
-        f"{fitting_sites}/{total_sites} sites fit, but their free capacity went to work "
-        f"of higher priority or lower total cost (needs {job.count} devices)"
+        f"{fitting_sites}/{total_sites} sites fit, but their free devices or link bandwidth "
+        f"went to work of higher priority or lower total cost (needs {job.count} devices)"
     )
 
 

@@ -7,8 +7,9 @@ that pass every filter.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from router.costs import Cost, candidate_cost, run_hours, transfer_hours
 from router.jobs import Job
@@ -26,6 +27,7 @@ class Context:
     network: Network
     free: Mapping[PoolKey, int]
     carbon_price_cny_per_kg: float = 0.0
+    memo: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def free_of(self, site: Site, index: int) -> int:
         """Free devices in a pool (its whole count unless `free` says otherwise)."""
@@ -130,14 +132,10 @@ def has_capacity(job: Job, site: Site, index: int, ctx: Context) -> Reason | Non
 
 
 SITE_FILTERS: tuple[SiteFilter, ...] = (site_is_up, residency, reachable, within_latency)
-POOL_FILTERS: tuple[PoolFilter, ...] = (
-    accepted_type,
-    enough_memory,
-    can_train,
-    has_precision,
-    meets_deadline,
-    has_capacity,
-)
+# Part filters read only the job's accelerator ask; fit filters read the rest of the job.
+PART_FILTERS: tuple[PoolFilter, ...] = (accepted_type, enough_memory, can_train, has_precision)
+FIT_FILTERS: tuple[PoolFilter, ...] = (meets_deadline, has_capacity)
+POOL_FILTERS: tuple[PoolFilter, ...] = PART_FILTERS + FIT_FILTERS
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,12 +147,18 @@ class Screening:
 
 
 def screen(job: Job, ctx: Context) -> Screening:
-    """Run every filter on every site and pool for `job`."""
+    """Run every filter on every site and pool for `job`.
+
+    Site and part verdicts are shared by all jobs that ask the same (batches have many
+    such jobs), so they are computed once per distinct ask and kept in the context.
+    """
     candidates: list[Candidate] = []
     rejections: dict[str, Reason] = {}
     reference = ctx.topology.accelerators[job.hours_on]
+    by_site = site_verdicts(job, ctx)
+    by_pool = part_verdicts(job, ctx)
     for site in ctx.topology.sites.values():
-        reason = _first_failure(job, site, ctx)
+        reason = by_site[site.name]
         if reason is not None:
             rejections[site.name] = reason
             continue
@@ -163,7 +167,7 @@ def screen(job: Job, ctx: Context) -> Screening:
         best: tuple[int, Reason] | None = None
         fits = False
         for index, pool in enumerate(site.pools):
-            failure = _first_pool_failure(job, site, index, ctx)
+            failure = by_pool[(site.name, index)] or _first_fit_failure(job, site, index, ctx)
             if failure is None:
                 fits = True
                 device = ctx.topology.accelerators[pool.accelerator]
@@ -180,19 +184,77 @@ def screen(job: Job, ctx: Context) -> Screening:
     return Screening(tuple(candidates), rejections)
 
 
-def _first_failure(job: Job, site: Site, ctx: Context) -> Reason | None:
-    for check in SITE_FILTERS:
-        reason = check(job, site, ctx)
-        if reason is not None:
-            return reason
-    return None
+def candidate_at(job: Job, site_name: str, index: int, ctx: Context) -> Candidate:
+    """The candidate `job` on pool `index` of `site_name`, with its path and costs."""
+    site = ctx.topology.sites[site_name]
+    pool = site.pools[index]
+    device = ctx.topology.accelerators[pool.accelerator]
+    path = ctx.network.path(job.origin, site_name)
+    hours = run_hours(job, ctx.topology.accelerators[job.hours_on], device)
+    if path is None or hours is None:
+        raise ValueError(f"{site_name} pool {index} is not a candidate for {job.name}")
+    cost = candidate_cost(job, site, pool, device, hours, path, ctx.carbon_price_cny_per_kg)
+    return Candidate(site, index, pool, device, path, cost)
 
 
-def _first_pool_failure(
-    job: Job, site: Site, index: int, ctx: Context
-) -> tuple[int, Reason] | None:
-    for stage, check in enumerate(POOL_FILTERS):
-        reason = check(job, site, index, ctx)
+def site_key(job: Job) -> Hashable:
+    """What the site filters read of a job: jobs with equal keys get equal verdicts."""
+    return (
+        "site",
+        job.origin,
+        job.max_latency_ms,
+        job.allowed_zones,
+        job.allowed_hubs,
+        job.denied_providers,
+    )
+
+
+def part_key(job: Job) -> Hashable:
+    """What the part filters read of a job: jobs with equal keys get equal verdicts."""
+    return ("part", job.types, job.stacks, job.min_memory_gb, job.needs_training, job.precision)
+
+
+def site_verdicts(job: Job, ctx: Context) -> dict[str, Reason | None]:
+    """Each site's first failing site filter for `job` (None: passes); memoised per ask."""
+    key = site_key(job)
+    verdicts: dict[str, Reason | None] | None = ctx.memo.get(key)
+    if verdicts is None:
+        verdicts = {
+            site.name: _first(check(job, site, ctx) for check in SITE_FILTERS)
+            for site in ctx.topology.sites.values()
+        }
+        ctx.memo[key] = verdicts
+    return verdicts
+
+
+def part_verdicts(job: Job, ctx: Context) -> dict[PoolKey, tuple[int, Reason] | None]:
+    """Each pool's first failing part filter for `job` (None: passes); memoised per ask."""
+    key = part_key(job)
+    verdicts: dict[PoolKey, tuple[int, Reason] | None] | None = ctx.memo.get(key)
+    if verdicts is None:
+        verdicts = {
+            (site.name, index): _first_stage(
+                (check(job, site, index, ctx) for check in PART_FILTERS), 0
+            )
+            for site in ctx.topology.sites.values()
+            for index in range(len(site.pools))
+        }
+        ctx.memo[key] = verdicts
+    return verdicts
+
+
+def _first_fit_failure(job: Job, site: Site, index: int, ctx: Context) -> tuple[int, Reason] | None:
+    checks = (check(job, site, index, ctx) for check in FIT_FILTERS)
+    return _first_stage(checks, len(PART_FILTERS))
+
+
+def _first(reasons: Iterable[Reason | None]) -> Reason | None:
+    return next((r for r in reasons if r is not None), None)
+
+
+def _first_stage(reasons: Iterable[Reason | None], offset: int) -> tuple[int, Reason] | None:
+    """The first failing filter, with its position in POOL_FILTERS."""
+    for stage, reason in enumerate(reasons, start=offset):
         if reason is not None:
             return stage, reason
     return None

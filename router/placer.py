@@ -5,9 +5,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from router.costs import to_milli_cny, work_units
+import numpy as np
+
+from router.candidates import JobOptions, PoolTable, batch_options, pool_table
+from router.costs import MILLI, work_units
 from router.explain import explain_contention, explain_rejections, reason_counts
-from router.filters import Candidate, Context, PoolKey, Screening, screen
+from router.filters import Candidate, Context, PoolKey, Screening, candidate_at, screen
 from router.jobs import Job
 from router.network import Network
 from router.plan import Placement, Plan, Unplaced
@@ -88,22 +91,23 @@ def plan_jobs(
 ) -> Plan:
     """Place a batch: most priority-weighted work first, then least total cost."""
     ctx = make_context(topology, free, carbon_price_cny_per_kg, network)
-    screenings = [screen(job, ctx) for job in jobs]
-    problem = _problem(jobs, screenings, ctx)
-    solution = solve(problem, time_limit_s)
+    table = pool_table(ctx)
+    options = batch_options(jobs, ctx, table)
+    solution = solve(_problem(jobs, options, table, ctx), time_limit_s)
 
     placements: list[Placement] = []
     unplaced: list[Unplaced] = []
     chosen: dict[str, Placement] = {}
-    for job, screening, choice in zip(jobs, screenings, solution.choice, strict=True):
+    for job, job_options, choice in zip(jobs, options, solution.choice, strict=True):
         if choice is None:
-            unplaced.append(_unplaced(job, screening, len(topology.sites)))
+            unplaced.append(_unplaced(job, screen(job, ctx), len(topology.sites)))
             continue
-        placement = placement_of(job, screening.candidates[choice], topology)
+        site, index = table.keys[int(job_options.pools[choice])]
+        placement = placement_of(job, candidate_at(job, site, index, ctx), topology)
         placements.append(placement)
         chosen[job.name] = placement
 
-    baseline = baseline_placements(topology, jobs, screenings, ctx)
+    baseline = baseline_placements(jobs, options, table, ctx)
     both = [name for name in baseline if name in chosen]
     return Plan(
         placements=placements,
@@ -112,7 +116,7 @@ def plan_jobs(
         baseline_cost_cny=sum(p.cost_cny for p in baseline.values()),
         savings_cny=sum(baseline[n].cost_cny - chosen[n].cost_cny for n in both),
         unlocked_jobs=sum(1 for name in chosen if name not in baseline),
-        lower_bound_cny=solution.cost_bound / 1000,
+        lower_bound_cny=solution.cost_bound / MILLI,
         solver_status=solution.status,
         solver_seconds=solution.seconds,
         baseline=list(baseline.values()),
@@ -120,61 +124,63 @@ def plan_jobs(
 
 
 def baseline_placements(
-    topology: Topology, jobs: Sequence[Job], screenings: Sequence[Screening], ctx: Context
+    jobs: Sequence[Job], options: Sequence[JobOptions], table: PoolTable, ctx: Context
 ) -> dict[str, Placement]:
     """Status quo, "east data, east compute": each job at its cheapest feasible candidate in
     its origin's own hub, greedily in priority order, consuming capacity as it goes."""
-    free = {
-        (site.name, i): ctx.free_of(site, i)
-        for site in topology.sites.values()
-        for i in range(len(site.pools))
-    }
+    topology = ctx.topology
+    free = table.free.copy()
+    hub_of_pool = [topology.sites[site].hub for site, _ in table.keys]
     order = sorted(range(len(jobs)), key=lambda k: -jobs[k].priority)
     result: dict[str, Placement] = {}
     for k in order:
         job = jobs[k]
         home = topology.regions[job.origin].hub
+        paths = ctx.network.paths_from(job.origin)
         local = [
-            c
-            for c in screenings[k].candidates
-            if c.site.hub == home and free[(c.site.name, c.pool_index)] >= job.count
+            (float(cost), paths[table.keys[p][0]].latency_ms, table.keys[p], p)
+            for p, cost in zip(options[k].pools.tolist(), options[k].cost_cny, strict=True)
+            if hub_of_pool[p] == home and free[p] >= job.count
         ]
-        best = cheapest(local)
-        if best is not None:
-            free[(best.site.name, best.pool_index)] -= job.count
-            result[job.name] = placement_of(job, best, topology)
+        if local:
+            _, _, (site, index), p = min(local)
+            free[p] -= job.count
+            result[job.name] = placement_of(job, candidate_at(job, site, index, ctx), topology)
     return result
 
 
-def _problem(jobs: Sequence[Job], screenings: Sequence[Screening], ctx: Context) -> Problem:
+def _problem(
+    jobs: Sequence[Job], options: Sequence[JobOptions], table: PoolTable, ctx: Context
+) -> Problem:
     """The integer model: pools and shared links are resources; candidates are options."""
-    capacities: list[int] = []
-    index: dict[PoolKey, int] = {}
-    for site in ctx.topology.sites.values():
-        for i in range(len(site.pools)):
-            index[(site.name, i)] = len(capacities)
-            capacities.append(ctx.free_of(site, i))
+    capacities = table.free.tolist()
     link_base = len(capacities)
     capacities += [math.floor(link.bandwidth_gbps * MBPS_PER_GBPS) for link in ctx.topology.links]
+    shared: dict[tuple[int, int], tuple[tuple[int, int], ...]] = {}  # most jobs share their uses
     items = []
-    for job, screening in zip(jobs, screenings, strict=True):
-        options = []
-        for c in screening.candidates:
-            uses = [(index[(c.site.name, c.pool_index)], job.count)]
-            rate = transfer_rate_mbps(job, c)
-            if rate:
-                uses += [(link_base + link, rate) for link in c.path.links]
-            options.append(Option(cost=to_milli_cny(c.cost.cost_cny), uses=tuple(uses)))
-        items.append(Item(value=work_units(job), options=tuple(options)))
+    for job, job_options in zip(jobs, options, strict=True):
+        costs = np.rint(job_options.cost_cny * MILLI).astype(np.int64).tolist()
+        pools = job_options.pools.tolist()
+        moves_data = job.deadline_hours is not None and job.data_gb > 0
+        item_options = []
+        for p, cost, run in zip(pools, costs, job_options.run_hours.tolist(), strict=True):
+            uses = shared.setdefault((p, job.count), ((p, job.count),))
+            if moves_data:
+                rate = transfer_rate_mbps(job, run)
+                path = ctx.network.path(job.origin, table.keys[p][0])
+                assert path is not None
+                uses = uses + tuple((link_base + link, rate) for link in path.links)
+            item_options.append(Option(cost=cost, uses=uses))
+        items.append(Item(value=work_units(job), options=tuple(item_options)))
     return Problem(items=tuple(items), capacities=tuple(capacities))
 
 
-def transfer_rate_mbps(job: Job, candidate: Candidate) -> int:
+def transfer_rate_mbps(job: Job, run_hours: float) -> int:
     """Bandwidth a deadline job holds on each link of its path while its data moves: the
     data over the time its deadline leaves for transfer. Jobs without deadlines hold none."""
     if job.deadline_hours is None or job.data_gb == 0:
         return 0
-    window_hours = job.deadline_hours - candidate.cost.run_hours
+    window_hours = job.deadline_hours - run_hours
     if window_hours <= 0:
         return 0  # the deadline filter has already rejected such a candidate
     return math.ceil(job.data_gb * 8 * MBPS_PER_GBPS / (window_hours * 3600))
