@@ -60,6 +60,7 @@ class RouteBench:
     echo: LoadResult
     rate_ratio: float
     unplaced: int
+    paced: list[LoadResult]
 
 
 class _Echo(grpc.GenericRpcHandler):
@@ -117,15 +118,27 @@ def route_requests(topology: Topology, n: int, seed: int = 0, templates: int = 2
 
 
 def _load(
-    target: str, method: str, payloads: list[bytes], concurrency: int, warmup_s: float
+    target: str,
+    method: str,
+    payloads: list[bytes],
+    concurrency: int,
+    warmup_s: float,
+    rate_per_s: float = 0.0,
 ) -> tuple[list[float], float, int, int]:
     """In the load process: latencies (s), wall seconds, errors, unplaced answers."""
-    return asyncio.run(_drive(target, method, payloads, concurrency, warmup_s))
+    return asyncio.run(_drive(target, method, payloads, concurrency, warmup_s, rate_per_s))
 
 
 async def _drive(
-    target: str, method: str, payloads: list[bytes], concurrency: int, warmup_s: float
+    target: str,
+    method: str,
+    payloads: list[bytes],
+    concurrency: int,
+    warmup_s: float,
+    rate_per_s: float,
 ) -> tuple[list[float], float, int, int]:
+    """Closed loop (each caller sends as soon as it has its answer) or, with rate_per_s,
+    paced: request i is due at i / rate_per_s and its latency counts from then."""
     async with grpc.aio.insecure_channel(target) as channel:
         call: Any = channel.unary_unary(method)
         latencies: list[float] = []
@@ -133,13 +146,21 @@ async def _drive(
         unplaced = 0
         next_index = 0
         measuring = False
+        begin = time.perf_counter()
 
         async def caller() -> None:
             nonlocal next_index, errors, unplaced
             while next_index < len(payloads):
                 payload = payloads[next_index]
-                next_index += 1
                 started = time.perf_counter()
+                if rate_per_s > 0:
+                    due = begin + next_index / rate_per_s
+                    next_index += 1
+                    if due > started:
+                        await asyncio.sleep(due - started)
+                    started = due
+                else:
+                    next_index += 1
                 try:
                     answer = await call(payload, timeout=10)
                 except grpc.aio.AioRpcError:
@@ -182,10 +203,19 @@ def run_route_bench(
     warmup_s: float = 1.0,
     seed: int = 0,
     templates: int = 200,
+    paced_rate_per_s: float = 500.0,
+    paced_seconds: float = 4.0,
 ) -> RouteBench:
-    """Start a server, drive Echo then Route with `concurrency` callers, report both."""
+    """Start a server, drive Echo then Route with `concurrency` callers, report both.
+
+    Closed loop measures the rate each sustains; a second, paced run at
+    `paced_rate_per_s` (0: skip) measures latency when the server is not saturated.
+    """
     topology = bench_topology()
     payloads = route_requests(topology, requests, seed, templates)
+    paced_n = int(paced_rate_per_s * (paced_seconds + warmup_s))
+    paced_payloads = route_requests(topology, paced_n, seed + 1, templates) if paced_n else []
+    paced: list[LoadResult] = []
     with tempfile.TemporaryDirectory(prefix="westward-bench-") as tmp:
         ledger = SqliteLedger(Path(tmp) / "state.sqlite")
         bg = BackgroundServer(topology=topology, ledger=ledger, extra_handlers=[_Echo()])
@@ -197,11 +227,18 @@ def run_route_bench(
             route_lat, route_s, route_err, unplaced = pool.submit(
                 _load, target, ROUTE_METHOD, payloads, concurrency, warmup_s
             ).result()
+            for name, method in (("Echo", ECHO_METHOD), ("Route", ROUTE_METHOD)):
+                if not paced_payloads:
+                    break
+                lat, secs, errs, _ = pool.submit(
+                    _load, target, method, paced_payloads, concurrency, warmup_s, paced_rate_per_s
+                ).result()
+                paced.append(_summary(f"{name}@{paced_rate_per_s:g}/s", lat, secs, errs))
         ledger.close()
     echo = _summary("Echo", echo_lat, echo_s, echo_err)
     route = _summary("Route", route_lat, route_s, route_err)
     ratio = route.rate_per_s / echo.rate_per_s if echo.rate_per_s else 0.0
-    return RouteBench(concurrency, templates, route, echo, round(ratio, 3), unplaced)
+    return RouteBench(concurrency, templates, route, echo, round(ratio, 3), unplaced, paced)
 
 
 def bench_to_dict(bench: RouteBench) -> dict[str, Any]:
@@ -212,16 +249,17 @@ def bench_to_dict(bench: RouteBench) -> dict[str, Any]:
 def render_bench(bench: RouteBench) -> str:
     """A small table: method, requests, rate, p50, p99, max, errors."""
     lines = [
-        f"{'METHOD':<8}{'REQUESTS':>10}{'RATE/S':>10}{'P50_MS':>9}{'P99_MS':>9}{'MAX_MS':>9}"
+        f"{'METHOD':<16}{'REQUESTS':>10}{'RATE/S':>10}{'P50_MS':>9}{'P99_MS':>9}{'MAX_MS':>9}"
         f"{'ERRORS':>8}"
     ]
-    for r in (bench.echo, bench.route):
+    for r in (bench.echo, bench.route, *bench.paced):
         lines.append(
-            f"{r.method:<8}{r.requests:>10}{r.rate_per_s:>10.0f}{r.p50_ms:>9.2f}{r.p99_ms:>9.2f}"
-            f"{r.max_ms:>9.2f}{r.errors:>8}"
+            f"{r.method:<16}{r.requests:>10}{r.rate_per_s:>10.0f}{r.p50_ms:>9.2f}"
+            f"{r.p99_ms:>9.2f}{r.max_ms:>9.2f}{r.errors:>8}"
         )
     lines.append(
-        f"{bench.concurrency} concurrent callers; Route rate = {100 * bench.rate_ratio:.0f}% "
+        f"{bench.concurrency} concurrent callers (closed loop, then paced at a fixed rate); "
+        f"Route rate = {100 * bench.rate_ratio:.0f}% "
         f"of Echo; {bench.unplaced} Route answers unplaced; "
         + (f"jobs from {bench.templates} shapes" if bench.templates else "every job a new shape")
     )

@@ -8,6 +8,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from router import cli_service
 from router.cli_common import print_json, progress, topology_from
 from router.placer import plan_jobs
 from router.synthetic import synthetic_jobs, synthetic_topology
@@ -53,6 +54,7 @@ def register(commands: Any) -> None:
     synthetic.add_argument("--time-limit", type=float, default=60.0, metavar="S")
     synthetic.add_argument("--json", action="store_true")
     synthetic.set_defaults(handler=_cmd_synthetic)
+    cli_service.register_bench_route(bench_commands)
 
 
 def run_synthetic(

@@ -43,6 +43,49 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     )
 
 
+def register_bench_route(bench_commands: Any) -> None:
+    """Add `bench route`: Route over gRPC next to a bare echo RPC (router.benchrpc)."""
+    route = bench_commands.add_parser(
+        "route", help="Route latency (p50/p99) and rate over gRPC, next to a bare echo RPC"
+    )
+    route.add_argument("--requests", type=int, default=20_000, metavar="N")
+    route.add_argument("--concurrency", type=int, default=32, metavar="C")
+    route.add_argument(
+        "--templates", type=int, default=200, metavar="T",
+        help="distinct job shapes the requests are drawn from; 0: every job new (default 200)",
+    )  # fmt: skip
+    route.add_argument(
+        "--paced-rate", type=float, default=500.0, metavar="R",
+        help="requests/s of the paced latency run (0: skip; default 500)",
+    )  # fmt: skip
+    route.add_argument("--seed", type=int, default=0, metavar="S")
+    route.add_argument("--json", action="store_true")
+    route.set_defaults(handler=_cmd_bench_route)
+
+
+def _cmd_bench_route(args: argparse.Namespace) -> int:
+    from router.benchrpc import bench_to_dict, render_bench, run_route_bench
+    from router.cli_common import print_json, progress
+
+    if args.requests < args.concurrency or args.concurrency < 1 or args.templates < 0:
+        raise InvalidInputError(
+            [FieldProblem("--requests", "must be >= --concurrency >= 1 (and --templates >= 0)")]
+        )
+    progress(f"routing {args.requests} jobs with {args.concurrency} callers...")
+    bench = run_route_bench(
+        requests=args.requests,
+        concurrency=args.concurrency,
+        templates=args.templates,
+        seed=args.seed,
+        paced_rate_per_s=args.paced_rate,
+    )
+    if args.json:
+        print_json(bench_to_dict(bench))
+    else:
+        print(render_bench(bench))
+    return 0
+
+
 def remote_plan(
     server: str, jobs_path: str, *, time_limit_s: float, carbon_price_cny_per_kg: float
 ) -> Plan:
