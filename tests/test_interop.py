@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -110,3 +111,23 @@ def test_buf_curl_routes_a_job_and_sees_bad_request(server: BackgroundServer) ->
     health = _buf_curl(server.port, "grpc.health.v1.Health/Check", "{}")
     assert health.returncode == 0, health.stderr
     assert json.loads(health.stdout) == {"status": "SERVING"}
+
+
+def test_python_sdk_quickstart_runs(server: BackgroundServer) -> None:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO_ROOT / "examples" / "sdk" / "quickstart.py"),
+            f"127.0.0.1:{server.port}",
+        ],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0] == "health: serving"
+    assert lines[1].startswith("routed chat-serving -> ")
+    assert any(line.startswith("rejected: job.accelerators.count: ") for line in lines)
+    assert lines[-1] == "released chat-serving"
