@@ -121,6 +121,7 @@ def test_python_sdk_quickstart_runs(server: BackgroundServer) -> None:
             f"127.0.0.1:{server.port}",
         ],
         cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
         capture_output=True,
         text=True,
         timeout=60,

@@ -16,15 +16,15 @@ CHAT = {
     "kind": "inference",
     "origin": "shanghai",
     "max_latency_ms": 40,
-    "accelerators": {"count": 2, "types": ["A800", "H20"]},
+    "accelerators": {"count": 2, "types": ["A800"]},
     "hours": 8,
 }
 TRAIN = {
     "name": "pretrain-7b",
     "kind": "training",
-    "origin": "beijing",
+    "origin": "shanghai",
     "max_latency_ms": 100,
-    "accelerators": {"count": 16, "types": ["A800", "H800"]},
+    "accelerators": {"count": 16, "types": ["A800"]},
     "hours": 48,
     "data_gb": 2000,
 }
