@@ -395,3 +395,31 @@ def test_graceful_shutdown_finishes_in_flight_calls(
     assert len(outcome) == 1 and [p.job for p in outcome[0].plan.placements] == ["late"]
     with RouterClient(target) as c, pytest.raises(ServiceUnavailableError):
         c.health(timeout_s=1)
+
+
+def test_concurrency_is_bounded(
+    mini: Topology, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    in_solver = threading.Event()
+    release = threading.Event()
+    real = router.engine.plan_jobs
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        in_solver.set()
+        release.wait(10)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(router.engine, "plan_jobs", held)
+    ledger = SqliteLedger(tmp_path / "s.sqlite")
+    with BackgroundServer(topology=mini, ledger=ledger, max_concurrent_rpcs=1) as bg:
+        target = f"127.0.0.1:{bg.port}"
+        results: list[Any] = []
+        with RouterClient(target) as first:
+            caller = threading.Thread(target=lambda: results.append(first.plan([job("a")])))
+            caller.start()
+            assert in_solver.wait(5)
+            with RouterClient(target) as second, pytest.raises(ServiceUnavailableError):
+                second.get_topology()
+            release.set()
+            caller.join(10)
+        assert [p.job for p in results[0].placements] == ["a"]
