@@ -356,7 +356,7 @@ class Engine:
 
     def topology_view(self) -> TopologyView:
         """The live topology and its free devices."""
-        return TopologyView(self.topology, self._ledger.free())
+        return TopologyView(self.topology, dict(self._ledger.free()))
 
     # --- site updates -------------------------------------------------------------------
 

@@ -89,8 +89,8 @@ class Ledger(Protocol):
         """Device count of every pool."""
         ...
 
-    def free(self) -> dict[PoolKey, int]:
-        """Devices not held by active reservations, per pool (never negative)."""
+    def free(self) -> Mapping[PoolKey, int]:
+        """Devices not held by active reservations, per pool (never negative; read-only)."""
         ...
 
     def answer(self, request_id: str) -> bytes | None:
@@ -198,6 +198,7 @@ class SqliteLedger:
         self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         self._capacity: dict[PoolKey, int] = {}
         self._used: dict[PoolKey, int] = {}
+        self._free: dict[PoolKey, int] | None = None  # snapshot; None: rebuild on next read
         with self._lock:
             self._db.executescript(_SCHEMA)
             with self._transaction():  # devices in use per pool, recounted from the rows
@@ -235,12 +236,19 @@ class SqliteLedger:
         with self._cache_lock:
             return dict(self._capacity)
 
-    def free(self) -> dict[PoolKey, int]:
-        """Devices not held by active reservations, per pool (never negative)."""
+    def free(self) -> Mapping[PoolKey, int]:
+        """Devices not held by active reservations, per pool (never negative).
+
+        A snapshot rebuilt after each change, so the hot path (Route) reads it for free;
+        callers must not mutate it.
+        """
         with self._cache_lock:
-            return {
-                key: max(0, count - self._used.get(key, 0)) for key, count in self._capacity.items()
-            }
+            if self._free is None:
+                self._free = {
+                    key: max(0, count - self._used.get(key, 0))
+                    for key, count in self._capacity.items()
+                }
+            return self._free
 
     # --- idempotency ----------------------------------------------------------------
 
@@ -303,6 +311,7 @@ class SqliteLedger:
                 with self._cache_lock:
                     for r in added:
                         self._used[r.pool] = self._used.get(r.pool, 0) + r.count
+                    self._free = None
         return results
 
     def _apply(self, commit: Commit, now: float) -> bytes:
@@ -337,6 +346,7 @@ class SqliteLedger:
                 ended = self._get(reservation_id)
             with self._cache_lock:
                 self._used[current.pool] = self._used.get(current.pool, 0) - current.count
+                self._free = None
             return ended
 
     def relocate(self, moves: Sequence[Move], evictions: Sequence[str]) -> list[Reservation]:
@@ -460,7 +470,7 @@ class SqliteLedger:
             for site, index, used in self._db.execute("SELECT site, pool_index, used FROM pool_use")
         }
         with self._cache_lock:
-            self._capacity, self._used = capacity, used
+            self._capacity, self._used, self._free = capacity, used, None
 
 
 class _Transaction:
