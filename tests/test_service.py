@@ -423,3 +423,21 @@ def test_concurrency_is_bounded(
             release.set()
             caller.join(10)
         assert [p.job for p in results[0].placements] == ["a"]
+
+
+def test_concurrent_routes_never_overbook(server: BackgroundServer) -> None:
+    """60 callers race for 48 A800s (32 west, 16 east) in 8-device jobs: exactly 6 win."""
+
+    async def race() -> list[bool]:
+        async with AsyncRouterClient(f"127.0.0.1:{server.port}") as c:
+            results = await asyncio.gather(*(c.route(job(f"r{i}", count=8)) for i in range(60)))
+            return [r.placed for r in results]
+
+    placed = asyncio.run(race())
+    assert placed.count(True) == 6
+    with RouterClient(f"127.0.0.1:{server.port}") as client:
+        held = client.list_reservations()
+        free = client.get_topology().free
+    assert len(held) == 6
+    assert free[("zhongwei", 0)] == 0 and free[("qingpu", 0)] == 0
+    assert sum(r.placement.count for r in held if r.placement.site == "zhongwei") == 32
