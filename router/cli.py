@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from router import cli_bench, cli_service, cli_topology
+from router import cli_bench, cli_service, cli_topology, cli_whatif
 from router.cli_common import add_topology_option, print_json, progress, topology_from
 from router.errors import InvalidInputError, RouterError
 from router.jobs import load_jobs
@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan.set_defaults(handler=_cmd_plan)
 
     cli_topology.register(commands)
+    cli_whatif.register(commands)
     cli_bench.register(commands)
     cli_service.register(commands)
 

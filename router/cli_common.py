@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
+from router.errors import FieldProblem, InvalidInputError
 from router.topology import Topology, default_topology, load_topology
 
 
@@ -31,3 +33,13 @@ def add_topology_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--topology", metavar="F", help="topology YAML (default: the embedded china-edwc)"
     )
+
+
+def writable_output(path: str) -> Path:
+    """`path` as a Path, after checking its directory exists (before any long work)."""
+    out = Path(path)
+    if not out.parent.is_dir():
+        raise InvalidInputError(
+            [FieldProblem("", f"cannot write file: no directory {str(out.parent)!r}", path)]
+        )
+    return out

@@ -315,7 +315,12 @@ def test_what_if_diffs_scenarios_against_live_jobs(client: RouterClient) -> None
     down, double = result.results
     assert [(m.job, m.from_site, m.to_site) for m in down.moves] == [("a", "zhongwei", "qingpu")]
     assert down.cost_delta_cny == pytest.approx(8 * 2 * (11.0 - 8.0))
-    assert double.plan.placements[0].count == 24
+    # demand_factor 3: the job and two copies (router.whatif's semantics).
+    assert sorted((p.job, p.count) for p in double.plan.placements) == [
+        ("a", 8),
+        ("a:2", 8),
+        ("a:3", 8),
+    ]
     assert len(client.list_reservations()) == 1, "what-if reserves nothing"
 
 
