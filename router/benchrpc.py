@@ -26,9 +26,9 @@ import grpc
 import grpc.aio
 
 from router import convert
+from router.background import BackgroundServer
 from router.convert import pb
 from router.ledger import SqliteLedger
-from router.service import BackgroundServer
 from router.topology import Topology, default_topology
 
 ECHO_METHOD = "/westward.bench.v1.Bench/Echo"

@@ -36,7 +36,7 @@ def register(commands: Any) -> None:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from router.service import serve
+    from router.serving import serve
 
     return serve(
         topology_path=args.topology, listen=args.listen, state_path=args.state, grace_s=args.grace

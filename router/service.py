@@ -1,24 +1,23 @@
 """The gRPC service: a thin servicer (validate -> engine -> convert) on a grpc.aio server.
 
-`create_server(address, ...)` returns `(server, port)`; tests and benchmarks use port 0.
-Blocking work (planning, SQLite) runs on bounded thread pools, one for fast calls and
-one for solver calls, so a long Place never delays a Route. Shutdown is graceful:
-health turns NOT_SERVING first, watchers are told to finish, in-flight calls complete.
+`create_server(address, ...)` returns `(server, port)`; tests and benchmarks use port 0
+(router.background runs one on its own thread; router.serving is `westward serve`).
+Route, the online fast path, validates and chooses on the event loop and hands only its
+commit to the single ledger thread, which groups concurrent commits into one transaction.
+Other blocking work runs on bounded pools, one for quick calls and one for solver calls,
+so a long Place never delays a Route. Shutdown is graceful: health turns NOT_SERVING
+first, watch streams are told to finish, in-flight calls complete.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import signal
-import sys
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any, TypeVar
 
 import grpc
@@ -39,7 +38,7 @@ from router.errors import (
 from router.ledger import SqliteLedger
 from router.results import PlacementEvent, RouteResult
 from router.rpc_errors import DETAILS_KEY, grpc_code, status_of
-from router.topology import Topology, default_topology, load_topology
+from router.topology import Topology
 
 SERVICE_NAME = "router.v1.RouterService"
 DEFAULT_TIME_LIMIT_S = 10.0
@@ -446,133 +445,3 @@ def create_server(
     if port == 0:
         raise OSError(f"cannot listen on {address}")
     return RouterServer(server, servicer, health, (fast, slow, commits), engine), port
-
-
-class BackgroundServer:
-    """A router server on its own event loop thread: for tests, benchmarks and tools.
-
-    with BackgroundServer(topology=t, ledger=led) as bg: RouterClient(f"127.0.0.1:{bg.port}")
-    """
-
-    def __init__(self, address: str = "127.0.0.1:0", **options: Any) -> None:
-        self._address = address
-        self._options = options
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self.server: RouterServer | None = None
-        self.port = 0
-
-    def start(self) -> BackgroundServer:
-        """Start the loop thread and the server on it."""
-        self._thread.start()
-
-        async def boot() -> tuple[RouterServer, int]:
-            server, port = create_server(self._address, **self._options)
-            await server.start()
-            return server, port
-
-        self.server, self.port = asyncio.run_coroutine_threadsafe(boot(), self._loop).result(30)
-        return self
-
-    def run(self, coroutine_fn: Callable[[RouterServer], Any]) -> Any:
-        """Run `await coroutine_fn(server)` on the server's loop and return its result."""
-        assert self.server is not None
-        return asyncio.run_coroutine_threadsafe(coroutine_fn(self.server), self._loop).result(60)
-
-    def stop(self, grace_s: float = 1.0) -> None:
-        """Stop the server gracefully, then the loop."""
-        if self.server is not None:
-            server = self.server
-            self.server = None
-            asyncio.run_coroutine_threadsafe(server.stop(grace_s), self._loop).result(grace_s + 30)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(10)
-
-    def __enter__(self) -> BackgroundServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-# --- `westward serve` ---------------------------------------------------------------------
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, message and any `extra` fields."""
-
-    _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
-
-    def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
-            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        entry.update({k: v for k, v in vars(record).items() if k not in self._STANDARD})
-        if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
-
-
-def configure_logging(level: int = logging.INFO) -> None:
-    """Structured (JSON lines) logs on stderr for the westward loggers."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    root = logging.getLogger("westward")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
-
-
-def serve(
-    *,
-    topology_path: str | Path | None = None,
-    listen: str = "127.0.0.1:50051",
-    state_path: str | Path = "westward-state.sqlite",
-    grace_s: float = DEFAULT_GRACE_S,
-) -> int:
-    """Run `westward serve` until SIGTERM or SIGINT, then shut down gracefully; exit status."""
-    configure_logging()
-    topology = load_topology(topology_path) if topology_path else default_topology()
-    ledger = SqliteLedger(state_path)
-    try:
-        asyncio.run(_serve(listen, topology, ledger, grace_s))
-    finally:
-        ledger.close()
-    return 0
-
-
-async def _serve(listen: str, topology: Topology, ledger: SqliteLedger, grace_s: float) -> None:
-    server, port = create_server(listen, topology=topology, ledger=ledger)
-    stopping = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stopping.set)
-    await server.start()
-    host = listen.rsplit(":", 1)[0]
-    log.info(
-        "serving",
-        extra={
-            "address": f"{host}:{port}",
-            "port": port,
-            "topology": topology.name,
-            "sites": len(topology.sites),
-        },
-    )
-    await stopping.wait()
-    log.info("shutting down", extra={"grace_s": grace_s})
-    await server.stop(grace_s)
-    log.info("stopped")
-
-
-@contextlib.contextmanager
-def running(**options: Any) -> Iterator[BackgroundServer]:
-    """`with running(topology=t, ledger=led) as bg:` a server on 127.0.0.1:<bg.port>."""
-    bg = BackgroundServer(**options).start()
-    try:
-        yield bg
-    finally:
-        bg.stop()

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from router.background import BackgroundServer
 from router.client import RouterClient
 from router.ledger import SqliteLedger
-from router.service import BackgroundServer
 from router.topology import Topology
 from tests.tools import REPO_ROOT, require_tool
 

@@ -16,6 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
 import router.engine
+from router.background import BackgroundServer
 from router.client import AsyncRouterClient, RouterClient
 from router.convert import pb, pb_grpc
 from router.engine import PoolChange, solver_budget
@@ -27,7 +28,6 @@ from router.errors import (
 )
 from router.ledger import SqliteLedger
 from router.results import PlacementEvent
-from router.service import BackgroundServer
 from router.topology import Topology
 
 

@@ -1,0 +1,86 @@
+"""`westward serve`: the service as a process: JSON logs, signals, graceful shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from router.ledger import SqliteLedger
+from router.service import DEFAULT_GRACE_S, create_server, log
+from router.topology import Topology, default_topology, load_topology
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, message and any `extra` fields."""
+
+    _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        entry.update({k: v for k, v in vars(record).items() if k not in self._STANDARD})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Structured (JSON lines) logs on stderr for the westward loggers."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger("westward")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def serve(
+    *,
+    topology_path: str | Path | None = None,
+    listen: str = "127.0.0.1:50051",
+    state_path: str | Path = "westward-state.sqlite",
+    grace_s: float = DEFAULT_GRACE_S,
+) -> int:
+    """Run `westward serve` until SIGTERM or SIGINT, then shut down gracefully; exit status."""
+    configure_logging()
+    topology = load_topology(topology_path) if topology_path else default_topology()
+    ledger = SqliteLedger(state_path)
+    try:
+        asyncio.run(_serve(listen, topology, ledger, grace_s))
+    finally:
+        ledger.close()
+    return 0
+
+
+async def _serve(listen: str, topology: Topology, ledger: SqliteLedger, grace_s: float) -> None:
+    server, port = create_server(listen, topology=topology, ledger=ledger)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    await server.start()
+    host = listen.rsplit(":", 1)[0]
+    log.info(
+        "serving",
+        extra={
+            "address": f"{host}:{port}",
+            "port": port,
+            "topology": topology.name,
+            "sites": len(topology.sites),
+        },
+    )
+    await stopping.wait()
+    log.info("shutting down", extra={"grace_s": grace_s})
+    await server.stop(grace_s)
+    log.info("stopped")
