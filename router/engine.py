@@ -117,6 +117,7 @@ class Engine:
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
+        topology = _restored(topology, ledger.site_changes())
         self._live = (topology, Network(topology))
         self._ledger = ledger
         self._clock = clock
@@ -369,6 +370,8 @@ class Engine:
         with self._update_lock:
             topology = self.topology
             site = _changed_site(topology, change)
+            kept = self._ledger.site_changes().get(site.name, {})
+            self._ledger.save_site_change(site.name, _merged(kept, change))
             changed = replace(topology, sites={**topology.sites, site.name: site})
             self._live = (changed, Network(changed))
             self._ledger.set_capacity(pool_capacities(changed))
@@ -506,6 +509,43 @@ def _changed_site(topology: Topology, change: SiteChange) -> Site:
         pools=tuple(pools),
         electricity_cny_per_kwh=change.electricity_cny_per_kwh or site.electricity_cny_per_kwh,
     )
+
+
+def _merged(kept: Mapping[str, Any], change: SiteChange) -> dict[str, Any]:
+    """A site's kept run-time changes with `change` on top (JSON values)."""
+    merged: dict[str, Any] = {**kept, "pools": dict(kept.get("pools", {}))}
+    if change.status is not None:
+        merged["status"] = change.status
+    if change.electricity_cny_per_kwh is not None:
+        merged["electricity_cny_per_kwh"] = change.electricity_cny_per_kwh
+    for pc in change.pools:
+        pool = dict(merged["pools"].get(str(pc.pool_index), {}))
+        if pc.count is not None:
+            pool["count"] = pc.count
+        if pc.price_cny_per_hour is not None:
+            pool["price_cny_per_hour"] = pc.price_cny_per_hour
+        merged["pools"][str(pc.pool_index)] = pool
+    return merged
+
+
+def _restored(topology: Topology, kept: Mapping[str, Mapping[str, Any]]) -> Topology:
+    """The topology with the run-time site changes kept by the ledger; changes that no
+    longer fit the topology (unknown site, pool index out of range) are skipped."""
+    sites = dict(topology.sites)
+    for name, saved in kept.items():
+        if name not in sites:
+            continue
+        pools = tuple(
+            PoolChange(int(index), p.get("count"), p.get("price_cny_per_hour"))
+            for index, p in saved.get("pools", {}).items()
+            if 0 <= int(index) < len(sites[name].pools)
+        )
+        change = SiteChange(name, saved.get("status"), pools, saved.get("electricity_cny_per_kwh"))
+        try:
+            sites[name] = _changed_site(replace(topology, sites=sites), change)
+        except InvalidInputError:
+            continue
+    return replace(topology, sites=sites) if kept else topology
 
 
 def _displaced(site: Site, held: Sequence[Held]) -> list[Held]:

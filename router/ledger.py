@@ -134,6 +134,14 @@ class Ledger(Protocol):
         """Reservations, oldest first, optionally of one site and including ended ones."""
         ...
 
+    def save_site_change(self, site: str, change: Mapping[str, Any]) -> None:
+        """Keep the changes made to a site at run time (they outlive restarts)."""
+        ...
+
+    def site_changes(self) -> dict[str, dict[str, Any]]:
+        """Every site's kept run-time changes."""
+        ...
+
     def close(self) -> None:
         """Release the underlying storage."""
         ...
@@ -166,6 +174,10 @@ CREATE TABLE IF NOT EXISTS pool_use (
     pool_index INTEGER NOT NULL,
     used INTEGER NOT NULL,
     PRIMARY KEY (site, pool_index)
+);
+CREATE TABLE IF NOT EXISTS site_changes (
+    site TEXT PRIMARY KEY,
+    change TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS requests (
     request_id TEXT PRIMARY KEY,
@@ -404,6 +416,21 @@ class SqliteLedger:
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY seq", args).fetchall()
         return [_reservation(row) for row in rows]
+
+    def save_site_change(self, site: str, change: Mapping[str, Any]) -> None:
+        """Keep the changes made to a site at run time (they outlive restarts)."""
+        with self._lock, self._transaction():
+            self._db.execute(
+                "INSERT INTO site_changes (site, change) VALUES (?, ?) "
+                "ON CONFLICT (site) DO UPDATE SET change = excluded.change",
+                (site, _dump(change)),
+            )
+
+    def site_changes(self) -> dict[str, dict[str, Any]]:
+        """Every site's kept run-time changes."""
+        with self._lock:
+            rows = self._db.execute("SELECT site, change FROM site_changes").fetchall()
+        return {site: json.loads(change) for site, change in rows}
 
     def close(self) -> None:
         """Close the database file."""

@@ -33,6 +33,9 @@ class FixedFree:
     def free(self) -> dict[PoolKey, int]:
         return dict(self.counts)
 
+    def site_changes(self) -> dict[str, dict[str, Any]]:
+        return {}
+
 
 def _outcome(engine: Engine, entry: dict[str, Any], topology: Topology) -> Placement | Unplaced:
     job = parse_jobs({"jobs": [entry]}, topology)[0]

@@ -446,3 +446,31 @@ def test_concurrent_routes_never_overbook(server: BackgroundServer) -> None:
     assert len(held) == 6
     assert free[("zhongwei", 0)] == 0 and free[("qingpu", 0)] == 0
     assert sum(r.placement.count for r in held if r.placement.site == "zhongwei") == 32
+
+
+def test_site_changes_outlive_a_restart(mini: Topology, tmp_path: Path) -> None:
+    state = tmp_path / "state.sqlite"
+    ledger = SqliteLedger(state)
+    with BackgroundServer(topology=mini, ledger=ledger) as bg:
+        client = RouterClient(f"127.0.0.1:{bg.port}")
+        client.update_site("zhongwei", status="down")
+        client.update_site("qingpu", pools=[PoolChange(1, count=2)])
+        client.update_site("qingpu", pools=[PoolChange(0, price_cny_per_hour=12.5)])
+        client.close()
+    ledger.close()
+
+    reopened = SqliteLedger(state)
+    with BackgroundServer(topology=mini, ledger=reopened) as bg:
+        client = RouterClient(f"127.0.0.1:{bg.port}")
+        view = client.get_topology()
+        routed = client.route(job(count=4))
+        client.close()
+    reopened.close()
+    sites = view.topology.sites
+    assert sites["zhongwei"].status == "down"
+    assert [(p.count, p.price_cny_per_hour) for p in sites["qingpu"].pools] == [
+        (16, 12.5),
+        (2, 8.0),
+    ]
+    assert view.free[("zhongwei", 0)] == 0 and view.free[("qingpu", 1)] == 2
+    assert routed.reservation is not None and routed.reservation.placement.site == "qingpu"
