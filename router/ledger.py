@@ -134,6 +134,10 @@ class Ledger(Protocol):
         """Reservations, oldest first, optionally of one site and including ended ones."""
         ...
 
+    def forget_answers(self, before_unix_s: float) -> int:
+        """Drop stored request answers older than a time; returns how many went."""
+        ...
+
     def save_site_change(self, site: str, change: Mapping[str, Any]) -> None:
         """Keep the changes made to a site at run time (they outlive restarts)."""
         ...
@@ -416,6 +420,17 @@ class SqliteLedger:
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY seq", args).fetchall()
         return [_reservation(row) for row in rows]
+
+    def forget_answers(self, before_unix_s: float) -> int:
+        """Drop stored request answers older than a time; returns how many went.
+
+        A retry after that gets a fresh answer, so keep them longer than any client retries.
+        """
+        with self._lock, self._transaction():
+            gone = self._db.execute(
+                "DELETE FROM requests WHERE created_unix_s < ?", (before_unix_s,)
+            ).rowcount
+        return int(gone)
 
     def save_site_change(self, site: str, change: Mapping[str, Any]) -> None:
         """Keep the changes made to a site at run time (they outlive restarts)."""

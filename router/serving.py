@@ -15,6 +15,9 @@ from router.ledger import SqliteLedger
 from router.service import DEFAULT_GRACE_S, create_server, log
 from router.topology import Topology, default_topology, load_topology
 
+ANSWER_KEEP_S = 7 * 24 * 3600.0
+"""Stored Place/Route answers older than this are dropped at start (retries are quicker)."""
+
 
 class JsonFormatter(logging.Formatter):
     """One JSON object per line: time, level, message and any `extra` fields."""
@@ -56,6 +59,9 @@ def serve(
     configure_logging()
     topology = load_topology(topology_path) if topology_path else default_topology()
     ledger = SqliteLedger(state_path)
+    forgotten = ledger.forget_answers(time.time() - ANSWER_KEEP_S)
+    if forgotten:
+        log.info("forgot old request answers", extra={"count": forgotten})
     try:
         asyncio.run(_serve(listen, topology, ledger, grace_s))
     finally:

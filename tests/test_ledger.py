@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -156,3 +157,11 @@ def test_shrunk_capacity_shows_no_free_devices(ledger: SqliteLedger) -> None:
     ledger.set_capacity({("zhongwei", 0): 5})
     assert ledger.free() == {("zhongwei", 0): 0}
     assert ledger.capacity() == {("zhongwei", 0): 5}
+
+
+def test_old_answers_can_be_forgotten(ledger: SqliteLedger) -> None:
+    ledger.remember("old", b"first")
+    assert ledger.forget_answers(before_unix_s=0.0) == 0
+    assert ledger.forget_answers(before_unix_s=time.time() + 1) == 1
+    assert ledger.answer("old") is None
+    assert ledger.remember("old", b"second") == b"second"
