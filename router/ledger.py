@@ -4,7 +4,10 @@
 (WAL, synchronous=FULL: an acknowledged reservation survives kill -9). Capacity is
 checked inside the committing transaction (BEGIN IMMEDIATE), so concurrent callers, even
 in other processes sharing the file, can never overbook a pool. A request_id table makes
-retried requests return their first answer instead of reserving twice.
+retried requests return their first answer instead of reserving twice. Every change to a
+pool's devices in use is appended to `history` with the count in use and the capacity
+after it, so "no pool was ever over its count" can be checked from the file afterwards
+(`audit`). Reservations may carry an expiry; `expire` ends the ones that are due.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class ReservationState(StrEnum):
     ACTIVE = "active"
     RELEASED = "released"
     EVICTED = "evicted"
+    EXPIRED = "expired"
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class Reservation:
     request_id: str = ""
     created_unix_s: float = 0.0
     ended_unix_s: float | None = None
+    expires_unix_s: float | None = None
 
     @property
     def pool(self) -> PoolKey:
@@ -146,6 +151,14 @@ class Ledger(Protocol):
         """Every site's kept run-time changes."""
         ...
 
+    def expire(self, now_unix_s: float) -> list[Reservation]:
+        """End the active reservations whose expiry is due; returns them (state expired)."""
+        ...
+
+    def next_expiry(self) -> float | None:
+        """The earliest expiry among active reservations, if any (cheap: no I/O)."""
+        ...
+
     def close(self) -> None:
         """Release the underlying storage."""
         ...
@@ -170,9 +183,21 @@ CREATE TABLE IF NOT EXISTS reservations (
     state TEXT NOT NULL,
     request_id TEXT NOT NULL,
     created_unix_s REAL NOT NULL,
-    ended_unix_s REAL
+    ended_unix_s REAL,
+    expires_unix_s REAL
 );
 CREATE INDEX IF NOT EXISTS reservations_active ON reservations (state, site, pool_index);
+CREATE TABLE IF NOT EXISTS history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    time_unix_s REAL NOT NULL,
+    event TEXT NOT NULL,
+    reservation_id TEXT NOT NULL,
+    site TEXT NOT NULL,
+    pool_index INTEGER NOT NULL,
+    delta INTEGER NOT NULL,
+    used_after INTEGER NOT NULL,
+    capacity INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS pool_use (
     site TEXT NOT NULL,
     pool_index INTEGER NOT NULL,
@@ -192,7 +217,7 @@ CREATE TABLE IF NOT EXISTS requests (
 
 _COLUMNS = (
     "reservation_id, job, site, pool_index, count, spec, details, state, request_id, "
-    "created_unix_s, ended_unix_s"
+    "created_unix_s, ended_unix_s, expires_unix_s"
 )
 
 
@@ -215,7 +240,9 @@ class SqliteLedger:
         self._capacity: dict[PoolKey, int] = {}
         self._used: dict[PoolKey, int] = {}
         self._free: dict[PoolKey, int] | None = None  # snapshot; None: rebuild on next read
+        self._next_expiry: float | None = None
         with self._lock:
+            _migrate(self._db)
             self._db.executescript(_SCHEMA)
             with self._transaction():  # devices in use per pool, recounted from the rows
                 self._db.execute("DELETE FROM pool_use")
@@ -327,6 +354,10 @@ class SqliteLedger:
                 with self._cache_lock:
                     for r in added:
                         self._used[r.pool] = self._used.get(r.pool, 0) + r.count
+                        if r.expires_unix_s is not None:
+                            self._next_expiry = min(
+                                r.expires_unix_s, self._next_expiry or r.expires_unix_s
+                            )
                     self._free = None
         return results
 
@@ -342,11 +373,12 @@ class SqliteLedger:
             )
         if commit.reservations:
             self._db.executemany(
-                f"INSERT INTO reservations ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT INTO reservations ({_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [_row(r, commit.request_id, now) for r in commit.reservations],
             )
             for r in commit.reservations:
-                self._use(r.pool, r.count)
+                self._use(r.pool, r.count, "placed", r.reservation_id)
             self._check_capacity({r.pool for r in commit.reservations})
         return commit.answer
 
@@ -358,7 +390,7 @@ class SqliteLedger:
                 if current.state is not ReservationState.ACTIVE:
                     return current
                 self._end(reservation_id, ReservationState.RELEASED)
-                self._use(current.pool, -current.count)
+                self._use(current.pool, -current.count, "released", reservation_id)
                 ended = self._get(reservation_id)
             with self._cache_lock:
                 self._used[current.pool] = self._used.get(current.pool, 0) - current.count
@@ -381,9 +413,11 @@ class SqliteLedger:
                     for rid, held in before.items():
                         if held.state is not ReservationState.ACTIVE:
                             raise NotFoundError(f"reservation {rid} is not active")
-                        self._use(held.pool, -held.count)
+                        kind = "evicted" if rid in evictions else "moved"
+                        self._use(held.pool, -held.count, kind, rid)
                     for move in moves:
-                        self._use((move.site, move.pool_index), before[move.reservation_id].count)
+                        rid = move.reservation_id
+                        self._use((move.site, move.pool_index), before[rid].count, "moved", rid)
                         self._db.execute(
                             "UPDATE reservations SET site = ?, pool_index = ?, details = ? "
                             "WHERE reservation_id = ?",
@@ -396,6 +430,32 @@ class SqliteLedger:
             finally:
                 self._refresh()
         return result
+
+    def expire(self, now_unix_s: float) -> list[Reservation]:
+        """End the active reservations whose expiry is due; returns them (state expired).
+
+        Abandoned reservations give their devices back this way: a client that never
+        releases loses its hold at `expires_unix_s`.
+        """
+        with self._lock:
+            with self._transaction():
+                rows = self._db.execute(
+                    f"SELECT {_COLUMNS} FROM reservations WHERE state = ? "
+                    "AND expires_unix_s IS NOT NULL AND expires_unix_s <= ? ORDER BY seq",
+                    (ReservationState.ACTIVE.value, now_unix_s),
+                ).fetchall()
+                due = [_reservation(row) for row in rows]
+                for r in due:
+                    self._end(r.reservation_id, ReservationState.EXPIRED)
+                    self._use(r.pool, -r.count, "expired", r.reservation_id)
+                ended = [self._get(r.reservation_id) for r in due]
+            self._refresh()
+        return ended
+
+    def next_expiry(self) -> float | None:
+        """The earliest expiry among active reservations, if any (cheap: no I/O)."""
+        with self._cache_lock:
+            return self._next_expiry
 
     def get(self, reservation_id: str) -> Reservation:
         """One reservation by id (NotFoundError if unknown)."""
@@ -477,12 +537,23 @@ class SqliteLedger:
             (state.value, time.time(), reservation_id),
         )
 
-    def _use(self, pool: PoolKey, delta: int) -> None:
-        """Add `delta` devices to a pool's count in use (inside the transaction)."""
+    def _use(self, pool: PoolKey, delta: int, event: str, reservation_id: str) -> None:
+        """Add `delta` devices to a pool's count in use and log it (inside the transaction).
+
+        The history row records the count in use and the capacity right after the change;
+        rows of a rolled-back change vanish with it, so history holds committed facts only.
+        """
         self._db.execute(
             "INSERT INTO pool_use (site, pool_index, used) VALUES (?, ?, ?) "
             "ON CONFLICT (site, pool_index) DO UPDATE SET used = used + excluded.used",
             (pool[0], pool[1], delta),
+        )
+        self._db.execute(
+            "INSERT INTO history (time_unix_s, event, reservation_id, site, pool_index, delta, "
+            "used_after, capacity) SELECT ?, ?, ?, ?, ?, ?, "
+            "(SELECT used FROM pool_use WHERE site = ? AND pool_index = ?), "
+            "COALESCE((SELECT capacity FROM pools WHERE site = ? AND pool_index = ?), 0)",
+            (time.time(), event, reservation_id, *pool, delta, *pool, *pool),
         )
 
     def _check_capacity(self, pools: Iterable[PoolKey]) -> None:
@@ -511,8 +582,13 @@ class SqliteLedger:
             (site, index): int(used)
             for site, index, used in self._db.execute("SELECT site, pool_index, used FROM pool_use")
         }
+        row = self._db.execute(
+            "SELECT MIN(expires_unix_s) FROM reservations WHERE state = ?",
+            (ReservationState.ACTIVE.value,),
+        ).fetchone()
         with self._cache_lock:
             self._capacity, self._used, self._free = capacity, used, None
+            self._next_expiry = None if row is None or row[0] is None else float(row[0])
 
 
 class _Transaction:
@@ -545,11 +621,12 @@ def _row(r: Reservation, request_id: str, now: float) -> tuple[object, ...]:
         request_id or r.request_id,
         now,
         None,
+        r.expires_unix_s,
     )
 
 
 def _reservation(row: tuple[Any, ...]) -> Reservation:
-    (rid, job, site, index, count, spec, details, state, request_id, created, ended) = row
+    (rid, job, site, index, count, spec, details, state, request_id, created, ended, expires) = row
     return Reservation(
         reservation_id=rid,
         job=job,
@@ -562,4 +639,76 @@ def _reservation(row: tuple[Any, ...]) -> Reservation:
         request_id=request_id,
         created_unix_s=float(created),
         ended_unix_s=None if ended is None else float(ended),
+        expires_unix_s=None if expires is None else float(expires),
     )
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a state file written by an older version up to this schema (adds columns)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(reservations)")}
+    if columns and "expires_unix_s" not in columns:
+        db.execute("ALTER TABLE reservations ADD COLUMN expires_unix_s REAL")
+
+
+@dataclass(frozen=True)
+class Audit:
+    """What a state file proves about its own history (see `audit`)."""
+
+    changes: int
+    """History rows replayed."""
+    overbooked: list[str]
+    """Changes that added devices to a pool and left it over the capacity it had then."""
+    mismatched: list[str]
+    """Pools whose replayed use differs from the recorded one, or from the live rows."""
+    active: int
+    """Active reservations now."""
+
+
+def audit(path: str | Path) -> Audit:
+    """Replay a state file's history independently of the ledger's own bookkeeping.
+
+    Every grant (a change adding devices to a pool) must leave the pool at or under the
+    capacity it had at that moment; the running sum of deltas must match what each row
+    recorded; and the final sums must equal the devices held by active reservations.
+    Read-only (a second connection; safe while a server runs).
+    """
+    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        running: dict[PoolKey, int] = {}
+        overbooked: list[str] = []
+        mismatched: list[str] = []
+        rows = db.execute(
+            "SELECT seq, event, reservation_id, site, pool_index, delta, used_after, capacity "
+            "FROM history ORDER BY seq"
+        ).fetchall()
+        for seq, event, rid, site, index, delta, used_after, capacity in rows:
+            key = (str(site), int(index))
+            running[key] = running.get(key, 0) + int(delta)
+            if running[key] != int(used_after):
+                mismatched.append(
+                    f"#{seq} {site}/{index}: replayed {running[key]}, row {used_after}"
+                )
+            if int(delta) > 0 and running[key] > int(capacity):
+                overbooked.append(
+                    f"#{seq} {event} {rid}: {site}/{index} at {running[key]} of {capacity}"
+                )
+        held = {
+            (str(site), int(index)): int(total)
+            for site, index, total in db.execute(
+                "SELECT site, pool_index, SUM(count) FROM reservations WHERE state = ? "
+                "GROUP BY site, pool_index",
+                (ReservationState.ACTIVE.value,),
+            )
+        }
+        for key in sorted(set(held) | {k for k, v in running.items() if v}):
+            if held.get(key, 0) != running.get(key, 0):
+                mismatched.append(
+                    f"{key[0]}/{key[1]}: history sums to {running.get(key, 0)}, "
+                    f"active reservations hold {held.get(key, 0)}"
+                )
+        (active,) = db.execute(
+            "SELECT COUNT(*) FROM reservations WHERE state = ?", (ReservationState.ACTIVE.value,)
+        ).fetchone()
+    finally:
+        db.close()
+    return Audit(len(rows), overbooked, mismatched, int(active))
