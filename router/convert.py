@@ -22,11 +22,13 @@ from router.results import (
     JobMove,
     PlacementEvent,
     PlaceResult,
+    ReloadResult,
     Reservation,
     RouteResult,
     ScenarioResult,
     SiteUpdateResult,
     TopologyView,
+    Unheld,
     WhatIfResult,
 )
 from router.topology import Accelerator, Exchange, Hub, Link, Pool, Region, Site, Topology
@@ -314,7 +316,7 @@ def _timestamp(unix_s: float) -> Timestamp:
 
 def reservation_message(r: Reservation) -> pb.Reservation:
     """Proto form of a reservation."""
-    return pb.Reservation(
+    msg = pb.Reservation(
         reservation_id=r.reservation_id,
         placement=placement_message(r.placement),
         job=job_message(r.job),
@@ -324,6 +326,9 @@ def reservation_message(r: Reservation) -> pb.Reservation:
         create_time=_timestamp(r.created_unix_s),
         request_id=r.request_id,
     )
+    if r.expires_unix_s is not None:
+        msg.expire_time.CopyFrom(_timestamp(r.expires_unix_s))
+    return msg
 
 
 def reservation_from(m: pb.Reservation) -> Reservation:
@@ -335,6 +340,7 @@ def reservation_from(m: pb.Reservation) -> Reservation:
         state=_enum_name(pb.ReservationState, _STATE, m.state),
         request_id=m.request_id,
         created_unix_s=m.create_time.ToNanoseconds() / 1e9,
+        expires_unix_s=(m.expire_time.ToNanoseconds() / 1e9 if m.HasField("expire_time") else None),
     )
 
 
@@ -666,3 +672,24 @@ def whatif_result(m: pb.WhatIfResponse) -> WhatIfResult:
 def serialize(message: Message) -> bytes:
     """Deterministic bytes of a message (what the ledger stores as a request's answer)."""
     return message.SerializeToString(deterministic=True)
+
+
+def reload_response(result: ReloadResult) -> pb.ReloadTopologyResponse:
+    """Proto form of a topology reload's result."""
+    return pb.ReloadTopologyResponse(
+        topology_name=result.topology,
+        sites=result.sites,
+        unheld=[
+            pb.UnheldReservation(reservation=reservation_message(u.reservation), reason=u.reason)
+            for u in result.unheld
+        ],
+    )
+
+
+def reload_result(m: pb.ReloadTopologyResponse) -> ReloadResult:
+    """Domain form of a topology reload's result."""
+    return ReloadResult(
+        m.topology_name,
+        m.sites,
+        [Unheld(reservation_from(u.reservation), u.reason) for u in m.unheld],
+    )

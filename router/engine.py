@@ -26,10 +26,12 @@ from router.plan import Placement, Unplaced
 from router.results import (
     PlacementEvent,
     PlaceResult,
+    ReloadResult,
     Reservation,
     RouteResult,
     SiteUpdateResult,
     TopologyView,
+    Unheld,
     WhatIfResult,
 )
 from router.topology import SITE_STATUSES, Pool, Site, Topology
@@ -103,6 +105,7 @@ def view(held: Held) -> Reservation:
         state=held.state.value,
         request_id=held.request_id,
         created_unix_s=held.created_unix_s,
+        expires_unix_s=held.expires_unix_s,
     )
 
 
@@ -174,9 +177,14 @@ class Engine:
         spec: Mapping[str, Any],
         *,
         request_id: str = "",
+        ttl_s: float = 0.0,
         encode: Callable[[RouteResult], bytes],
     ) -> Proposal:
-        """The route answer for free capacity now, not yet committed (pure CPU, no I/O)."""
+        """The route answer for free capacity now, not yet committed (pure CPU, no I/O).
+
+        With ttl_s > 0 the reservation expires that many seconds from now.
+        """
+        _check_ttl(ttl_s)
         topology, network = self._live
         free = self._ledger.free()
         outcome: Placement | Unplaced | None = None
@@ -188,9 +196,15 @@ class Engine:
             outcome = route_job(topology, job, free, network=network)
         if isinstance(outcome, Unplaced):
             return Proposal(request_id, (), encode(RouteResult(unplaced=outcome)), ())
-        held = self._hold(outcome, spec, request_id)
+        held = self._hold(outcome, spec, request_id, ttl_s)
         reservation = Reservation(
-            held.reservation_id, outcome, held.spec, "active", request_id, held.created_unix_s
+            held.reservation_id,
+            outcome,
+            held.spec,
+            "active",
+            request_id,
+            held.created_unix_s,
+            held.expires_unix_s,
         )
         return Proposal(request_id, (held,), encode(RouteResult(reservation)), (reservation,))
 
@@ -260,16 +274,18 @@ class Engine:
         spec: Mapping[str, Any],
         *,
         request_id: str = "",
+        ttl_s: float = 0.0,
         encode: Callable[[RouteResult], bytes],
     ) -> bytes:
         """Reserve the cheapest feasible pool with free devices now (no solver)."""
         first = self._ledger.answer(request_id)
         if first is not None:
             return first
+        self.expire_due()
         for _ in range(COMMIT_ATTEMPTS):
             try:
                 return self.commit(
-                    self.propose_route(job, spec, request_id=request_id, encode=encode)
+                    self.propose_route(job, spec, request_id=request_id, ttl_s=ttl_s, encode=encode)
                 )
             except CapacityError:
                 continue
@@ -282,15 +298,21 @@ class Engine:
         *,
         dry_run: bool = False,
         request_id: str = "",
+        ttl_s: float = 0.0,
         time_limit_s: float,
         carbon_price_cny_per_kg: float = 0.0,
         encode: Callable[[PlaceResult], bytes],
     ) -> bytes:
-        """Plan a batch with the solver on free capacity; unless dry_run, reserve it whole."""
+        """Plan a batch with the solver on free capacity; unless dry_run, reserve it whole.
+
+        With ttl_s > 0 every reservation made expires that many seconds from now.
+        """
+        _check_ttl(ttl_s)
         if not dry_run:
             first = self._ledger.answer(request_id)
             if first is not None:
                 return first
+        self.expire_due()
         deadline = time.monotonic() + time_limit_s
         for _ in range(COMMIT_ATTEMPTS):
             topology, network = self._live
@@ -305,7 +327,7 @@ class Engine:
             if dry_run:
                 return encode(PlaceResult(plan))
             by_name = {job.name: spec for job, spec in zip(jobs, specs, strict=True)}
-            held = [self._hold(p, by_name[p.job], request_id) for p in plan.placements]
+            held = [self._hold(p, by_name[p.job], request_id, ttl_s) for p in plan.placements]
             result = PlaceResult(plan, [view(h) for h in held])
             answer = encode(result)
             try:
@@ -317,7 +339,10 @@ class Engine:
             return stored
         raise CapacityError("capacity kept changing while the batch was planned; try again")
 
-    def _hold(self, placement: Placement, spec: Mapping[str, Any], request_id: str) -> Held:
+    def _hold(
+        self, placement: Placement, spec: Mapping[str, Any], request_id: str, ttl_s: float = 0.0
+    ) -> Held:
+        now = self._clock()
         return Held(
             reservation_id=self._new_id(),
             job=placement.job,
@@ -327,7 +352,8 @@ class Engine:
             spec=dict(spec),
             details=placement_details(placement),
             request_id=request_id,
-            created_unix_s=self._clock(),
+            created_unix_s=now,
+            expires_unix_s=now + ttl_s if ttl_s > 0 else None,
         )
 
     def _event(
@@ -348,6 +374,22 @@ class Engine:
         if before.state.value == "active":
             self._publish([self._event("released", after)])
         return after
+
+    def expire_due(self) -> list[PlacementEvent]:
+        """End the reservations whose expiry has passed, publishing an `expired` event each.
+
+        Cheap when nothing is due (one comparison): Route and Place call it before they
+        look at free capacity, and the service also runs it on a timer.
+        """
+        now = self._clock()
+        due = self._ledger.next_expiry()
+        if due is None or due > now:
+            return []
+        events = [
+            self._event("expired", view(h), None, "ttl passed") for h in self._ledger.expire(now)
+        ]
+        self._publish(events)
+        return events
 
     def reservations(
         self, *, site: str | None = None, include_ended: bool = False
@@ -425,6 +467,24 @@ class Engine:
             ]
             return moved, evicted
         raise CapacityError(f"could not re-place the jobs of site {site.name}; try again")
+
+    # --- topology reload ---------------------------------------------------------------
+
+    def reload_topology(self, topology: Topology) -> ReloadResult:
+        """Route over a new topology from now on; every reservation is kept.
+
+        Run-time site changes (UpdateSite) stay applied on top of the new file. Active
+        reservations the new topology can no longer hold (site or pool gone, pool now of
+        another type, site down, pool smaller than what it holds) are reported, not moved:
+        the operator decides (UpdateSite re-places, Release frees).
+        """
+        with self._update_lock:
+            restored = _restored(topology, self._ledger.site_changes())
+            self._live = (restored, Network(restored))
+            self._ledger.set_capacity(pool_capacities(restored))
+            held = self._ledger.reservations()
+        unheld = [Unheld(view(h), why) for h, why in _unheld(restored, held)]
+        return ReloadResult(restored.name, len(restored.sites), unheld)
 
     # --- what-if ----------------------------------------------------------------------
 
@@ -546,6 +606,42 @@ def _restored(topology: Topology, kept: Mapping[str, Mapping[str, Any]]) -> Topo
         except InvalidInputError:
             continue
     return replace(topology, sites=sites) if kept else topology
+
+
+def _check_ttl(ttl_s: float) -> None:
+    if not ttl_s >= 0:
+        raise InvalidInputError(
+            [FieldProblem("ttl_s", f"must be >= 0 seconds (0: never expires), got {ttl_s}")]
+        )
+
+
+def _unheld(topology: Topology, held: Sequence[Held]) -> list[tuple[Held, str]]:
+    """Active reservations a topology cannot hold, each with the reason (oldest first)."""
+    out: list[tuple[Held, str]] = []
+    by_pool: dict[PoolKey, list[Held]] = {}
+    for h in held:
+        site = topology.sites.get(h.site)
+        was = str(h.details.get("accelerator", ""))
+        if site is None:
+            out.append((h, f"site {h.site} is not in topology {topology.name}"))
+        elif not 0 <= h.pool_index < len(site.pools):
+            out.append((h, f"site {h.site} has no pool {h.pool_index} any more"))
+        elif was and site.pools[h.pool_index].accelerator != was:
+            now = site.pools[h.pool_index].accelerator
+            out.append((h, f"pool {h.pool_index} of site {h.site} is now {now}, not {was}"))
+        elif site.status == "down":
+            out.append((h, f"site {h.site} is down"))
+        else:
+            by_pool.setdefault(h.pool, []).append(h)
+    for (name, index), here in by_pool.items():
+        count = topology.sites[name].pools[index].count
+        total = sum(h.count for h in here)
+        for h in sorted(here, key=lambda h: -h.created_unix_s):  # newest over the count first
+            if total <= count:
+                break
+            out.append((h, f"pool {index} of site {name} has {count} devices, holds {total}"))
+            total -= h.count
+    return sorted(out, key=lambda pair: pair[0].created_unix_s)
 
 
 def _displaced(site: Site, held: Sequence[Held]) -> list[Held]:

@@ -33,16 +33,18 @@ from router.errors import (
     DeadlineExceededError,
     FieldProblem,
     InvalidInputError,
+    NotFoundError,
     RouterError,
 )
-from router.ledger import SqliteLedger
-from router.results import PlacementEvent, RouteResult
+from router.ledger import Ledger
+from router.results import PlacementEvent, ReloadResult, RouteResult
 from router.rpc_errors import DETAILS_KEY, grpc_code, status_of
 from router.topology import Topology
 
 SERVICE_NAME = "router.v1.RouterService"
 DEFAULT_TIME_LIMIT_S = 10.0
 DEFAULT_GRACE_S = 10.0
+DEFAULT_EXPIRY_SWEEP_S = 1.0
 WATCH_QUEUE_EVENTS = 10_000
 T = TypeVar("T")
 
@@ -112,10 +114,14 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         slow: ThreadPoolExecutor,
         ledger: ThreadPoolExecutor,
         default_time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+        topology_source: Callable[[], Topology] | None = None,
     ) -> None:
         self._engine = engine
         self._fast = fast
         self._slow = slow
+        self._ledger_thread = ledger
+        self._topology_source = topology_source
+        self._sweeper: asyncio.Task[None] | None = None
         self._committer = GroupCommitter(engine, ledger)
         self._default_time_limit_s = default_time_limit_s
         self._watchers: set[asyncio.Queue[PlacementEvent | None]] = set()
@@ -198,6 +204,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
                 specs,
                 dry_run=request.dry_run,
                 request_id=request.request_id,
+                ttl_s=request.ttl_s,
                 time_limit_s=budget(),
                 carbon_price_cny_per_kg=request.carbon_price_cny_per_kg,
                 encode=lambda r: convert.serialize(convert.place_response(r)),
@@ -233,7 +240,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             for _ in range(COMMIT_ATTEMPTS):
                 built.clear()
                 proposal = self._engine.propose_route(
-                    job, spec, request_id=request.request_id, encode=encode
+                    job, spec, request_id=request.request_id, ttl_s=request.ttl_s, encode=encode
                 )
                 try:
                     data = await self._committer.commit(proposal)
@@ -361,8 +368,57 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             unsubscribe()
             self._watchers.discard(queue)
 
+    async def ReloadTopology(
+        self, request: pb.ReloadTopologyRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ReloadTopologyResponse:
+        """Re-read the server's topology file; keep reservations, report the unheld."""
+
+        def work() -> pb.ReloadTopologyResponse:
+            return convert.reload_response(self.reload_topology())
+
+        return await self._call(context, self._slow, "ReloadTopology", work)
+
+    def reload_topology(self) -> ReloadResult:
+        """Load the topology again from its source and switch to it (blocking; logs it)."""
+        if self._topology_source is None:
+            raise NotFoundError("this server has no topology file to reload")
+        result = self._engine.reload_topology(self._topology_source())
+        log.info(
+            "topology reloaded",
+            extra={
+                "topology": result.topology,
+                "sites": result.sites,
+                "unheld": [
+                    {"reservation_id": u.reservation.reservation_id, "reason": u.reason}
+                    for u in result.unheld
+                ],
+            },
+        )
+        return result
+
+    def start_expiry(self, period_s: float) -> None:
+        """Every period_s, end the reservations whose ttl passed (on the ledger thread)."""
+        if period_s > 0 and self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep(period_s))
+
+    async def _sweep(self, period_s: float) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(period_s)
+            try:
+                expired = await loop.run_in_executor(self._ledger_thread, self._engine.expire_due)
+            except Exception:
+                log.exception("expiry sweep failed")
+                continue
+            if expired:
+                log.info("reservations expired", extra={"count": len(expired)})
+
     async def close(self) -> None:
-        """Stop the group committer (after the server has stopped taking calls)."""
+        """Stop the expiry sweep and the group committer (after the server stopped)."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
         await self._committer.close()
 
     def end_watches(self) -> None:
@@ -382,7 +438,9 @@ class RouterServer:
         health: health_aio.HealthServicer,
         executors: tuple[ThreadPoolExecutor, ...],
         engine: Engine,
+        expiry_sweep_s: float = DEFAULT_EXPIRY_SWEEP_S,
     ) -> None:
+        self.expiry_sweep_s = expiry_sweep_s
         self.grpc_server = server
         self.servicer = servicer
         self.health = health
@@ -392,6 +450,7 @@ class RouterServer:
     async def start(self) -> None:
         """Start serving and report SERVING."""
         await self.grpc_server.start()
+        self.servicer.start_expiry(self.expiry_sweep_s)
         for name in ("", SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
@@ -409,8 +468,10 @@ def create_server(
     address: str,
     *,
     topology: Topology,
-    ledger: SqliteLedger,
+    ledger: Ledger,
     default_time_limit_s: float = DEFAULT_TIME_LIMIT_S,
+    topology_source: Callable[[], Topology] | None = None,
+    expiry_sweep_s: float = DEFAULT_EXPIRY_SWEEP_S,
     max_concurrent_rpcs: int = 512,
     fast_workers: int = 4,
     slow_workers: int = 2,
@@ -418,14 +479,21 @@ def create_server(
 ) -> tuple[RouterServer, int]:
     """Build the server on `address` ("127.0.0.1:0" picks a free port); call on a running loop.
 
-    Returns the server (not yet started) and the bound port.
+    Returns the server (not yet started) and the bound port. `topology_source` loads the
+    topology again for ReloadTopology / SIGHUP (None: reload is unavailable); reservations
+    whose ttl passed are ended every `expiry_sweep_s` (0: only lazily, in Route / Place).
     """
     engine = Engine(topology, ledger)
     fast = ThreadPoolExecutor(fast_workers, thread_name_prefix="westward-fast")
     slow = ThreadPoolExecutor(slow_workers, thread_name_prefix="westward-slow")
     commits = ThreadPoolExecutor(1, thread_name_prefix="westward-ledger")
     servicer = RouterServicer(
-        engine, fast=fast, slow=slow, ledger=commits, default_time_limit_s=default_time_limit_s
+        engine,
+        fast=fast,
+        slow=slow,
+        ledger=commits,
+        default_time_limit_s=default_time_limit_s,
+        topology_source=topology_source,
     )
     server = grpc.aio.server(
         handlers=list(extra_handlers), maximum_concurrent_rpcs=max_concurrent_rpcs
@@ -444,4 +512,5 @@ def create_server(
     port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {address}")
-    return RouterServer(server, servicer, health, (fast, slow, commits), engine), port
+    executors = (fast, slow, commits)
+    return RouterServer(server, servicer, health, executors, engine, expiry_sweep_s), port

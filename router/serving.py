@@ -1,4 +1,8 @@
-"""`westward serve`: the service as a process: JSON logs, signals, graceful shutdown."""
+"""`westward serve`: the service as a process: JSON logs, signals, graceful shutdown.
+
+SIGTERM / SIGINT stop it gracefully; SIGHUP reloads the topology file (reservations kept,
+the ones the new topology cannot hold are logged; a broken file is logged and ignored).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,14 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from router.errors import RouterError
 from router.ledger import SqliteLedger
-from router.service import DEFAULT_GRACE_S, create_server, log
+from router.service import DEFAULT_GRACE_S, RouterServicer, create_server, log
 from router.topology import Topology, default_topology, load_topology
 
 ANSWER_KEEP_S = 7 * 24 * 3600.0
@@ -63,18 +70,27 @@ def serve(
     if forgotten:
         log.info("forgot old request answers", extra={"count": forgotten})
     try:
-        asyncio.run(_serve(listen, topology, ledger, grace_s))
+        source = partial(load_topology, topology_path) if topology_path else default_topology
+        asyncio.run(_serve(listen, topology, ledger, grace_s, source))
     finally:
         ledger.close()
     return 0
 
 
-async def _serve(listen: str, topology: Topology, ledger: SqliteLedger, grace_s: float) -> None:
-    server, port = create_server(listen, topology=topology, ledger=ledger)
+async def _serve(
+    listen: str,
+    topology: Topology,
+    ledger: SqliteLedger,
+    grace_s: float,
+    source: Callable[[], Topology],
+) -> None:
+    server, port = create_server(listen, topology=topology, ledger=ledger, topology_source=source)
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
+    reloads: set[asyncio.Future[None]] = set()
+    loop.add_signal_handler(signal.SIGHUP, lambda: _reload(server.servicer, reloads))
     await server.start()
     host = listen.rsplit(":", 1)[0]
     log.info(
@@ -90,3 +106,17 @@ async def _serve(listen: str, topology: Topology, ledger: SqliteLedger, grace_s:
     log.info("shutting down", extra={"grace_s": grace_s})
     await server.stop(grace_s)
     log.info("stopped")
+
+
+def _reload(servicer: RouterServicer, pending: set[asyncio.Future[None]]) -> None:
+    """SIGHUP: reload the topology off the event loop; a bad file is logged, not fatal."""
+
+    def work() -> None:
+        try:
+            servicer.reload_topology()
+        except RouterError as exc:
+            log.error("topology reload failed; keeping the old one", extra={"error": str(exc)})
+
+    future = asyncio.get_running_loop().run_in_executor(None, work)
+    pending.add(future)
+    future.add_done_callback(pending.discard)
