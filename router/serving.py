@@ -6,13 +6,15 @@ import asyncio
 import json
 import logging
 import signal
+import sqlite3
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from router.errors import FieldProblem, InvalidInputError
 from router.ledger import SqliteLedger
-from router.service import DEFAULT_GRACE_S, create_server, log
+from router.service import DEFAULT_GRACE_S, ListenError, create_server, log
 from router.topology import Topology, default_topology, load_topology
 
 ANSWER_KEEP_S = 7 * 24 * 3600.0
@@ -58,12 +60,19 @@ def serve(
     """Run `westward serve` until SIGTERM or SIGINT, then shut down gracefully; exit status."""
     configure_logging()
     topology = load_topology(topology_path) if topology_path else default_topology()
-    ledger = SqliteLedger(state_path)
+    try:
+        ledger = SqliteLedger(state_path)
+    except sqlite3.Error as exc:
+        raise InvalidInputError(
+            [FieldProblem("--state", f"cannot open {state_path}: {exc}")]
+        ) from None
     forgotten = ledger.forget_answers(time.time() - ANSWER_KEEP_S)
     if forgotten:
         log.info("forgot old request answers", extra={"count": forgotten})
     try:
         asyncio.run(_serve(listen, topology, ledger, grace_s))
+    except ListenError as exc:
+        raise InvalidInputError([FieldProblem("--listen", str(exc))]) from None
     finally:
         ledger.close()
     return 0
