@@ -51,6 +51,10 @@ T = TypeVar("T")
 log = logging.getLogger("westward.service")
 
 
+class ListenError(OSError):
+    """The server could not bind its address."""
+
+
 class GroupCommitter:
     """Route commits, batched: while one ledger transaction is being written (and fsynced),
     the next batch fills up, so a burst of N Routes costs a few fsyncs instead of N."""
@@ -509,8 +513,13 @@ def create_server(
         ),
         server,
     )
-    port = server.add_insecure_port(address)
+    try:
+        port = server.add_insecure_port(address)
+    except RuntimeError:
+        port = 0
     if port == 0:
-        raise OSError(f"cannot listen on {address}")
+        for executor in (fast, slow, commits):
+            executor.shutdown(wait=False)
+        raise ListenError(f"cannot listen on {address!r}: in use, or not a host:port")
     executors = (fast, slow, commits)
     return RouterServer(server, servicer, health, executors, engine, expiry_sweep_s), port

@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import signal
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -17,9 +18,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from router.errors import RouterError
+from router.errors import FieldProblem, InvalidInputError, RouterError
 from router.ledger import SqliteLedger
-from router.service import DEFAULT_GRACE_S, RouterServicer, create_server, log
+from router.service import DEFAULT_GRACE_S, ListenError, RouterServicer, create_server, log
 from router.topology import Topology, default_topology, load_topology
 
 ANSWER_KEEP_S = 7 * 24 * 3600.0
@@ -65,13 +66,20 @@ def serve(
     """Run `westward serve` until SIGTERM or SIGINT, then shut down gracefully; exit status."""
     configure_logging()
     topology = load_topology(topology_path) if topology_path else default_topology()
-    ledger = SqliteLedger(state_path)
+    try:
+        ledger = SqliteLedger(state_path)
+    except sqlite3.Error as exc:
+        raise InvalidInputError(
+            [FieldProblem("--state", f"cannot open {state_path}: {exc}")]
+        ) from None
     forgotten = ledger.forget_answers(time.time() - ANSWER_KEEP_S)
     if forgotten:
         log.info("forgot old request answers", extra={"count": forgotten})
     try:
         source = partial(load_topology, topology_path) if topology_path else default_topology
         asyncio.run(_serve(listen, topology, ledger, grace_s, source))
+    except ListenError as exc:
+        raise InvalidInputError([FieldProblem("--listen", str(exc))]) from None
     finally:
         ledger.close()
     return 0

@@ -148,3 +148,17 @@ def test_plan_with_server_prints_the_plan_and_locates_bad_input(
     finally:
         served.process.kill()
         served.process.wait()
+
+
+def test_serve_rejects_bad_listen_and_state_without_traceback(tmp_path: Path) -> None:
+    for args, expected in (
+        (["--listen", "not-an-address", "--state", str(tmp_path / "s.sqlite")], "--listen"),
+        (["--state", str(tmp_path / "missing" / "s.sqlite")], "--state"),
+    ):
+        done = subprocess.run(
+            westward("serve", "--topology", str(MINI), *args),
+            cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert done.returncode == 2
+        assert f"error: {expected}: cannot " in done.stderr
+        assert "Traceback" not in done.stderr
