@@ -38,6 +38,8 @@ from router.topology import SITE_STATUSES, Pool, Site, Topology
 from router.whatif import parse_scenarios, run_whatif
 
 COMMIT_ATTEMPTS = 5
+REPLACE_ATTEMPTS = 20
+"""A site update re-plans its displaced jobs this often while concurrent calls race it."""
 RANKED_CACHE_SIZE = 4096
 """Job shapes whose ranked candidates Route keeps (an LRU; reset when the topology changes)."""
 _UNBOUNDED = 1 << 60
@@ -424,7 +426,7 @@ class Engine:
     def _replace(
         self, site: Site, time_limit_s: float
     ) -> tuple[list[PlacementEvent], list[PlacementEvent]]:
-        for _ in range(COMMIT_ATTEMPTS):
+        for _ in range(REPLACE_ATTEMPTS):
             affected = _displaced(site, self._ledger.reservations(site=site.name))
             if not affected:
                 return [], []
@@ -447,7 +449,7 @@ class Engine:
             reasons = {by_name[u.job].reservation_id: u.reason for u in plan.unplaced}
             try:
                 now = self._ledger.relocate(moves, list(reasons))
-            except CapacityError:
+            except (CapacityError, NotFoundError):  # a Route took the room, a Release ended one
                 continue
             before = {h.reservation_id: view(h).placement for h in affected}
             why = (

@@ -670,9 +670,12 @@ def audit(path: str | Path) -> Audit:
     Every grant (a change adding devices to a pool) must leave the pool at or under the
     capacity it had at that moment; the running sum of deltas must match what each row
     recorded; and the final sums must equal the devices held by active reservations.
-    Read-only (a second connection; safe while a server runs).
+    It only reads (its own connection, so it is safe while a server runs, and after a
+    crash it sees exactly what a restarted server would: SQLite replays the WAL).
     """
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    if not Path(path).is_file():
+        raise NotFoundError(f"no state file {path}")
+    db = sqlite3.connect(str(path))
     try:
         running: dict[PoolKey, int] = {}
         overbooked: list[str] = []
