@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,8 +213,10 @@ class Driver(threading.Thread):
         self.mine += [rid for rid, _ in got]
 
 
-def check_state_file(state: Path, record: Record) -> dict[str, int]:
+def check_state_file(state: Path, record: Record, moved: Collection[str] = ()) -> dict[str, int]:
     """Everything acknowledged is in the file, nothing was ever overbooked, batches whole.
+
+    Reservations in `moved` were re-placed by a site update (their pool changed).
 
     Works on a dead server's file (SQLite replays the WAL exactly as a restart would).
     Returns counts of what it checked.
@@ -245,7 +248,8 @@ def check_state_file(state: Path, record: Record) -> dict[str, int]:
         kinds.update({rid: kind for rid, (kind, _) in record.unknown.items()})
     for rid, (request_id, site, index, count) in held.items():
         assert rid in rows, f"acknowledged reservation {rid} lost"
-        assert rows[rid][:4] == (request_id, site, index, count), (rid, rows[rid])
+        where = (site, index) if rid not in moved else rows[rid][1:3]
+        assert rows[rid][:4] == (request_id, *where, count), (rid, rows[rid], held[rid])
         state_now = rows[rid][4]
         if rid in released:
             assert state_now in ("released", "evicted"), (rid, state_now)

@@ -156,4 +156,4 @@ def test_western_site_down_under_load_moves_or_reports_every_job(
     assert set(moved) | set(evicted) <= on_zhongwei
     gone = record.released | record.maybe_released
     assert on_zhongwei - gone <= set(moved) | set(evicted), "a job disappeared silently"
-    check_state_file(state, record)
+    check_state_file(state, record, moved=set(moved))
