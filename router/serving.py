@@ -123,7 +123,7 @@ def _reload(servicer: RouterServicer, pending: set[asyncio.Future[None]]) -> Non
         try:
             servicer.reload_topology()
         except RouterError as exc:
-            log.error("topology reload failed; keeping the old one", extra={"error": str(exc)})
+            log.error("topology reload failed", extra={"error": str(exc), "kept": "old topology"})
 
     future = asyncio.get_running_loop().run_in_executor(None, work)
     pending.add(future)
