@@ -3,8 +3,10 @@
 `Ledger` is the interface the service uses; `SqliteLedger` is the single-node default
 (WAL, synchronous=FULL: an acknowledged reservation survives kill -9). Capacity is
 checked inside the committing transaction (BEGIN IMMEDIATE), so concurrent callers, even
-in other processes sharing the file, can never overbook a pool. A request_id table makes
-retried requests return their first answer instead of reserving twice.
+in other processes sharing the file, can never overbook a pool; a pool_use table keeps
+that check O(1). A request_id table makes retried requests return their first answer
+instead of reserving twice. `commit_batch` groups many independent commits into one
+transaction (one fsync). Run-time site changes are kept here too, so they outlive restarts.
 """
 
 from __future__ import annotations
