@@ -14,7 +14,6 @@ from typing import Any
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from router.engine import PoolChange, SiteChange
 from router.errors import FieldProblem, InvalidInputError
 from router.jobs import Job
 from router.plan import Placement, Plan, Unplaced
@@ -29,6 +28,7 @@ from router.results import (
     TopologyView,
     WhatIfResult,
 )
+from router.site_changes import PoolChange, SiteChange
 from router.topology import Accelerator, Exchange, Hub, Link, Pool, Region, Site, Topology
 from router.v1 import router_pb2 as pb
 from router.v1 import router_pb2_grpc as pb_grpc

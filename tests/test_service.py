@@ -19,7 +19,7 @@ import router.engine
 from router.background import BackgroundServer
 from router.client import AsyncRouterClient, RouterClient
 from router.convert import pb, pb_grpc
-from router.engine import PoolChange, solver_budget
+from router.engine import solver_budget
 from router.errors import (
     DeadlineExceededError,
     InvalidInputError,
@@ -28,6 +28,7 @@ from router.errors import (
 )
 from router.ledger import SqliteLedger
 from router.results import PlacementEvent
+from router.site_changes import PoolChange
 from router.topology import Topology
 
 
