@@ -475,3 +475,25 @@ def test_site_changes_outlive_a_restart(mini: Topology, tmp_path: Path) -> None:
     ]
     assert view.free[("zhongwei", 0)] == 0 and view.free[("qingpu", 1)] == 2
     assert routed.reservation is not None and routed.reservation.placement.site == "qingpu"
+
+
+def test_async_client_covers_every_call(server: BackgroundServer) -> None:
+    async def scenario() -> None:
+        async with AsyncRouterClient(f"127.0.0.1:{server.port}") as c:
+            placed = await c.place([job("p1"), job("p2")], time_limit_s=1)
+            assert len(placed.reservations) == 2
+            topology = await c.get_topology()
+            assert topology.free[("zhongwei", 0)] == 32 - 8
+            released = await c.release(placed.reservations[0].reservation_id)
+            assert released.state == "released"
+            assert len(await c.list_reservations(include_ended=True)) == 2
+            update = await c.update_site("zhongwei", status="down")
+            assert [e.reservation.placement.site for e in update.moved] == ["qingpu"]
+            whatif = await c.what_if(
+                [{"name": "up", "changes": [{"site": "zhongwei", "status": "up"}]}]
+            )
+            assert [m.to_site for m in whatif.results[0].moves] == ["zhongwei"]
+            with pytest.raises(NotFoundError):
+                await c.release("nope")
+
+    asyncio.run(scenario())
