@@ -497,3 +497,16 @@ def test_async_client_covers_every_call(server: BackgroundServer) -> None:
                 await c.release("nope")
 
     asyncio.run(scenario())
+
+
+def test_route_checks_every_name_even_for_a_known_job_shape(client: RouterClient) -> None:
+    first = client.route(job("first"))
+    assert first.reservation is not None and first.reservation.job["name"] == "first"
+    with pytest.raises(InvalidInputError) as caught:
+        client.route(job("bad name!"))
+    assert [p.path for p in caught.value.problems] == ["job.name"]
+    second = client.route(job("second"))
+    assert second.reservation is not None
+    assert second.reservation.placement.job == "second"
+    assert second.reservation.job["name"] == "second"
+    assert {r.placement.job for r in client.list_reservations()} == {"first", "second"}
