@@ -65,6 +65,8 @@ def pool_capacities(topology: Topology) -> dict[PoolKey, int]:
 
 
 _PLACEMENT_FIELDS = tuple(f.name for f in fields(Placement))
+_SHAPE_FIELDS = tuple(f.name for f in fields(Job) if f.name != "name")
+"""A job's shape: everything about it but its name."""
 
 
 def placement_details(placement: Placement) -> dict[str, Any]:
@@ -108,7 +110,7 @@ class Engine:
         self._listeners: list[Listener] = []
         self._ranked_lock = threading.Lock()
         self._ranked_for: Topology | None = None
-        self._ranked_cache: OrderedDict[Job, tuple[Candidate, ...]] = OrderedDict()
+        self._ranked_cache: OrderedDict[tuple[Any, ...], tuple[Candidate, ...]] = OrderedDict()
         self._listeners_lock = threading.Lock()
         ledger.set_capacity(pool_capacities(topology))
 
@@ -183,7 +185,7 @@ class Engine:
         again and again, and only capacity changes between their calls. The first ranked
         candidate with room is exactly what route_job would choose.
         """
-        key = replace(job, name="")
+        key = tuple(getattr(job, name) for name in _SHAPE_FIELDS)
         with self._ranked_lock:
             if self._ranked_for is not topology:
                 self._ranked_for, self._ranked_cache = topology, OrderedDict()
