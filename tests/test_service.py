@@ -371,6 +371,8 @@ def test_graceful_shutdown_finishes_in_flight_calls(
         try:
             for answer in health:
                 statuses.append(answer.status)
+                if answer.status == health_pb2.HealthCheckResponse.NOT_SERVING:
+                    health.cancel()  # a prober that saw NOT_SERVING goes away
         except grpc.RpcError:
             pass
 
