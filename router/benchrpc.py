@@ -48,6 +48,7 @@ class LoadResult:
     p99_ms: float
     max_ms: float
     errors: int
+    server_cpu_us_per_request: float
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,9 @@ async def _drive(
         return latencies, time.perf_counter() - started, errors, unplaced
 
 
-def _summary(method: str, latencies: list[float], seconds: float, errors: int) -> LoadResult:
+def _summary(
+    method: str, latencies: list[float], seconds: float, errors: int, cpu_s: float, sent: int
+) -> LoadResult:
     ordered = sorted(latencies)
     ms = [x * 1000 for x in ordered]
     p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))] if ms else 0.0
@@ -193,6 +196,7 @@ def _summary(method: str, latencies: list[float], seconds: float, errors: int) -
         p99_ms=round(p99, 3),
         max_ms=round(ms[-1], 3) if ms else 0.0,
         errors=errors,
+        server_cpu_us_per_request=round(cpu_s / sent * 1e6, 1) if sent else 0.0,
     )
 
 
@@ -221,22 +225,25 @@ def run_route_bench(
         bg = BackgroundServer(topology=topology, ledger=ledger, extra_handlers=[_Echo()])
         with bg, ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
             target = f"127.0.0.1:{bg.port}"
-            echo_lat, echo_s, echo_err, _ = pool.submit(
-                _load, target, ECHO_METHOD, payloads, concurrency, warmup_s
-            ).result()
-            route_lat, route_s, route_err, unplaced = pool.submit(
-                _load, target, ROUTE_METHOD, payloads, concurrency, warmup_s
-            ).result()
+            pool.submit(time.sleep, 0).result()  # the load process is up before timing
+
+            def run(method: str, sent: list[bytes], rate: float = 0.0) -> tuple[Any, float]:
+                # This process only serves while the load runs: its CPU time is the server's.
+                cpu = time.process_time()
+                out = pool.submit(_load, target, method, sent, concurrency, warmup_s, rate).result()
+                return out, time.process_time() - cpu
+
+            (echo_lat, echo_s, echo_err, _), echo_cpu = run(ECHO_METHOD, payloads)
+            (route_lat, route_s, route_err, unplaced), route_cpu = run(ROUTE_METHOD, payloads)
             for name, method in (("Echo", ECHO_METHOD), ("Route", ROUTE_METHOD)):
                 if not paced_payloads:
                     break
-                lat, secs, errs, _ = pool.submit(
-                    _load, target, method, paced_payloads, concurrency, warmup_s, paced_rate_per_s
-                ).result()
-                paced.append(_summary(f"{name}@{paced_rate_per_s:g}/s", lat, secs, errs))
+                (lat, secs, errs, _), cpu = run(method, paced_payloads, paced_rate_per_s)
+                label = f"{name}@{paced_rate_per_s:g}/s"
+                paced.append(_summary(label, lat, secs, errs, cpu, len(paced_payloads)))
         ledger.close()
-    echo = _summary("Echo", echo_lat, echo_s, echo_err)
-    route = _summary("Route", route_lat, route_s, route_err)
+    echo = _summary("Echo", echo_lat, echo_s, echo_err, echo_cpu, len(payloads))
+    route = _summary("Route", route_lat, route_s, route_err, route_cpu, len(payloads))
     ratio = route.rate_per_s / echo.rate_per_s if echo.rate_per_s else 0.0
     return RouteBench(concurrency, templates, route, echo, round(ratio, 3), unplaced, paced)
 
@@ -247,15 +254,15 @@ def bench_to_dict(bench: RouteBench) -> dict[str, Any]:
 
 
 def render_bench(bench: RouteBench) -> str:
-    """A small table: method, requests, rate, p50, p99, max, errors."""
+    """A small table: method, requests, rate, p50, p99, max, errors, server CPU per request."""
     lines = [
         f"{'METHOD':<16}{'REQUESTS':>10}{'RATE/S':>10}{'P50_MS':>9}{'P99_MS':>9}{'MAX_MS':>9}"
-        f"{'ERRORS':>8}"
+        f"{'ERRORS':>8}{'CPU_US/REQ':>12}"
     ]
     for r in (bench.echo, bench.route, *bench.paced):
         lines.append(
             f"{r.method:<16}{r.requests:>10}{r.rate_per_s:>10.0f}{r.p50_ms:>9.2f}"
-            f"{r.p99_ms:>9.2f}{r.max_ms:>9.2f}{r.errors:>8}"
+            f"{r.p99_ms:>9.2f}{r.max_ms:>9.2f}{r.errors:>8}{r.server_cpu_us_per_request:>12.0f}"
         )
     lines.append(
         f"{bench.concurrency} concurrent callers (closed loop, then paced at a fixed rate); "

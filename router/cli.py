@@ -7,7 +7,14 @@ import sys
 from collections.abc import Callable, Sequence
 
 from router import cli_bench, cli_service, cli_topology, cli_whatif
-from router.cli_common import add_topology_option, print_json, progress, topology_from
+from router.cli_common import (
+    add_topology_option,
+    non_negative_float,
+    positive_float,
+    print_json,
+    progress,
+    topology_from,
+)
 from router.errors import InvalidInputError, RouterError
 from router.jobs import load_jobs
 from router.placer import plan_jobs
@@ -53,14 +60,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_topology_option(plan)
     plan.add_argument(
         "--time-limit",
-        type=_positive_float,
+        type=positive_float,
         default=10.0,
         metavar="S",
         help="solver time limit in seconds (default 10)",
     )
     plan.add_argument(
         "--carbon-price",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=0.0,
         metavar="CNY_PER_KG",
         help="price of emitted CO2 in CNY per kg (default 0)",
@@ -85,27 +92,6 @@ def build_parser() -> argparse.ArgumentParser:
     add_topology_option(jobs_validate)
     jobs_validate.set_defaults(handler=_cmd_jobs_validate)
     return parser
-
-
-def _positive_float(text: str) -> float:
-    value = _float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = _float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
-    return value
-
-
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:

@@ -25,7 +25,6 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from router import convert
 from router.convert import pb, pb_grpc
-from router.engine import PoolChange, SiteChange
 from router.errors import RouterError
 from router.jobs import Job
 from router.plan import Plan
@@ -40,6 +39,7 @@ from router.results import (
     WhatIfResult,
 )
 from router.rpc_errors import error_from
+from router.site_changes import PoolChange, SiteChange
 
 SERVICE = "router.v1.RouterService"
 DEFAULT_TIMEOUTS_S: Mapping[str, float] = {

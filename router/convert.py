@@ -14,7 +14,6 @@ from typing import Any
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from router.engine import PoolChange, SiteChange
 from router.errors import FieldProblem, InvalidInputError
 from router.jobs import Job
 from router.plan import Placement, Plan, Unplaced
@@ -31,6 +30,7 @@ from router.results import (
     Unheld,
     WhatIfResult,
 )
+from router.site_changes import PoolChange, SiteChange
 from router.topology import Accelerator, Exchange, Hub, Link, Pool, Region, Site, Topology
 from router.v1 import router_pb2 as pb
 from router.v1 import router_pb2_grpc as pb_grpc
@@ -314,12 +314,12 @@ def _timestamp(unix_s: float) -> Timestamp:
     return stamp
 
 
-def reservation_message(r: Reservation) -> pb.Reservation:
-    """Proto form of a reservation."""
+def reservation_message(r: Reservation, job: pb.Job | None = None) -> pb.Reservation:
+    """Proto form of a reservation (`job`: its job as a message already, if at hand)."""
     msg = pb.Reservation(
         reservation_id=r.reservation_id,
         placement=placement_message(r.placement),
-        job=job_message(r.job),
+        job=job if job is not None else job_message(r.job),
         state=pb.ReservationState.ValueType(
             _enum_value(pb.ReservationState, _STATE, r.state, "state")
         ),
@@ -381,10 +381,10 @@ def place_result(m: pb.PlaceResponse) -> PlaceResult:
     return PlaceResult(plan_from(m.plan), [reservation_from(r) for r in m.reservations])
 
 
-def route_response(result: RouteResult) -> pb.RouteResponse:
-    """Proto form of a Route answer."""
+def route_response(result: RouteResult, job: pb.Job | None = None) -> pb.RouteResponse:
+    """Proto form of a Route answer (`job`: the request's job message, reused as is)."""
     if result.reservation is not None:
-        return pb.RouteResponse(reservation=reservation_message(result.reservation))
+        return pb.RouteResponse(reservation=reservation_message(result.reservation, job))
     assert result.unplaced is not None
     return pb.RouteResponse(unplaced=unplaced_message(result.unplaced))
 

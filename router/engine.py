@@ -34,7 +34,8 @@ from router.results import (
     Unheld,
     WhatIfResult,
 )
-from router.topology import SITE_STATUSES, Pool, Site, Topology
+from router.site_changes import SiteChange, changed_site, displaced, merged, restored
+from router.topology import Site, Topology
 from router.whatif import parse_scenarios, run_whatif
 
 COMMIT_ATTEMPTS = 5
@@ -46,25 +47,6 @@ _UNBOUNDED = 1 << 60
 """Capacity can change between planning and committing; re-plan this many times at most."""
 
 Listener = Callable[[PlacementEvent], None]
-
-
-@dataclass(frozen=True)
-class PoolChange:
-    """New count and/or price of one pool (None: unchanged)."""
-
-    pool_index: int
-    count: int | None = None
-    price_cny_per_hour: float | None = None
-
-
-@dataclass(frozen=True)
-class SiteChange:
-    """An update to one site (None / empty: unchanged)."""
-
-    site: str
-    status: str | None = None
-    pools: tuple[PoolChange, ...] = ()
-    electricity_cny_per_kwh: float | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +69,8 @@ def pool_capacities(topology: Topology) -> dict[PoolKey, int]:
 
 
 _PLACEMENT_FIELDS = tuple(f.name for f in fields(Placement))
+_SHAPE_FIELDS = tuple(f.name for f in fields(Job) if f.name != "name")
+"""A job's shape: everything about it but its name."""
 
 
 def placement_details(placement: Placement) -> dict[str, Any]:
@@ -122,7 +106,7 @@ class Engine:
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
-        topology = _restored(topology, ledger.site_changes())
+        topology = restored(topology, ledger.site_changes())
         self._live = (topology, Network(topology))
         self._ledger = ledger
         self._clock = clock
@@ -131,7 +115,7 @@ class Engine:
         self._listeners: list[Listener] = []
         self._ranked_lock = threading.Lock()
         self._ranked_for: Topology | None = None
-        self._ranked_cache: OrderedDict[Job, tuple[Candidate, ...]] = OrderedDict()
+        self._ranked_cache: OrderedDict[tuple[Any, ...], tuple[Candidate, ...]] = OrderedDict()
         self._listeners_lock = threading.Lock()
         ledger.set_capacity(pool_capacities(topology))
 
@@ -217,7 +201,7 @@ class Engine:
         again and again, and only capacity changes between their calls. The first ranked
         candidate with room is exactly what route_job would choose.
         """
-        key = replace(job, name="")
+        key = tuple(getattr(job, name) for name in _SHAPE_FIELDS)
         with self._ranked_lock:
             if self._ranked_for is not topology:
                 self._ranked_for, self._ranked_cache = topology, OrderedDict()
@@ -413,9 +397,9 @@ class Engine:
         """
         with self._update_lock:
             topology = self.topology
-            site = _changed_site(topology, change)
+            site = changed_site(topology, change)
             kept = self._ledger.site_changes().get(site.name, {})
-            self._ledger.save_site_change(site.name, _merged(kept, change))
+            self._ledger.save_site_change(site.name, merged(kept, change))
             changed = replace(topology, sites={**topology.sites, site.name: site})
             self._live = (changed, Network(changed))
             self._ledger.set_capacity(pool_capacities(changed))
@@ -427,7 +411,7 @@ class Engine:
         self, site: Site, time_limit_s: float
     ) -> tuple[list[PlacementEvent], list[PlacementEvent]]:
         for _ in range(REPLACE_ATTEMPTS):
-            affected = _displaced(site, self._ledger.reservations(site=site.name))
+            affected = displaced(site, self._ledger.reservations(site=site.name))
             if not affected:
                 return [], []
             specs = _unique_names([h.spec for h in affected])
@@ -481,12 +465,12 @@ class Engine:
         the operator decides (UpdateSite re-places, Release frees).
         """
         with self._update_lock:
-            restored = _restored(topology, self._ledger.site_changes())
-            self._live = (restored, Network(restored))
-            self._ledger.set_capacity(pool_capacities(restored))
+            now = restored(topology, self._ledger.site_changes())
+            self._live = (now, Network(now))
+            self._ledger.set_capacity(pool_capacities(now))
             held = self._ledger.reservations()
-        unheld = [Unheld(view(h), why) for h, why in _unheld(restored, held)]
-        return ReloadResult(restored.name, len(restored.sites), unheld)
+        unheld = [Unheld(view(h), why) for h, why in _unheld(now, held)]
+        return ReloadResult(now.name, len(now.sites), unheld)
 
     # --- what-if ----------------------------------------------------------------------
 
@@ -513,101 +497,6 @@ class Engine:
             )
 
         return run_whatif(topology, jobs, parsed, planner)
-
-
-def _changed_site(topology: Topology, change: SiteChange) -> Site:
-    site = topology.sites.get(change.site)
-    if site is None:
-        raise NotFoundError(f"no site {change.site!r}")
-    problems: list[FieldProblem] = []
-    if change.status is not None and change.status not in SITE_STATUSES:
-        problems.append(FieldProblem("status", f"must be one of: {', '.join(SITE_STATUSES)}"))
-    if change.electricity_cny_per_kwh is not None and not change.electricity_cny_per_kwh > 0:
-        problems.append(
-            FieldProblem(
-                "electricity_cny_per_kwh",
-                f"must be a number > 0, got {change.electricity_cny_per_kwh}",
-            )
-        )
-    pools = list(site.pools)
-    seen: set[int] = set()
-    for k, pc in enumerate(change.pools):
-        where = f"pools[{k}]"
-        if not 0 <= pc.pool_index < len(pools):
-            problems.append(
-                FieldProblem(
-                    f"{where}.pool_index",
-                    f"site {site.name} has pools 0..{len(pools) - 1}, got {pc.pool_index}",
-                )
-            )
-            continue
-        if pc.pool_index in seen:
-            problems.append(
-                FieldProblem(f"{where}.pool_index", f"pool {pc.pool_index} is updated twice")
-            )
-        seen.add(pc.pool_index)
-        if pc.count is not None and pc.count < 0:
-            problems.append(
-                FieldProblem(f"{where}.count", f"must be a whole number >= 0, got {pc.count}")
-            )
-        if pc.price_cny_per_hour is not None and not pc.price_cny_per_hour > 0:
-            problems.append(
-                FieldProblem(
-                    f"{where}.price_cny_per_hour",
-                    f"must be a number > 0, got {pc.price_cny_per_hour}",
-                )
-            )
-        old = pools[pc.pool_index]
-        pools[pc.pool_index] = Pool(
-            old.accelerator,
-            old.count if pc.count is None else pc.count,
-            old.price_cny_per_hour if pc.price_cny_per_hour is None else pc.price_cny_per_hour,
-        )
-    if problems:
-        raise InvalidInputError(problems)
-    return replace(
-        site,
-        status=change.status or site.status,
-        pools=tuple(pools),
-        electricity_cny_per_kwh=change.electricity_cny_per_kwh or site.electricity_cny_per_kwh,
-    )
-
-
-def _merged(kept: Mapping[str, Any], change: SiteChange) -> dict[str, Any]:
-    """A site's kept run-time changes with `change` on top (JSON values)."""
-    merged: dict[str, Any] = {**kept, "pools": dict(kept.get("pools", {}))}
-    if change.status is not None:
-        merged["status"] = change.status
-    if change.electricity_cny_per_kwh is not None:
-        merged["electricity_cny_per_kwh"] = change.electricity_cny_per_kwh
-    for pc in change.pools:
-        pool = dict(merged["pools"].get(str(pc.pool_index), {}))
-        if pc.count is not None:
-            pool["count"] = pc.count
-        if pc.price_cny_per_hour is not None:
-            pool["price_cny_per_hour"] = pc.price_cny_per_hour
-        merged["pools"][str(pc.pool_index)] = pool
-    return merged
-
-
-def _restored(topology: Topology, kept: Mapping[str, Mapping[str, Any]]) -> Topology:
-    """The topology with the run-time site changes kept by the ledger; changes that no
-    longer fit the topology (unknown site, pool index out of range) are skipped."""
-    sites = dict(topology.sites)
-    for name, saved in kept.items():
-        if name not in sites:
-            continue
-        pools = tuple(
-            PoolChange(int(index), p.get("count"), p.get("price_cny_per_hour"))
-            for index, p in saved.get("pools", {}).items()
-            if 0 <= int(index) < len(sites[name].pools)
-        )
-        change = SiteChange(name, saved.get("status"), pools, saved.get("electricity_cny_per_kwh"))
-        try:
-            sites[name] = _changed_site(replace(topology, sites=sites), change)
-        except InvalidInputError:
-            continue
-    return replace(topology, sites=sites) if kept else topology
 
 
 def _check_ttl(ttl_s: float) -> None:
@@ -644,24 +533,6 @@ def _unheld(topology: Topology, held: Sequence[Held]) -> list[tuple[Held, str]]:
             out.append((h, f"pool {index} of site {name} has {count} devices, holds {total}"))
             total -= h.count
     return sorted(out, key=lambda pair: pair[0].created_unix_s)
-
-
-def _displaced(site: Site, held: Sequence[Held]) -> list[Held]:
-    """Reservations that must leave: all on a down site, else the fewest per shrunk pool."""
-    if site.status == "down":
-        return list(held)
-    out: list[Held] = []
-    for index, pool in enumerate(site.pools):
-        here = sorted(
-            (h for h in held if h.pool_index == index), key=lambda h: (-h.count, h.created_unix_s)
-        )
-        excess = sum(h.count for h in here) - pool.count
-        for h in here:
-            if excess <= 0:
-                break
-            out.append(h)
-            excess -= h.count
-    return out
 
 
 def _unique_names(specs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:

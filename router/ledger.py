@@ -3,11 +3,13 @@
 `Ledger` is the interface the service uses; `SqliteLedger` is the single-node default
 (WAL, synchronous=FULL: an acknowledged reservation survives kill -9). Capacity is
 checked inside the committing transaction (BEGIN IMMEDIATE), so concurrent callers, even
-in other processes sharing the file, can never overbook a pool. A request_id table makes
-retried requests return their first answer instead of reserving twice. Every change to a
-pool's devices in use is appended to `history` with the count in use and the capacity
-after it, so "no pool was ever over its count" can be checked from the file afterwards
-(`audit`). Reservations may carry an expiry; `expire` ends the ones that are due.
+in other processes sharing the file, can never overbook a pool; a pool_use table keeps
+that check O(1). A request_id table makes retried requests return their first answer
+instead of reserving twice. `commit_batch` groups many independent commits into one
+transaction (one fsync). Run-time site changes are kept here too, so they outlive restarts.
+Every change to a pool's devices in use is appended to `history` with the count in use
+and the capacity after it, so "no pool was ever over its count" can be checked from the
+file afterwards (`audit`). Reservations may carry an expiry; `expire` ends the due ones.
 """
 
 from __future__ import annotations
@@ -364,13 +366,15 @@ class SqliteLedger:
     def _apply(self, commit: Commit, now: float) -> bytes:
         """One commit inside the open transaction; raises CapacityError to undo it."""
         if commit.request_id:
-            first = self._stored_answer(commit.request_id)
-            if first is not None:
-                return first
-            self._db.execute(
-                "INSERT INTO requests (request_id, answer, created_unix_s) VALUES (?, ?, ?)",
+            inserted = self._db.execute(
+                "INSERT OR IGNORE INTO requests (request_id, answer, created_unix_s) "
+                "VALUES (?, ?, ?)",
                 (commit.request_id, commit.answer, now),
-            )
+            ).rowcount
+            if not inserted:  # the same request committed before: its first answer stands
+                first = self._stored_answer(commit.request_id)
+                assert first is not None
+                return first
         if commit.reservations:
             self._db.executemany(
                 f"INSERT INTO reservations ({_COLUMNS}) "
@@ -559,14 +563,12 @@ class SqliteLedger:
     def _check_capacity(self, pools: Iterable[PoolKey]) -> None:
         """Raise CapacityError if any of the pools is overbooked (inside the transaction)."""
         for site, index in sorted(pools):
-            row = self._db.execute(
-                "SELECT capacity FROM pools WHERE site = ? AND pool_index = ?", (site, index)
+            capacity, used = self._db.execute(
+                "SELECT"
+                " COALESCE((SELECT capacity FROM pools WHERE site = ?1 AND pool_index = ?2), 0),"
+                " COALESCE((SELECT used FROM pool_use WHERE site = ?1 AND pool_index = ?2), 0)",
+                (site, index),
             ).fetchone()
-            capacity = 0 if row is None else int(row[0])
-            row = self._db.execute(
-                "SELECT used FROM pool_use WHERE site = ? AND pool_index = ?", (site, index)
-            ).fetchone()
-            used = 0 if row is None else int(row[0])
             if used > capacity:
                 raise CapacityError(
                     f"pool {index} of site {site} would hold {used} devices, it has {capacity}"

@@ -14,10 +14,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import grpc
@@ -36,9 +39,11 @@ from router.errors import (
     NotFoundError,
     RouterError,
 )
+from router.jobs import Job
 from router.ledger import Ledger
 from router.results import PlacementEvent, ReloadResult, RouteResult
 from router.rpc_errors import DETAILS_KEY, grpc_code, status_of
+from router.schema import load_schema
 from router.topology import Topology
 
 SERVICE_NAME = "router.v1.RouterService"
@@ -46,6 +51,10 @@ DEFAULT_TIME_LIMIT_S = 10.0
 DEFAULT_GRACE_S = 10.0
 DEFAULT_EXPIRY_SWEEP_S = 1.0
 WATCH_QUEUE_EVENTS = 10_000
+PARSED_JOBS_KEPT = 4096
+JOB_NAME = re.compile(
+    load_schema("jobs")["properties"]["jobs"]["items"]["properties"]["name"]["pattern"]
+)
 T = TypeVar("T")
 
 log = logging.getLogger("westward.service")
@@ -129,6 +138,8 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         self._committer = GroupCommitter(engine, ledger)
         self._default_time_limit_s = default_time_limit_s
         self._watchers: set[asyncio.Queue[PlacementEvent | None]] = set()
+        self._parsed_for: Topology | None = None
+        self._parsed: OrderedDict[bytes, tuple[Job, dict[str, Any]]] = OrderedDict()
 
     # --- plumbing ---------------------------------------------------------------------
 
@@ -230,15 +241,11 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         try:
             if not request.HasField("job"):
                 raise InvalidInputError([FieldProblem("job", "is required")])
-            spec = convert.job_entry(request.job)
-            try:
-                job = self._engine.parse([spec])[0]
-            except InvalidInputError as exc:
-                raise convert.rebase(exc, "jobs[0]", "job") from None
+            job, spec = self._route_job(request.job)
             built: list[pb.RouteResponse] = []
 
             def encode(result: RouteResult) -> bytes:
-                built.append(convert.route_response(result))
+                built.append(convert.route_response(result, request.job))
                 return convert.serialize(built[-1])
 
             for _ in range(COMMIT_ATTEMPTS):
@@ -255,6 +262,35 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         except RouterError as exc:
             await self._abort(context, "Route", exc)
             raise AssertionError("abort returned") from exc  # pragma: no cover
+
+    def _route_job(self, message: pb.Job) -> tuple[Job, dict[str, Any]]:
+        """A Route request's job, validated, and its jobs-file spec.
+
+        Launchers send the same job shapes again and again under new names, so the
+        parsed job is kept per shape (every field but the name) and per topology; a new
+        name is checked against the jobs schema's name pattern, and anything that fails
+        goes through the full parse for its error.
+        """
+        topology = self._engine.topology
+        shape = pb.Job()
+        shape.CopyFrom(message)
+        shape.name = ""
+        key = shape.SerializeToString(deterministic=True)
+        if self._parsed_for is not topology:
+            self._parsed_for, self._parsed = topology, OrderedDict()
+        hit = self._parsed.get(key)
+        if hit is not None and JOB_NAME.fullmatch(message.name):
+            job, spec = hit
+            return replace(job, name=message.name), {**spec, "name": message.name}
+        spec = convert.job_entry(message)
+        try:
+            job = self._engine.parse([spec])[0]
+        except InvalidInputError as exc:
+            raise convert.rebase(exc, "jobs[0]", "job") from None
+        self._parsed[key] = (job, spec)
+        if len(self._parsed) > PARSED_JOBS_KEPT:
+            self._parsed.popitem(last=False)
+        return job, spec
 
     async def Release(
         self, request: pb.ReleaseRequest, context: grpc.aio.ServicerContext[Any, Any]

@@ -19,7 +19,7 @@ import router.engine
 from router.background import BackgroundServer
 from router.client import AsyncRouterClient, RouterClient
 from router.convert import pb, pb_grpc
-from router.engine import PoolChange, solver_budget
+from router.engine import solver_budget
 from router.errors import (
     DeadlineExceededError,
     InvalidInputError,
@@ -28,6 +28,7 @@ from router.errors import (
 )
 from router.ledger import SqliteLedger
 from router.results import PlacementEvent
+from router.site_changes import PoolChange
 from router.topology import Topology
 
 
@@ -370,6 +371,8 @@ def test_graceful_shutdown_finishes_in_flight_calls(
         try:
             for answer in health:
                 statuses.append(answer.status)
+                if answer.status == health_pb2.HealthCheckResponse.NOT_SERVING:
+                    health.cancel()  # a prober that saw NOT_SERVING goes away
         except grpc.RpcError:
             pass
 
@@ -474,3 +477,38 @@ def test_site_changes_outlive_a_restart(mini: Topology, tmp_path: Path) -> None:
     ]
     assert view.free[("zhongwei", 0)] == 0 and view.free[("qingpu", 1)] == 2
     assert routed.reservation is not None and routed.reservation.placement.site == "qingpu"
+
+
+def test_async_client_covers_every_call(server: BackgroundServer) -> None:
+    async def scenario() -> None:
+        async with AsyncRouterClient(f"127.0.0.1:{server.port}") as c:
+            placed = await c.place([job("p1"), job("p2")], time_limit_s=1)
+            assert len(placed.reservations) == 2
+            topology = await c.get_topology()
+            assert topology.free[("zhongwei", 0)] == 32 - 8
+            released = await c.release(placed.reservations[0].reservation_id)
+            assert released.state == "released"
+            assert len(await c.list_reservations(include_ended=True)) == 2
+            update = await c.update_site("zhongwei", status="down")
+            assert [e.reservation.placement.site for e in update.moved] == ["qingpu"]
+            whatif = await c.what_if(
+                [{"name": "up", "changes": [{"site": "zhongwei", "status": "up"}]}]
+            )
+            assert [m.to_site for m in whatif.results[0].moves] == ["zhongwei"]
+            with pytest.raises(NotFoundError):
+                await c.release("nope")
+
+    asyncio.run(scenario())
+
+
+def test_route_checks_every_name_even_for_a_known_job_shape(client: RouterClient) -> None:
+    first = client.route(job("first"))
+    assert first.reservation is not None and first.reservation.job["name"] == "first"
+    with pytest.raises(InvalidInputError) as caught:
+        client.route(job("bad name!"))
+    assert [p.path for p in caught.value.problems] == ["job.name"]
+    second = client.route(job("second"))
+    assert second.reservation is not None
+    assert second.reservation.placement.job == "second"
+    assert second.reservation.job["name"] == "second"
+    assert {r.placement.job for r in client.list_reservations()} == {"first", "second"}
