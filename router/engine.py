@@ -20,9 +20,10 @@ from router.filters import Candidate, screen
 from router.jobs import Job, parse_jobs
 from router.ledger import Commit, Ledger, Move, PoolKey
 from router.ledger import Reservation as Held
+from router.make_room import Room, key_of, make_room
 from router.network import Network
 from router.placer import cheapest, make_context, placement_of, plan_jobs, route_job
-from router.plan import Placement, Unplaced
+from router.plan import Placement, Plan, Unplaced
 from router.results import (
     PlacementEvent,
     PlaceResult,
@@ -392,8 +393,13 @@ class Engine:
     def update_site(self, change: SiteChange, *, time_limit_s: float) -> SiteUpdateResult:
         """Apply a site change, then re-place the reservations that no longer fit.
 
-        Only affected jobs move: all of a down site's, and on a shrunk pool the largest
-        ones until the rest fit. Those that fit nowhere are evicted and reported.
+        Fewest moves first: only displaced jobs are planned (all of a down site's; on a
+        shrunk pool its largest ones until the rest fit), on the capacity that is free;
+        every other reservation stays. Only for a displaced job that then fits nowhere are
+        other jobs moved, a few out of one pool it could use, and only when each of them
+        fits elsewhere at once (router.make_room). The rest are evicted and reported. A
+        drain or a new price moves nothing: running jobs keep their devices and price,
+        new work avoids a draining site and sees the new price.
         """
         with self._update_lock:
             topology = self.topology
@@ -431,18 +437,49 @@ class Engine:
                 for p in plan.placements
             ]
             reasons = {by_name[u.job].reservation_id: u.reason for u in plan.unplaced}
+            rooms = self._make_room(plan, jobs, affected, topology, network)
+            for room in rooms:
+                held = by_name[room.job.name]
+                del reasons[held.reservation_id]
+                placed = _renamed(placement_of(room.job, room.target, topology), held.job)
+                moves.append(
+                    Move(held.reservation_id, *key_of(room.target), placement_details(placed))
+                )
+                moves += [
+                    Move(
+                        e.held.reservation_id,
+                        *key_of(e.to),
+                        placement_details(
+                            _renamed(placement_of(e.job, e.to, topology), e.held.job)
+                        ),
+                    )
+                    for e in room.evacuations
+                ]
+            made_room = {
+                e.held.reservation_id: (e.held, room.job.name)
+                for room in rooms
+                for e in room.evacuations
+            }
             try:
                 now = self._ledger.relocate(moves, list(reasons))
             except (CapacityError, NotFoundError):  # a Route took the room, a Release ended one
                 continue
             before = {h.reservation_id: view(h).placement for h in affected}
+            before |= {rid: view(h).placement for rid, (h, _) in made_room.items()}
             why = (
                 f"site {site.name} {site.status}"
                 if site.status == "down"
                 else f"site {site.name} shrank"
             )
             moved = [
-                self._event("moved", view(h), before[h.reservation_id], why)
+                self._event(
+                    "moved",
+                    view(h),
+                    before[h.reservation_id],
+                    why
+                    if h.reservation_id not in made_room
+                    else f"{why}; made room for {made_room[h.reservation_id][1]}",
+                )
                 for h in now
                 if h.state.value == "active"
             ]
@@ -453,6 +490,38 @@ class Engine:
             ]
             return moved, evicted
         raise CapacityError(f"could not re-place the jobs of site {site.name}; try again")
+
+    def _make_room(
+        self,
+        plan: Plan,
+        jobs: Sequence[Job],
+        affected: Sequence[Held],
+        topology: Topology,
+        network: Network,
+    ) -> list[Room]:
+        """Rooms for displaced jobs the plan could not place, by moving a few other jobs."""
+        if not plan.unplaced:
+            return []
+        left = dict(self._ledger.free())
+        for p in plan.placements:
+            left[(p.site, p.pool_index)] = left.get((p.site, p.pool_index), 0) - p.count
+        leaving = {h.reservation_id for h in affected}
+        residents: dict[PoolKey, list[tuple[Held, Job]]] = {}
+        for h in self._ledger.reservations():
+            if h.reservation_id in leaving:
+                continue
+            try:
+                resident = parse_jobs({"jobs": [dict(h.spec)]}, topology)[0]
+            except InvalidInputError:  # its job no longer fits this topology's names
+                continue
+            residents.setdefault(h.pool, []).append((h, resident))
+        unplaced = {u.job for u in plan.unplaced}
+        return make_room(
+            [j for j in jobs if j.name in unplaced],
+            residents,
+            left,
+            lambda j: self._ranked(j, topology, network),
+        )
 
     # --- topology reload ---------------------------------------------------------------
 
