@@ -131,6 +131,8 @@ class Record:
     """request_id -> (kind, jobs) of Route / Place calls that got no answer."""
     ops: int = 0
     failures: int = 0
+    full: int = 0
+    """Route / Place answers that reserved nothing (every fitting pool was full)."""
 
     def acked(self) -> dict[str, tuple[str, str, int, int]]:
         with self.lock:
@@ -207,6 +209,7 @@ class Driver(threading.Thread):
             return
         with self.record.lock:
             self.record.ops += 1
+            self.record.full += not got
             self.record.answers[request_id] = (kind, [rid for rid, _ in got])
             for rid, p in got:
                 self.record.held[rid] = (request_id, p.site, p.pool_index, p.count)

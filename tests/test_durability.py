@@ -56,11 +56,10 @@ def test_sixteen_clients_never_overbook_and_every_ack_is_in_the_file(
     for d in drivers:
         d.start()
     _join(drivers)
-    assert record.ops >= 16 * 40 * 0.9, (record.ops, record.failures)
+    assert (record.ops, record.failures) == (16 * 40, 0), "every call gets an answer"
+    assert record.full > 0, "the pools never ran full: no contention was tested"
     with client(address) as c:
         check_live(c, record)
-        free = c.get_topology().free
-    assert min(free.values()) == 0 or record.failures == 0
     assert served.stop() == 0
     checked = check_state_file(served.state, record)
     assert checked["acknowledged"] > 100 and checked["history"] > checked["acknowledged"]
