@@ -162,3 +162,25 @@ def test_serve_rejects_bad_listen_and_state_without_traceback(tmp_path: Path) ->
         assert done.returncode == 2
         assert f"error: {expected}: cannot " in done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_acknowledged_reservation_survives_kill_9(state: Path) -> None:
+    served = Served(state)
+    try:
+        with RouterClient(f"127.0.0.1:{served.port}") as client:
+            routed = client.route(JOB)
+    finally:
+        served.process.kill()  # SIGKILL: no shutdown, no checkpoint
+        served.process.wait()
+    assert routed.reservation is not None
+    again = Served(state)
+    try:
+        with RouterClient(f"127.0.0.1:{again.port}") as client:
+            kept = client.list_reservations()
+            free = client.get_topology().free
+        assert [r.reservation_id for r in kept] == [routed.reservation.reservation_id]
+        assert free[("zhongwei", 0)] == 32 - 8
+        assert again.terminate() == 0
+    finally:
+        again.process.kill()
+        again.process.wait()
