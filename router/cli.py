@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from router import cli_bench, cli_service, cli_topology, cli_whatif
+from router import cli_bench, cli_ledger, cli_service, cli_topology, cli_whatif
 from router.cli_common import (
     add_topology_option,
     non_negative_float,
@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_whatif.register(commands)
     cli_bench.register(commands)
     cli_service.register(commands)
+    cli_ledger.register(commands)
 
     jobs = commands.add_parser("jobs", help="validate job files")
     jobs_commands = jobs.add_subparsers(dest="jobs_command", required=True)

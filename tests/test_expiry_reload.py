@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -24,6 +27,7 @@ from router.results import PlacementEvent, RouteResult
 from router.topology import Topology, load_topology, parse_topology
 from tests.conftest import MINI
 from tests.load import ServeProcess, client, free_port
+from tests.tools import REPO_ROOT
 
 
 def job(name: str, count: int, **extra: Any) -> dict[str, Any]:
@@ -274,3 +278,33 @@ def test_audit_flags_an_overbooking_and_a_reservation_without_history(tmp_path: 
         "guian/0: history sums to 0, active reservations hold 2",
         "zhongwei/0: history sums to 13, active reservations hold 4",
     ]
+
+
+def test_ledger_audit_command_reports_and_fails_on_problems(tmp_path: Path) -> None:
+    state = tmp_path / "state.sqlite"
+    ledger = SqliteLedger(state)
+    ledger.set_capacity({("zhongwei", 0): 10})
+    ledger.reserve([Held("a", "job-a", "zhongwei", 0, 6)])
+    ledger.close()
+    command = [sys.executable, "-m", "router.cli", "ledger", "audit", "--state", str(state)]
+    ok = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.splitlines() == [
+        "1 changes replayed, 1 active reservations",
+        "ok: no pool was ever over its count; use matches the reservations",
+    ]
+    db = sqlite3.connect(state)
+    with db:
+        db.execute("UPDATE reservations SET count = 7")
+    db.close()
+    bad = subprocess.run([*command, "--json"], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert bad.returncode == 1
+    assert json.loads(bad.stdout)["mismatched"] == [
+        "zhongwei/0: history sums to 6, active reservations hold 7"
+    ]
+    missing = subprocess.run(
+        [*command[:-1], str(tmp_path / "nope.sqlite")], cwd=REPO_ROOT, capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert missing.returncode == 1 and "no state file" in missing.stderr
+    assert "Traceback" not in missing.stderr
