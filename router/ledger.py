@@ -24,7 +24,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from router.errors import CapacityError, FieldProblem, InvalidInputError, NotFoundError
+from router.errors import (
+    CapacityError,
+    FieldProblem,
+    InvalidInputError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 
 PoolKey = tuple[str, int]
 """A pool: (site name, index of the pool in the site's pool list)."""
@@ -600,7 +606,10 @@ class _Transaction:
         self._db = db
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:  # another process held the lock too long
+            raise ServiceUnavailableError(f"the ledger is busy ({exc}); try again") from None
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
