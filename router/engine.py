@@ -537,9 +537,12 @@ class Engine:
             now = restored(topology, self._ledger.site_changes())
             self._live = (now, Network(now))
             self._ledger.set_capacity(pool_capacities(now))
-            held = self._ledger.reservations()
-        unheld = [Unheld(view(h), why) for h, why in _unheld(now, held)]
-        return ReloadResult(now.name, len(now.sites), unheld)
+        return ReloadResult(now.name, len(now.sites), self.unheld())
+
+    def unheld(self) -> list[Unheld]:
+        """Active reservations the live topology cannot hold, and why (oldest first)."""
+        held = self._ledger.reservations()
+        return [Unheld(view(h), why) for h, why in _unheld(self.topology, held)]
 
     # --- what-if ----------------------------------------------------------------------
 

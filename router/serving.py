@@ -100,6 +100,17 @@ async def _serve(
     reloads: set[asyncio.Future[None]] = set()
     loop.add_signal_handler(signal.SIGHUP, lambda: _reload(server.servicer, reloads))
     await server.start()
+    unheld = server.engine.unheld()
+    if unheld:  # e.g. the topology file changed while the server was down
+        log.warning(
+            "reservations the topology cannot hold",
+            extra={
+                "unheld": [
+                    {"reservation_id": u.reservation.reservation_id, "reason": u.reason}
+                    for u in unheld
+                ]
+            },
+        )
     host = listen.rsplit(":", 1)[0]
     log.info(
         "serving",

@@ -242,6 +242,11 @@ def test_sighup_reloads_the_topology_file_and_survives_a_broken_one(tmp_path: Pa
             assert c.reload_topology().unheld == []
             assert load_topology(topology).sites["zhongwei"].pools[0].count == 32
         assert served.stop() == 0
+        topology.write_text(yaml.safe_dump(smaller))  # changed while the server was down
+        served.start()
+        warned = served.wait_for("reservations the topology cannot hold")
+        assert [u["reservation_id"] for u in warned["unheld"]] == [held.reservation_id]
+        assert served.stop() == 0
     finally:
         if served.process is not None and served.process.poll() is None:
             served.kill()
