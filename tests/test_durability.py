@@ -113,6 +113,19 @@ def test_western_site_down_under_load_moves_or_reports_every_job(
         stream = watcher.watch_placements(timeout_s=60)
         watching = threading.Thread(target=lambda: events.extend(stream), daemon=True)
         watching.start()
+        with client(address) as c:  # inference jobs that may also run on H20, which the
+            # training load never uses: cheapest on zhongwei's A800, with room at qingpu's H20
+            anchors = [
+                c.route(
+                    {
+                        "name": f"anchor-{i}", "kind": "inference", "origin": "shanghai",
+                        "max_latency_ms": 50, "hours": 2,
+                        "accelerators": {"count": 4, "types": ["A800", "H20"]},
+                    }
+                ).reservation
+                for i in range(2)
+            ]  # fmt: skip
+        assert all(a is not None and a.placement.site == "zhongwei" for a in anchors)
         drivers = [
             Driver(address, record, stop, seed, max_ops=100_000, release_share=0.2)
             for seed in range(6)
@@ -144,7 +157,10 @@ def test_western_site_down_under_load_moves_or_reports_every_job(
     ledger.close()
 
     assert left_behind == [], "a reservation stayed on a down site"
-    assert moved or evicted, "the load put nothing on zhongwei"
+    for anchor in anchors:  # room was there for them: moved, not evicted
+        assert anchor is not None
+        now = moved[anchor.reservation_id].reservation.placement
+        assert (now.site, now.accelerator) == ("qingpu", "H20")
     assert wanted <= seen, "the watch stream missed a move or an eviction"
     for e in result.moved:
         assert e.previous is not None and e.previous.site == "zhongwei"
@@ -152,6 +168,7 @@ def test_western_site_down_under_load_moves_or_reports_every_job(
     for e in result.evicted:
         assert "zhongwei down" in e.reason and "sites fit" in e.reason
     on_zhongwei = {rid for rid, (_, site, _, _) in record.acked().items() if site == "zhongwei"}
+    on_zhongwei |= {a.reservation_id for a in anchors if a is not None}
     assert set(moved) | set(evicted) <= on_zhongwei
     gone = record.released | record.maybe_released
     assert on_zhongwei - gone <= set(moved) | set(evicted), "a job disappeared silently"
