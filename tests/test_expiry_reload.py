@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import sqlite3
@@ -18,7 +19,7 @@ import yaml
 
 from router import convert
 from router.background import BackgroundServer
-from router.client import RouterClient
+from router.client import AsyncRouterClient, RouterClient
 from router.engine import Engine
 from router.errors import FieldProblem, InvalidInputError, NotFoundError
 from router.ledger import Reservation as Held
@@ -313,3 +314,25 @@ def test_ledger_audit_command_reports_and_fails_on_problems(tmp_path: Path) -> N
     )  # fmt: skip
     assert missing.returncode == 1 and "no state file" in missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+def test_async_client_sends_ttl_and_reloads(server: BackgroundServer) -> None:
+    async def scenario() -> tuple[float | None, int, list[str]]:
+        async with AsyncRouterClient(f"127.0.0.1:{server.port}") as c:
+            routed = await c.route(job("async", 2), ttl_s=30)
+            placed = await c.place([job("async-batch", 2)], ttl_s=60)
+            reloaded = await c.reload_topology()
+        assert routed.reservation is not None
+        expires = [r.expires_unix_s for r in placed.reservations]
+        assert expires and all(
+            e == pytest.approx(r.created_unix_s + 60, abs=1e-3)
+            for e, r in zip(expires, placed.reservations, strict=True)
+        )
+        return (
+            routed.reservation.expires_unix_s,
+            reloaded.sites,
+            [u.reason for u in reloaded.unheld],
+        )
+
+    expires, sites, unheld = asyncio.run(scenario())
+    assert expires is not None and sites == 2 and unheld == []
