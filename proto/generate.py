@@ -1,7 +1,7 @@
 """Regenerate router/v1 (Python messages, gRPC stubs, mypy-protobuf .pyi) from proto/.
 
-Run `python proto/generate.py` after editing a .proto file; tests/test_codegen.py fails
-when the committed code differs from what this produces.
+Run `python proto/generate.py` after editing a .proto file (or `... generate.py OUT_DIR`
+to write elsewhere); tests/test_codegen.py fails when the committed code differs.
 """
 
 from __future__ import annotations

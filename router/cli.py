@@ -6,8 +6,15 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from router import cli_bench, cli_topology, cli_whatif
-from router.cli_common import add_topology_option, print_json, progress, topology_from
+from router import cli_bench, cli_ledger, cli_service, cli_topology, cli_whatif
+from router.cli_common import (
+    add_topology_option,
+    non_negative_float,
+    positive_float,
+    print_json,
+    progress,
+    topology_from,
+)
 from router.errors import InvalidInputError, RouterError
 from router.jobs import load_jobs
 from router.placer import plan_jobs
@@ -53,24 +60,31 @@ def build_parser() -> argparse.ArgumentParser:
     add_topology_option(plan)
     plan.add_argument(
         "--time-limit",
-        type=_positive_float,
+        type=positive_float,
         default=10.0,
         metavar="S",
         help="solver time limit in seconds (default 10)",
     )
     plan.add_argument(
         "--carbon-price",
-        type=_non_negative_float,
+        type=non_negative_float,
         default=0.0,
         metavar="CNY_PER_KG",
         help="price of emitted CO2 in CNY per kg (default 0)",
     )
     plan.add_argument("--json", action="store_true", help="print one JSON object")
+    plan.add_argument(
+        "--server",
+        metavar="ADDR",
+        help="plan on a westward server (host:port) instead of locally; reserves nothing",
+    )
     plan.set_defaults(handler=_cmd_plan)
 
     cli_topology.register(commands)
     cli_whatif.register(commands)
     cli_bench.register(commands)
+    cli_service.register(commands)
+    cli_ledger.register(commands)
 
     jobs = commands.add_parser("jobs", help="validate job files")
     jobs_commands = jobs.add_subparsers(dest="jobs_command", required=True)
@@ -81,34 +95,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive_float(text: str) -> float:
-    value = _float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = _float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
-    return value
-
-
-def _float(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-
-
 def _cmd_plan(args: argparse.Namespace) -> int:
-    topology = topology_from(args.topology)
-    jobs = load_jobs(args.jobs, topology)
-    progress(f"planning {len(jobs)} jobs on {len(topology.sites)} sites...")
-    plan = plan_jobs(
-        topology, jobs, time_limit_s=args.time_limit, carbon_price_cny_per_kg=args.carbon_price
-    )
+    if args.server:
+        progress(f"planning {args.jobs} on {args.server}...")
+        plan = cli_service.remote_plan(
+            args.server,
+            args.jobs,
+            time_limit_s=args.time_limit,
+            carbon_price_cny_per_kg=args.carbon_price,
+        )
+    else:
+        topology = topology_from(args.topology)
+        jobs = load_jobs(args.jobs, topology)
+        progress(f"planning {len(jobs)} jobs on {len(topology.sites)} sites...")
+        plan = plan_jobs(
+            topology,
+            jobs,
+            time_limit_s=args.time_limit,
+            carbon_price_cny_per_kg=args.carbon_price,
+        )
     if args.json:
         print_json(plan_to_dict(plan))
     else:

@@ -8,7 +8,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from router.cli_common import print_json, progress, topology_from
+from router import cli_service
+from router.cli_common import positive_float, positive_int, print_json, progress, topology_from
 from router.placer import plan_jobs
 from router.synthetic import synthetic_jobs, synthetic_topology
 from router.tables import format_table
@@ -41,18 +42,19 @@ def register(commands: Any) -> None:
     synthetic = bench_commands.add_parser(
         "synthetic", help="plan a generated job mix; report time, memory and gap to the bound"
     )
-    synthetic.add_argument("--jobs", type=_positive_int, required=True, metavar="N")
+    synthetic.add_argument("--jobs", type=positive_int, required=True, metavar="N")
     synthetic.add_argument(
         "--sites",
-        type=_positive_int,
+        type=positive_int,
         metavar="M",
         help="generate a national topology with M sites (default: the --topology file)",
     )
     synthetic.add_argument("--topology", metavar="F", help="default: the embedded china-edwc")
     synthetic.add_argument("--seed", type=int, default=0, metavar="S")
-    synthetic.add_argument("--time-limit", type=float, default=60.0, metavar="S")
+    synthetic.add_argument("--time-limit", type=positive_float, default=60.0, metavar="S")
     synthetic.add_argument("--json", action="store_true")
     synthetic.set_defaults(handler=_cmd_synthetic)
+    cli_service.register_bench_route(bench_commands)
 
 
 def run_synthetic(
@@ -95,13 +97,3 @@ def _cmd_synthetic(args: argparse.Namespace) -> int:
     rows = [[k, v] for k, v in asdict(result).items()]
     print(format_table(["MEASURE", "VALUE"], rows))
     return 0
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number > 0, got {text}")
-    return value

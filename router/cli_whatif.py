@@ -10,6 +10,7 @@ from typing import Any
 
 from router.cli_common import (
     add_topology_option,
+    positive_float,
     print_json,
     progress,
     topology_from,
@@ -55,7 +56,7 @@ def register(commands: Any) -> None:
     add_topology_option(whatif)
     whatif.add_argument(
         "--time-limit",
-        type=_positive_float,
+        type=positive_float,
         default=10.0,
         metavar="S",
         help="solver time limit per plan in seconds (default 10)",
@@ -74,16 +75,6 @@ def register(commands: Any) -> None:
         "the server's topology",
     )
     whatif.set_defaults(handler=_cmd_whatif)
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
-    return value
 
 
 def _cmd_whatif(args: argparse.Namespace) -> int:

@@ -25,13 +25,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from router import convert
 from router.convert import pb, pb_grpc
-from router.engine import PoolChange, SiteChange
 from router.errors import RouterError
 from router.jobs import Job
 from router.plan import Plan
 from router.results import (
     PlacementEvent,
     PlaceResult,
+    ReloadResult,
     Reservation,
     RouteResult,
     SiteUpdateResult,
@@ -39,6 +39,7 @@ from router.results import (
     WhatIfResult,
 )
 from router.rpc_errors import error_from
+from router.site_changes import PoolChange, SiteChange
 
 SERVICE = "router.v1.RouterService"
 DEFAULT_TIMEOUTS_S: Mapping[str, float] = {
@@ -49,9 +50,19 @@ DEFAULT_TIMEOUTS_S: Mapping[str, float] = {
     "GetTopology": 10.0,
     "UpdateSite": 60.0,
     "WhatIf": 120.0,
+    "ReloadTopology": 60.0,
     "Check": 5.0,
 }
-RETRIED = ("Place", "Route", "Release", "ListReservations", "GetTopology", "UpdateSite", "WhatIf")
+RETRIED = (
+    "Place",
+    "Route",
+    "Release",
+    "ListReservations",
+    "GetTopology",
+    "UpdateSite",
+    "WhatIf",
+    "ReloadTopology",
+)
 
 JobLike = Job | Mapping[str, Any]
 """A domain Job, or a job in its jobs-file shape (a mapping as in examples/jobs/*.yaml)."""
@@ -96,6 +107,7 @@ def place_request(
     request_id: str | None,
     time_limit_s: float,
     carbon_price_cny_per_kg: float,
+    ttl_s: float = 0.0,
 ) -> pb.PlaceRequest:
     """A Place request; a request_id is made up when none is given (safe retries)."""
     return pb.PlaceRequest(
@@ -104,12 +116,15 @@ def place_request(
         request_id="" if dry_run and request_id is None else (request_id or uuid.uuid4().hex),
         time_limit_s=time_limit_s,
         carbon_price_cny_per_kg=carbon_price_cny_per_kg,
+        ttl_s=ttl_s,
     )
 
 
-def route_request(job: JobLike, request_id: str | None) -> pb.RouteRequest:
+def route_request(job: JobLike, request_id: str | None, ttl_s: float = 0.0) -> pb.RouteRequest:
     """A Route request with a request_id (made up when none is given)."""
-    return pb.RouteRequest(job=convert.job_message(job), request_id=request_id or uuid.uuid4().hex)
+    return pb.RouteRequest(
+        job=convert.job_message(job), request_id=request_id or uuid.uuid4().hex, ttl_s=ttl_s
+    )
 
 
 def update_request(
@@ -194,15 +209,20 @@ class RouterClient:
         request_id: str | None = None,
         time_limit_s: float = 0.0,
         carbon_price_cny_per_kg: float = 0.0,
+        ttl_s: float = 0.0,
         timeout_s: float | None = None,
     ) -> PlaceResult:
-        """Plan a batch together; unless dry_run, reserve every placed job atomically."""
+        """Plan a batch together; unless dry_run, reserve every placed job atomically.
+
+        With ttl_s > 0 the reservations expire that many seconds after they are made.
+        """
         request = place_request(
             jobs,
             dry_run=dry_run,
             request_id=request_id,
             time_limit_s=time_limit_s,
             carbon_price_cny_per_kg=carbon_price_cny_per_kg,
+            ttl_s=ttl_s,
         )
         return convert.place_result(self._call("Place", request, timeout_s))
 
@@ -211,10 +231,19 @@ class RouterClient:
         return self.place(jobs, dry_run=True, **options).plan
 
     def route(
-        self, job: JobLike, *, request_id: str | None = None, timeout_s: float | None = None
+        self,
+        job: JobLike,
+        *,
+        request_id: str | None = None,
+        ttl_s: float = 0.0,
+        timeout_s: float | None = None,
     ) -> RouteResult:
-        """Reserve the cheapest feasible pool for one job now, or learn why none fits."""
-        return convert.route_result(self._call("Route", route_request(job, request_id), timeout_s))
+        """Reserve the cheapest feasible pool for one job now, or learn why none fits.
+
+        With ttl_s > 0 the reservation expires that many seconds after it is made.
+        """
+        request = route_request(job, request_id, ttl_s)
+        return convert.route_result(self._call("Route", request, timeout_s))
 
     def release(self, reservation_id: str, *, timeout_s: float | None = None) -> Reservation:
         """End a reservation (NotFoundError if unknown)."""
@@ -262,6 +291,11 @@ class RouterClient:
         """Plan jobs (default: the live reservations') under scenarios; reserves nothing."""
         request = whatif_request(scenarios, jobs, time_limit_s)
         return convert.whatif_result(self._call("WhatIf", request, timeout_s))
+
+    def reload_topology(self, *, timeout_s: float | None = None) -> ReloadResult:
+        """Make the server re-read its topology file; reports reservations it cannot hold."""
+        answer = self._call("ReloadTopology", pb.ReloadTopologyRequest(), timeout_s)
+        return convert.reload_result(answer)
 
     def watch_placements(
         self, *, site: str | None = None, timeout_s: float | None = None
@@ -348,23 +382,36 @@ class AsyncRouterClient:
         request_id: str | None = None,
         time_limit_s: float = 0.0,
         carbon_price_cny_per_kg: float = 0.0,
+        ttl_s: float = 0.0,
         timeout_s: float | None = None,
     ) -> PlaceResult:
-        """Plan a batch together; unless dry_run, reserve every placed job atomically."""
+        """Plan a batch together; unless dry_run, reserve every placed job atomically.
+
+        With ttl_s > 0 the reservations expire that many seconds after they are made.
+        """
         request = place_request(
             jobs,
             dry_run=dry_run,
             request_id=request_id,
             time_limit_s=time_limit_s,
             carbon_price_cny_per_kg=carbon_price_cny_per_kg,
+            ttl_s=ttl_s,
         )
         return convert.place_result(await self._call("Place", request, timeout_s))
 
     async def route(
-        self, job: JobLike, *, request_id: str | None = None, timeout_s: float | None = None
+        self,
+        job: JobLike,
+        *,
+        request_id: str | None = None,
+        ttl_s: float = 0.0,
+        timeout_s: float | None = None,
     ) -> RouteResult:
-        """Reserve the cheapest feasible pool for one job now, or learn why none fits."""
-        answer = await self._call("Route", route_request(job, request_id), timeout_s)
+        """Reserve the cheapest feasible pool for one job now, or learn why none fits.
+
+        With ttl_s > 0 the reservation expires that many seconds after it is made.
+        """
+        answer = await self._call("Route", route_request(job, request_id, ttl_s), timeout_s)
         return convert.route_result(answer)
 
     async def release(self, reservation_id: str, *, timeout_s: float | None = None) -> Reservation:
@@ -414,6 +461,11 @@ class AsyncRouterClient:
         """Plan jobs (default: the live reservations') under scenarios; reserves nothing."""
         request = whatif_request(scenarios, jobs, time_limit_s)
         return convert.whatif_result(await self._call("WhatIf", request, timeout_s))
+
+    async def reload_topology(self, *, timeout_s: float | None = None) -> ReloadResult:
+        """Make the server re-read its topology file; reports reservations it cannot hold."""
+        answer = await self._call("ReloadTopology", pb.ReloadTopologyRequest(), timeout_s)
+        return convert.reload_result(answer)
 
     async def watch_placements(
         self, *, site: str | None = None, timeout_s: float | None = None

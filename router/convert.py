@@ -14,7 +14,6 @@ from typing import Any
 from google.protobuf.message import Message
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from router.engine import PoolChange, SiteChange
 from router.errors import FieldProblem, InvalidInputError
 from router.jobs import Job
 from router.plan import Placement, Plan, Unplaced
@@ -22,13 +21,16 @@ from router.results import (
     JobMove,
     PlacementEvent,
     PlaceResult,
+    ReloadResult,
     Reservation,
     RouteResult,
     ScenarioResult,
     SiteUpdateResult,
     TopologyView,
+    Unheld,
     WhatIfResult,
 )
+from router.site_changes import PoolChange, SiteChange
 from router.topology import Accelerator, Exchange, Hub, Link, Pool, Region, Site, Topology
 from router.v1 import router_pb2 as pb
 from router.v1 import router_pb2_grpc as pb_grpc
@@ -312,18 +314,21 @@ def _timestamp(unix_s: float) -> Timestamp:
     return stamp
 
 
-def reservation_message(r: Reservation) -> pb.Reservation:
-    """Proto form of a reservation."""
-    return pb.Reservation(
+def reservation_message(r: Reservation, job: pb.Job | None = None) -> pb.Reservation:
+    """Proto form of a reservation (`job`: its job as a message already, if at hand)."""
+    msg = pb.Reservation(
         reservation_id=r.reservation_id,
         placement=placement_message(r.placement),
-        job=job_message(r.job),
+        job=job if job is not None else job_message(r.job),
         state=pb.ReservationState.ValueType(
             _enum_value(pb.ReservationState, _STATE, r.state, "state")
         ),
         create_time=_timestamp(r.created_unix_s),
         request_id=r.request_id,
     )
+    if r.expires_unix_s is not None:
+        msg.expire_time.CopyFrom(_timestamp(r.expires_unix_s))
+    return msg
 
 
 def reservation_from(m: pb.Reservation) -> Reservation:
@@ -335,6 +340,7 @@ def reservation_from(m: pb.Reservation) -> Reservation:
         state=_enum_name(pb.ReservationState, _STATE, m.state),
         request_id=m.request_id,
         created_unix_s=m.create_time.ToNanoseconds() / 1e9,
+        expires_unix_s=(m.expire_time.ToNanoseconds() / 1e9 if m.HasField("expire_time") else None),
     )
 
 
@@ -375,10 +381,10 @@ def place_result(m: pb.PlaceResponse) -> PlaceResult:
     return PlaceResult(plan_from(m.plan), [reservation_from(r) for r in m.reservations])
 
 
-def route_response(result: RouteResult) -> pb.RouteResponse:
-    """Proto form of a Route answer."""
+def route_response(result: RouteResult, job: pb.Job | None = None) -> pb.RouteResponse:
+    """Proto form of a Route answer (`job`: the request's job message, reused as is)."""
     if result.reservation is not None:
-        return pb.RouteResponse(reservation=reservation_message(result.reservation))
+        return pb.RouteResponse(reservation=reservation_message(result.reservation, job))
     assert result.unplaced is not None
     return pb.RouteResponse(unplaced=unplaced_message(result.unplaced))
 
@@ -666,3 +672,24 @@ def whatif_result(m: pb.WhatIfResponse) -> WhatIfResult:
 def serialize(message: Message) -> bytes:
     """Deterministic bytes of a message (what the ledger stores as a request's answer)."""
     return message.SerializeToString(deterministic=True)
+
+
+def reload_response(result: ReloadResult) -> pb.ReloadTopologyResponse:
+    """Proto form of a topology reload's result."""
+    return pb.ReloadTopologyResponse(
+        topology_name=result.topology,
+        sites=result.sites,
+        unheld=[
+            pb.UnheldReservation(reservation=reservation_message(u.reservation), reason=u.reason)
+            for u in result.unheld
+        ],
+    )
+
+
+def reload_result(m: pb.ReloadTopologyResponse) -> ReloadResult:
+    """Domain form of a topology reload's result."""
+    return ReloadResult(
+        m.topology_name,
+        m.sites,
+        [Unheld(reservation_from(u.reservation), u.reason) for u in m.unheld],
+    )

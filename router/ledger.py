@@ -3,8 +3,13 @@
 `Ledger` is the interface the service uses; `SqliteLedger` is the single-node default
 (WAL, synchronous=FULL: an acknowledged reservation survives kill -9). Capacity is
 checked inside the committing transaction (BEGIN IMMEDIATE), so concurrent callers, even
-in other processes sharing the file, can never overbook a pool. A request_id table makes
-retried requests return their first answer instead of reserving twice.
+in other processes sharing the file, can never overbook a pool; a pool_use table keeps
+that check O(1). A request_id table makes retried requests return their first answer
+instead of reserving twice. `commit_batch` groups many independent commits into one
+transaction (one fsync). Run-time site changes are kept here too, so they outlive restarts.
+Every change to a pool's devices in use is appended to `history` with the count in use
+and the capacity after it, so "no pool was ever over its count" can be checked from the
+file afterwards (`audit`). Reservations may carry an expiry; `expire` ends the due ones.
 """
 
 from __future__ import annotations
@@ -19,7 +24,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
-from router.errors import CapacityError, FieldProblem, InvalidInputError, NotFoundError
+from router.errors import (
+    CapacityError,
+    FieldProblem,
+    InvalidInputError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
 
 PoolKey = tuple[str, int]
 """A pool: (site name, index of the pool in the site's pool list)."""
@@ -31,6 +42,7 @@ class ReservationState(StrEnum):
     ACTIVE = "active"
     RELEASED = "released"
     EVICTED = "evicted"
+    EXPIRED = "expired"
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,7 @@ class Reservation:
     request_id: str = ""
     created_unix_s: float = 0.0
     ended_unix_s: float | None = None
+    expires_unix_s: float | None = None
 
     @property
     def pool(self) -> PoolKey:
@@ -69,6 +82,15 @@ class Move:
     details: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Commit:
+    """One request's reservations (maybe none) and the answer to keep for its request_id."""
+
+    reservations: tuple[Reservation, ...]
+    request_id: str = ""
+    answer: bytes = b""
+
+
 class Ledger(Protocol):
     """Durable reservations with a capacity check at commit time."""
 
@@ -80,8 +102,8 @@ class Ledger(Protocol):
         """Device count of every pool."""
         ...
 
-    def free(self) -> dict[PoolKey, int]:
-        """Devices not held by active reservations, per pool (never negative)."""
+    def free(self) -> Mapping[PoolKey, int]:
+        """Devices not held by active reservations, per pool (never negative; read-only)."""
         ...
 
     def answer(self, request_id: str) -> bytes | None:
@@ -103,6 +125,10 @@ class Ledger(Protocol):
         """
         ...
 
+    def commit_batch(self, commits: Sequence[Commit]) -> list[bytes | CapacityError]:
+        """Many independent commits, one transaction: an answer or CapacityError each."""
+        ...
+
     def release(self, reservation_id: str) -> Reservation:
         """End a reservation; releasing an ended one returns it unchanged."""
         ...
@@ -119,6 +145,26 @@ class Ledger(Protocol):
         self, *, site: str | None = None, include_ended: bool = False
     ) -> list[Reservation]:
         """Reservations, oldest first, optionally of one site and including ended ones."""
+        ...
+
+    def forget_answers(self, before_unix_s: float) -> int:
+        """Drop stored request answers older than a time; returns how many went."""
+        ...
+
+    def save_site_change(self, site: str, change: Mapping[str, Any]) -> None:
+        """Keep the changes made to a site at run time (they outlive restarts)."""
+        ...
+
+    def site_changes(self) -> dict[str, dict[str, Any]]:
+        """Every site's kept run-time changes."""
+        ...
+
+    def expire(self, now_unix_s: float) -> list[Reservation]:
+        """End the active reservations whose expiry is due; returns them (state expired)."""
+        ...
+
+    def next_expiry(self) -> float | None:
+        """The earliest expiry among active reservations, if any (cheap: no I/O)."""
         ...
 
     def close(self) -> None:
@@ -145,9 +191,31 @@ CREATE TABLE IF NOT EXISTS reservations (
     state TEXT NOT NULL,
     request_id TEXT NOT NULL,
     created_unix_s REAL NOT NULL,
-    ended_unix_s REAL
+    ended_unix_s REAL,
+    expires_unix_s REAL
 );
 CREATE INDEX IF NOT EXISTS reservations_active ON reservations (state, site, pool_index);
+CREATE TABLE IF NOT EXISTS history (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    time_unix_s REAL NOT NULL,
+    event TEXT NOT NULL,
+    reservation_id TEXT NOT NULL,
+    site TEXT NOT NULL,
+    pool_index INTEGER NOT NULL,
+    delta INTEGER NOT NULL,
+    used_after INTEGER NOT NULL,
+    capacity INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS pool_use (
+    site TEXT NOT NULL,
+    pool_index INTEGER NOT NULL,
+    used INTEGER NOT NULL,
+    PRIMARY KEY (site, pool_index)
+);
+CREATE TABLE IF NOT EXISTS site_changes (
+    site TEXT PRIMARY KEY,
+    change TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS requests (
     request_id TEXT PRIMARY KEY,
     answer BLOB NOT NULL,
@@ -157,7 +225,7 @@ CREATE TABLE IF NOT EXISTS requests (
 
 _COLUMNS = (
     "reservation_id, job, site, pool_index, count, spec, details, state, request_id, "
-    "created_unix_s, ended_unix_s"
+    "created_unix_s, ended_unix_s, expires_unix_s"
 )
 
 
@@ -171,15 +239,27 @@ class SqliteLedger:
 
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
         self._path = str(path)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the connection
+        self._cache_lock = threading.Lock()  # the free-count cache; never held during I/O
         self._db = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        self._capacity: dict[PoolKey, int] = {}
+        self._used: dict[PoolKey, int] = {}
+        self._free: dict[PoolKey, int] | None = None  # snapshot; None: rebuild on next read
+        self._next_expiry: float | None = None
         with self._lock:
+            _migrate(self._db)
             self._db.executescript(_SCHEMA)
-            self._capacity: dict[PoolKey, int] = {}
-            self._used: dict[PoolKey, int] = {}
+            with self._transaction():  # devices in use per pool, recounted from the rows
+                self._db.execute("DELETE FROM pool_use")
+                self._db.execute(
+                    "INSERT INTO pool_use (site, pool_index, used) "
+                    "SELECT site, pool_index, SUM(count) FROM reservations WHERE state = ? "
+                    "GROUP BY site, pool_index",
+                    (ReservationState.ACTIVE.value,),
+                )
             self._refresh()
 
     # --- capacity -------------------------------------------------------------------
@@ -204,15 +284,22 @@ class SqliteLedger:
 
     def capacity(self) -> dict[PoolKey, int]:
         """Device count of every pool."""
-        with self._lock:
+        with self._cache_lock:
             return dict(self._capacity)
 
-    def free(self) -> dict[PoolKey, int]:
-        """Devices not held by active reservations, per pool (never negative)."""
-        with self._lock:
-            return {
-                key: max(0, count - self._used.get(key, 0)) for key, count in self._capacity.items()
-            }
+    def free(self) -> Mapping[PoolKey, int]:
+        """Devices not held by active reservations, per pool (never negative).
+
+        A snapshot rebuilt after each change, so the hot path (Route) reads it for free;
+        callers must not mutate it.
+        """
+        with self._cache_lock:
+            if self._free is None:
+                self._free = {
+                    key: max(0, count - self._used.get(key, 0))
+                    for key, count in self._capacity.items()
+                }
+            return self._free
 
     # --- idempotency ----------------------------------------------------------------
 
@@ -227,15 +314,9 @@ class SqliteLedger:
         """Store an answer that reserved nothing; returns the first answer for request_id."""
         if not request_id:
             return answer
-        with self._lock, self._transaction():
-            first = self._stored_answer(request_id)
-            if first is not None:
-                return first
-            self._db.execute(
-                "INSERT INTO requests (request_id, answer, created_unix_s) VALUES (?, ?, ?)",
-                (request_id, answer, time.time()),
-            )
-            return answer
+        result = self.commit_batch([Commit((), request_id, answer)])[0]
+        assert isinstance(result, bytes)  # reserving nothing cannot overbook
+        return result
 
     # --- reservations ---------------------------------------------------------------
 
@@ -248,31 +329,68 @@ class SqliteLedger:
         answer when the same request already committed (then nothing new is reserved).
         Raises CapacityError when a pool would be overbooked.
         """
+        result = self.commit_batch([Commit(tuple(reservations), request_id, answer)])[0]
+        if isinstance(result, CapacityError):
+            raise result
+        return result
+
+    def commit_batch(self, commits: Sequence[Commit]) -> list[bytes | CapacityError]:
+        """Several independent commits in one transaction and one fsync (group commit).
+
+        Each commit succeeds or fails alone (a savepoint each), exactly as `reserve` would
+        one after the other; the result per commit is its stored answer or CapacityError.
+        """
         now = time.time()
+        results: list[bytes | CapacityError] = []
+        added: list[Reservation] = []
         with self._lock:
-            try:
-                with self._transaction():
-                    if request_id:
-                        first = self._stored_answer(request_id)
-                        if first is not None:
-                            return first
-                        self._db.execute(
-                            "INSERT INTO requests (request_id, answer, created_unix_s) "
-                            "VALUES (?, ?, ?)",
-                            (request_id, answer, now),
-                        )
-                    self._db.executemany(
-                        f"INSERT INTO reservations ({_COLUMNS}) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [_row(r, request_id, now) for r in reservations],
-                    )
-                    self._check_capacity({r.pool for r in reservations})
-            except CapacityError:
+            with self._transaction():
+                for commit in commits:
+                    self._db.execute("SAVEPOINT one")
+                    try:
+                        results.append(self._apply(commit, now))
+                    except CapacityError as exc:
+                        self._db.execute("ROLLBACK TO one")
+                        results.append(exc)
+                    else:
+                        if results[-1] is commit.answer:
+                            added += commit.reservations
+                    self._db.execute("RELEASE one")
+            if any(isinstance(r, CapacityError) for r in results):
                 self._refresh()
-                raise
-            for r in reservations:
-                self._used[r.pool] = self._used.get(r.pool, 0) + r.count
-        return answer
+            else:
+                with self._cache_lock:
+                    for r in added:
+                        self._used[r.pool] = self._used.get(r.pool, 0) + r.count
+                        if r.expires_unix_s is not None:
+                            self._next_expiry = min(
+                                r.expires_unix_s, self._next_expiry or r.expires_unix_s
+                            )
+                    self._free = None
+        return results
+
+    def _apply(self, commit: Commit, now: float) -> bytes:
+        """One commit inside the open transaction; raises CapacityError to undo it."""
+        if commit.request_id:
+            inserted = self._db.execute(
+                "INSERT OR IGNORE INTO requests (request_id, answer, created_unix_s) "
+                "VALUES (?, ?, ?)",
+                (commit.request_id, commit.answer, now),
+            ).rowcount
+            if not inserted:  # the same request committed before: its first answer stands
+                first = self._stored_answer(commit.request_id)
+                assert first is not None
+                return first
+        if commit.reservations:
+            self._db.executemany(
+                f"INSERT INTO reservations ({_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_row(r, commit.request_id, now) for r in commit.reservations],
+            )
+            for r in commit.reservations:
+                self._use(r.pool, r.count, "placed", r.reservation_id)
+            self._check_capacity({r.pool for r in commit.reservations})
+        return commit.answer
 
     def release(self, reservation_id: str) -> Reservation:
         """End a reservation; releasing an ended one returns it unchanged."""
@@ -282,8 +400,11 @@ class SqliteLedger:
                 if current.state is not ReservationState.ACTIVE:
                     return current
                 self._end(reservation_id, ReservationState.RELEASED)
+                self._use(current.pool, -current.count, "released", reservation_id)
                 ended = self._get(reservation_id)
-            self._used[current.pool] = self._used.get(current.pool, 0) - current.count
+            with self._cache_lock:
+                self._used[current.pool] = self._used.get(current.pool, 0) - current.count
+                self._free = None
             return ended
 
     def relocate(self, moves: Sequence[Move], evictions: Sequence[str]) -> list[Reservation]:
@@ -298,10 +419,15 @@ class SqliteLedger:
         with self._lock:
             try:
                 with self._transaction():
-                    for rid in ids:
-                        if self._get(rid).state is not ReservationState.ACTIVE:
+                    before = {rid: self._get(rid) for rid in ids}
+                    for rid, held in before.items():
+                        if held.state is not ReservationState.ACTIVE:
                             raise NotFoundError(f"reservation {rid} is not active")
+                        kind = "evicted" if rid in evictions else "moved"
+                        self._use(held.pool, -held.count, kind, rid)
                     for move in moves:
+                        rid = move.reservation_id
+                        self._use((move.site, move.pool_index), before[rid].count, "moved", rid)
                         self._db.execute(
                             "UPDATE reservations SET site = ?, pool_index = ?, details = ? "
                             "WHERE reservation_id = ?",
@@ -314,6 +440,32 @@ class SqliteLedger:
             finally:
                 self._refresh()
         return result
+
+    def expire(self, now_unix_s: float) -> list[Reservation]:
+        """End the active reservations whose expiry is due; returns them (state expired).
+
+        Abandoned reservations give their devices back this way: a client that never
+        releases loses its hold at `expires_unix_s`.
+        """
+        with self._lock:
+            with self._transaction():
+                rows = self._db.execute(
+                    f"SELECT {_COLUMNS} FROM reservations WHERE state = ? "
+                    "AND expires_unix_s IS NOT NULL AND expires_unix_s <= ? ORDER BY seq",
+                    (ReservationState.ACTIVE.value, now_unix_s),
+                ).fetchall()
+                due = [_reservation(row) for row in rows]
+                for r in due:
+                    self._end(r.reservation_id, ReservationState.EXPIRED)
+                    self._use(r.pool, -r.count, "expired", r.reservation_id)
+                ended = [self._get(r.reservation_id) for r in due]
+            self._refresh()
+        return ended
+
+    def next_expiry(self) -> float | None:
+        """The earliest expiry among active reservations, if any (cheap: no I/O)."""
+        with self._cache_lock:
+            return self._next_expiry
 
     def get(self, reservation_id: str) -> Reservation:
         """One reservation by id (NotFoundError if unknown)."""
@@ -338,6 +490,32 @@ class SqliteLedger:
         with self._lock:
             rows = self._db.execute(sql + " ORDER BY seq", args).fetchall()
         return [_reservation(row) for row in rows]
+
+    def forget_answers(self, before_unix_s: float) -> int:
+        """Drop stored request answers older than a time; returns how many went.
+
+        A retry after that gets a fresh answer, so keep them longer than any client retries.
+        """
+        with self._lock, self._transaction():
+            gone = self._db.execute(
+                "DELETE FROM requests WHERE created_unix_s < ?", (before_unix_s,)
+            ).rowcount
+        return int(gone)
+
+    def save_site_change(self, site: str, change: Mapping[str, Any]) -> None:
+        """Keep the changes made to a site at run time (they outlive restarts)."""
+        with self._lock, self._transaction():
+            self._db.execute(
+                "INSERT INTO site_changes (site, change) VALUES (?, ?) "
+                "ON CONFLICT (site) DO UPDATE SET change = excluded.change",
+                (site, _dump(change)),
+            )
+
+    def site_changes(self) -> dict[str, dict[str, Any]]:
+        """Every site's kept run-time changes."""
+        with self._lock:
+            rows = self._db.execute("SELECT site, change FROM site_changes").fetchall()
+        return {site: json.loads(change) for site, change in rows}
 
     def close(self) -> None:
         """Close the database file."""
@@ -369,20 +547,34 @@ class SqliteLedger:
             (state.value, time.time(), reservation_id),
         )
 
+    def _use(self, pool: PoolKey, delta: int, event: str, reservation_id: str) -> None:
+        """Add `delta` devices to a pool's count in use and log it (inside the transaction).
+
+        The history row records the count in use and the capacity right after the change;
+        rows of a rolled-back change vanish with it, so history holds committed facts only.
+        """
+        self._db.execute(
+            "INSERT INTO pool_use (site, pool_index, used) VALUES (?, ?, ?) "
+            "ON CONFLICT (site, pool_index) DO UPDATE SET used = used + excluded.used",
+            (pool[0], pool[1], delta),
+        )
+        self._db.execute(
+            "INSERT INTO history (time_unix_s, event, reservation_id, site, pool_index, delta, "
+            "used_after, capacity) SELECT ?, ?, ?, ?, ?, ?, "
+            "(SELECT used FROM pool_use WHERE site = ? AND pool_index = ?), "
+            "COALESCE((SELECT capacity FROM pools WHERE site = ? AND pool_index = ?), 0)",
+            (time.time(), event, reservation_id, *pool, delta, *pool, *pool),
+        )
+
     def _check_capacity(self, pools: Iterable[PoolKey]) -> None:
         """Raise CapacityError if any of the pools is overbooked (inside the transaction)."""
         for site, index in sorted(pools):
-            row = self._db.execute(
-                "SELECT capacity FROM pools WHERE site = ? AND pool_index = ?", (site, index)
+            capacity, used = self._db.execute(
+                "SELECT"
+                " COALESCE((SELECT capacity FROM pools WHERE site = ?1 AND pool_index = ?2), 0),"
+                " COALESCE((SELECT used FROM pool_use WHERE site = ?1 AND pool_index = ?2), 0)",
+                (site, index),
             ).fetchone()
-            capacity = 0 if row is None else int(row[0])
-            used = int(
-                self._db.execute(
-                    "SELECT COALESCE(SUM(count), 0) FROM reservations "
-                    "WHERE state = ? AND site = ? AND pool_index = ?",
-                    (ReservationState.ACTIVE.value, site, index),
-                ).fetchone()[0]
-            )
             if used > capacity:
                 raise CapacityError(
                     f"pool {index} of site {site} would hold {used} devices, it has {capacity}"
@@ -390,18 +582,21 @@ class SqliteLedger:
 
     def _refresh(self) -> None:
         """Reload capacities and usage from the file (other processes may have written)."""
-        self._capacity = {
+        capacity = {
             (site, index): int(cap)
             for site, index, cap in self._db.execute("SELECT site, pool_index, capacity FROM pools")
         }
-        self._used = {
+        used = {
             (site, index): int(used)
-            for site, index, used in self._db.execute(
-                "SELECT site, pool_index, SUM(count) FROM reservations WHERE state = ? "
-                "GROUP BY site, pool_index",
-                (ReservationState.ACTIVE.value,),
-            )
+            for site, index, used in self._db.execute("SELECT site, pool_index, used FROM pool_use")
         }
+        row = self._db.execute(
+            "SELECT MIN(expires_unix_s) FROM reservations WHERE state = ?",
+            (ReservationState.ACTIVE.value,),
+        ).fetchone()
+        with self._cache_lock:
+            self._capacity, self._used, self._free = capacity, used, None
+            self._next_expiry = None if row is None or row[0] is None else float(row[0])
 
 
 class _Transaction:
@@ -411,7 +606,10 @@ class _Transaction:
         self._db = db
 
     def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:  # another process held the lock too long
+            raise ServiceUnavailableError(f"the ledger is busy ({exc}); try again") from None
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
@@ -434,11 +632,12 @@ def _row(r: Reservation, request_id: str, now: float) -> tuple[object, ...]:
         request_id or r.request_id,
         now,
         None,
+        r.expires_unix_s,
     )
 
 
 def _reservation(row: tuple[Any, ...]) -> Reservation:
-    (rid, job, site, index, count, spec, details, state, request_id, created, ended) = row
+    (rid, job, site, index, count, spec, details, state, request_id, created, ended, expires) = row
     return Reservation(
         reservation_id=rid,
         job=job,
@@ -451,4 +650,79 @@ def _reservation(row: tuple[Any, ...]) -> Reservation:
         request_id=request_id,
         created_unix_s=float(created),
         ended_unix_s=None if ended is None else float(ended),
+        expires_unix_s=None if expires is None else float(expires),
     )
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a state file written by an older version up to this schema (adds columns)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(reservations)")}
+    if columns and "expires_unix_s" not in columns:
+        db.execute("ALTER TABLE reservations ADD COLUMN expires_unix_s REAL")
+
+
+@dataclass(frozen=True)
+class Audit:
+    """What a state file proves about its own history (see `audit`)."""
+
+    changes: int
+    """History rows replayed."""
+    overbooked: list[str]
+    """Changes that added devices to a pool and left it over the capacity it had then."""
+    mismatched: list[str]
+    """Pools whose replayed use differs from the recorded one, or from the live rows."""
+    active: int
+    """Active reservations now."""
+
+
+def audit(path: str | Path) -> Audit:
+    """Replay a state file's history independently of the ledger's own bookkeeping.
+
+    Every grant (a change adding devices to a pool) must leave the pool at or under the
+    capacity it had at that moment; the running sum of deltas must match what each row
+    recorded; and the final sums must equal the devices held by active reservations.
+    It only reads (its own connection, so it is safe while a server runs, and after a
+    crash it sees exactly what a restarted server would: SQLite replays the WAL).
+    """
+    if not Path(path).is_file():
+        raise NotFoundError(f"no state file {path}")
+    db = sqlite3.connect(str(path))
+    try:
+        running: dict[PoolKey, int] = {}
+        overbooked: list[str] = []
+        mismatched: list[str] = []
+        rows = db.execute(
+            "SELECT seq, event, reservation_id, site, pool_index, delta, used_after, capacity "
+            "FROM history ORDER BY seq"
+        ).fetchall()
+        for seq, event, rid, site, index, delta, used_after, capacity in rows:
+            key = (str(site), int(index))
+            running[key] = running.get(key, 0) + int(delta)
+            if running[key] != int(used_after):
+                mismatched.append(
+                    f"#{seq} {site}/{index}: replayed {running[key]}, row {used_after}"
+                )
+            if int(delta) > 0 and running[key] > int(capacity):
+                overbooked.append(
+                    f"#{seq} {event} {rid}: {site}/{index} at {running[key]} of {capacity}"
+                )
+        held = {
+            (str(site), int(index)): int(total)
+            for site, index, total in db.execute(
+                "SELECT site, pool_index, SUM(count) FROM reservations WHERE state = ? "
+                "GROUP BY site, pool_index",
+                (ReservationState.ACTIVE.value,),
+            )
+        }
+        for key in sorted(set(held) | {k for k, v in running.items() if v}):
+            if held.get(key, 0) != running.get(key, 0):
+                mismatched.append(
+                    f"{key[0]}/{key[1]}: history sums to {running.get(key, 0)}, "
+                    f"active reservations hold {held.get(key, 0)}"
+                )
+        (active,) = db.execute(
+            "SELECT COUNT(*) FROM reservations WHERE state = ?", (ReservationState.ACTIVE.value,)
+        ).fetchone()
+    finally:
+        db.close()
+    return Audit(len(rows), overbooked, mismatched, int(active))

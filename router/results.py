@@ -14,8 +14,8 @@ from typing import Any
 from router.plan import Placement, Plan, Unplaced
 from router.topology import Site, Topology
 
-EVENT_TYPES = ("placed", "moved", "released", "evicted")
-RESERVATION_STATES = ("active", "released", "evicted")
+EVENT_TYPES = ("placed", "moved", "released", "evicted", "expired")
+RESERVATION_STATES = ("active", "released", "evicted", "expired")
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,8 @@ class Reservation:
     state: str = "active"
     request_id: str = ""
     created_unix_s: float = 0.0
+    expires_unix_s: float | None = None
+    """When the reservation ends by itself (None: held until released)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,23 @@ class SiteUpdateResult:
     site: Site
     moved: list[PlacementEvent] = field(default_factory=list)
     evicted: list[PlacementEvent] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Unheld:
+    """A kept reservation that the topology can no longer hold, and why."""
+
+    reservation: Reservation
+    reason: str
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    """A topology reload: the new topology's name and size, and what it cannot hold."""
+
+    topology: str
+    sites: int
+    unheld: list[Unheld] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -90,8 +90,10 @@ def error_from(
         return InvalidInputError(problems or [FieldProblem("", message or "invalid request")])
     if code is grpc.StatusCode.NOT_FOUND:
         return NotFoundError(message)
-    if code in (grpc.StatusCode.ABORTED, grpc.StatusCode.RESOURCE_EXHAUSTED):
+    if code is grpc.StatusCode.ABORTED:
         return CapacityError(message)
+    if code is grpc.StatusCode.RESOURCE_EXHAUSTED:  # the server is at its concurrency bound
+        return ServiceUnavailableError(message or "server busy")
     if code is grpc.StatusCode.DEADLINE_EXCEEDED:
         return DeadlineExceededError(message or "deadline exceeded")
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED):

@@ -8,6 +8,7 @@ from typing import Any
 
 from router.jobs import Job, parse_jobs
 from router.topology import Topology, parse_topology
+from router.topology_data import topology_data
 
 # kind: (share, device counts, hours range, one-way latency budgets in ms)
 _MIX: dict[str, tuple[float, tuple[int, ...], tuple[float, float], tuple[float, ...]]] = {
@@ -150,7 +151,7 @@ def synthetic_topology(base: Topology, sites: int, seed: int = 0) -> Topology:
     data = {
         "version": 1,
         "name": f"synthetic-{sites}",
-        "accelerators": [_accelerator_row(a) for a in base.accelerators.values()],
+        "accelerators": topology_data(base)["accelerators"],
         "hubs": [{"name": h, "title": h, "zone": z} for h, z, _, _ in _HUBS],
         "regions": regions,
         "sites": site_rows,
@@ -167,18 +168,6 @@ def _list_price(base: Topology, accelerator: str) -> float:
         if p.accelerator == accelerator
     ]
     return max(prices) if prices else 8.0
-
-
-def _accelerator_row(a: Any) -> dict[str, Any]:
-    return {
-        "name": a.name,
-        "vendor": a.vendor,
-        "stack": a.stack,
-        "memory_gb": a.memory_gb,
-        "tdp_kw": a.tdp_kw,
-        "training": a.training,
-        "tflops": dict(a.tflops),
-    }
 
 
 def _km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from router.errors import CapacityError, NotFoundError
+from router.errors import CapacityError, NotFoundError, ServiceUnavailableError
 from router.ledger import Move, Reservation, ReservationState, SqliteLedger
 
 
@@ -156,3 +158,29 @@ def test_shrunk_capacity_shows_no_free_devices(ledger: SqliteLedger) -> None:
     ledger.set_capacity({("zhongwei", 0): 5})
     assert ledger.free() == {("zhongwei", 0): 0}
     assert ledger.capacity() == {("zhongwei", 0): 5}
+
+
+def test_old_answers_can_be_forgotten(ledger: SqliteLedger) -> None:
+    ledger.remember("old", b"first")
+    assert ledger.forget_answers(before_unix_s=0.0) == 0
+    assert ledger.forget_answers(before_unix_s=time.time() + 1) == 1
+    assert ledger.answer("old") is None
+    assert ledger.remember("old", b"second") == b"second"
+
+
+def test_a_writer_in_another_process_holding_the_lock_makes_calls_unavailable(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state.sqlite"
+    ledger = SqliteLedger(path, busy_timeout_ms=50)
+    ledger.set_capacity({("zhongwei", 0): 10})
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # holds the write lock
+    try:
+        with pytest.raises(ServiceUnavailableError, match="ledger is busy"):
+            ledger.reserve([_hold("a", count=2)])
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    ledger.reserve([_hold("a", count=2)])
+    assert ledger.free()[("zhongwei", 0)] == 8

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from router.background import running
 from router.cli import main
 from router.jobs import Job, load_jobs
 from router.ledger import SqliteLedger
@@ -23,7 +24,6 @@ from router.network import Network
 from router.placer import plan_jobs
 from router.plan import Plan
 from router.scenario import Scenario, load_scenario, parse_scenario
-from router.service import running
 from router.topology import Topology, default_topology
 from router.whatif import (
     apply_scenario,

@@ -127,6 +127,8 @@ class _ReservationStateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Rese
     RESERVATION_STATE_ACTIVE: _ReservationState.ValueType  # 1
     RESERVATION_STATE_RELEASED: _ReservationState.ValueType  # 2
     RESERVATION_STATE_EVICTED: _ReservationState.ValueType  # 3
+    RESERVATION_STATE_EXPIRED: _ReservationState.ValueType  # 4
+    """Its ttl passed before it was released."""
 
 class ReservationState(_ReservationState, metaclass=_ReservationStateEnumTypeWrapper):
     """ReservationState tells whether a reservation still holds devices."""
@@ -135,6 +137,8 @@ RESERVATION_STATE_UNSPECIFIED: ReservationState.ValueType  # 0
 RESERVATION_STATE_ACTIVE: ReservationState.ValueType  # 1
 RESERVATION_STATE_RELEASED: ReservationState.ValueType  # 2
 RESERVATION_STATE_EVICTED: ReservationState.ValueType  # 3
+RESERVATION_STATE_EXPIRED: ReservationState.ValueType  # 4
+"""Its ttl passed before it was released."""
 Global___ReservationState: _TypeAlias = ReservationState  # noqa: Y015
 
 class _EventType:
@@ -148,6 +152,7 @@ class _EventTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_EventType.V
     EVENT_TYPE_MOVED: _EventType.ValueType  # 2
     EVENT_TYPE_RELEASED: _EventType.ValueType  # 3
     EVENT_TYPE_EVICTED: _EventType.ValueType  # 4
+    EVENT_TYPE_EXPIRED: _EventType.ValueType  # 5
 
 class EventType(_EventType, metaclass=_EventTypeEnumTypeWrapper):
     """EventType of a placement event."""
@@ -157,6 +162,7 @@ EVENT_TYPE_PLACED: EventType.ValueType  # 1
 EVENT_TYPE_MOVED: EventType.ValueType  # 2
 EVENT_TYPE_RELEASED: EventType.ValueType  # 3
 EVENT_TYPE_EVICTED: EventType.ValueType  # 4
+EVENT_TYPE_EXPIRED: EventType.ValueType  # 5
 Global___EventType: _TypeAlias = EventType  # noqa: Y015
 
 @_typing.final
@@ -439,6 +445,7 @@ class Reservation(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    EXPIRE_TIME_FIELD_NUMBER: _builtins.int
     reservation_id: _builtins.str
     state: Global___ReservationState.ValueType
     request_id: _builtins.str
@@ -448,6 +455,10 @@ class Reservation(_message.Message):
     def job(self) -> Global___Job: ...
     @_builtins.property
     def create_time(self) -> _timestamp_pb2.Timestamp: ...
+    @_builtins.property
+    def expire_time(self) -> _timestamp_pb2.Timestamp:
+        """When it ends by itself (set by the request's ttl_s); unset: held until released."""
+
     def __init__(
         self,
         *,
@@ -457,10 +468,11 @@ class Reservation(_message.Message):
         state: Global___ReservationState.ValueType = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         request_id: _builtins.str = ...,
+        expire_time: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "job", b"job", "placement", b"placement"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time", "job", b"job", "placement", b"placement"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "job", b"job", "placement", b"placement", "request_id", b"request_id", "reservation_id", b"reservation_id", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time", "job", b"job", "placement", b"placement", "request_id", b"request_id", "reservation_id", b"reservation_id", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -798,6 +810,7 @@ class PlaceRequest(_message.Message):
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     TIME_LIMIT_S_FIELD_NUMBER: _builtins.int
     CARBON_PRICE_CNY_PER_KG_FIELD_NUMBER: _builtins.int
+    TTL_S_FIELD_NUMBER: _builtins.int
     dry_run: _builtins.bool
     """Plan only: reserve nothing."""
     request_id: _builtins.str
@@ -805,6 +818,8 @@ class PlaceRequest(_message.Message):
     time_limit_s: _builtins.float
     """Solver time limit; 0 means the server default. Always capped by the call deadline."""
     carbon_price_cny_per_kg: _builtins.float
+    ttl_s: _builtins.float
+    """Reservations expire this many seconds after they are made; 0: never."""
     @_builtins.property
     def jobs(self) -> _containers.RepeatedCompositeFieldContainer[Global___Job]: ...
     def __init__(
@@ -815,10 +830,11 @@ class PlaceRequest(_message.Message):
         request_id: _builtins.str = ...,
         time_limit_s: _builtins.float = ...,
         carbon_price_cny_per_kg: _builtins.float = ...,
+        ttl_s: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["carbon_price_cny_per_kg", b"carbon_price_cny_per_kg", "dry_run", b"dry_run", "jobs", b"jobs", "request_id", b"request_id", "time_limit_s", b"time_limit_s"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["carbon_price_cny_per_kg", b"carbon_price_cny_per_kg", "dry_run", b"dry_run", "jobs", b"jobs", "request_id", b"request_id", "time_limit_s", b"time_limit_s", "ttl_s", b"ttl_s"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -858,7 +874,10 @@ class RouteRequest(_message.Message):
 
     JOB_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
+    TTL_S_FIELD_NUMBER: _builtins.int
     request_id: _builtins.str
+    ttl_s: _builtins.float
+    """The reservation expires this many seconds after it is made; 0: never."""
     @_builtins.property
     def job(self) -> Global___Job: ...
     def __init__(
@@ -866,10 +885,11 @@ class RouteRequest(_message.Message):
         *,
         job: Global___Job | None = ...,
         request_id: _builtins.str = ...,
+        ttl_s: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["job", b"job"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["job", b"job", "request_id", b"request_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job", b"job", "request_id", b"request_id", "ttl_s", b"ttl_s"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1449,3 +1469,77 @@ class WatchPlacementsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WatchPlacementsResponse: _TypeAlias = WatchPlacementsResponse  # noqa: Y015
+
+@_typing.final
+class ReloadTopologyRequest(_message.Message):
+    """ReloadTopologyRequest has no parameters: the server re-reads its --topology file."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReloadTopologyRequest: _TypeAlias = ReloadTopologyRequest  # noqa: Y015
+
+@_typing.final
+class ReloadTopologyResponse(_message.Message):
+    """ReloadTopologyResponse names the topology now in use and what it cannot hold."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOPOLOGY_NAME_FIELD_NUMBER: _builtins.int
+    SITES_FIELD_NUMBER: _builtins.int
+    UNHELD_FIELD_NUMBER: _builtins.int
+    topology_name: _builtins.str
+    sites: _builtins.int
+    @_builtins.property
+    def unheld(self) -> _containers.RepeatedCompositeFieldContainer[Global___UnheldReservation]:
+        """Kept reservations the new topology cannot hold (site or pool gone, pool of
+        another type, site down, pool smaller than what it holds), oldest first.
+        """
+
+    def __init__(
+        self,
+        *,
+        topology_name: _builtins.str = ...,
+        sites: _builtins.int = ...,
+        unheld: _abc.Iterable[Global___UnheldReservation] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["sites", b"sites", "topology_name", b"topology_name", "unheld", b"unheld"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReloadTopologyResponse: _TypeAlias = ReloadTopologyResponse  # noqa: Y015
+
+@_typing.final
+class UnheldReservation(_message.Message):
+    """UnheldReservation is a kept reservation the topology can no longer hold."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESERVATION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    reason: _builtins.str
+    @_builtins.property
+    def reservation(self) -> Global___Reservation: ...
+    def __init__(
+        self,
+        *,
+        reservation: Global___Reservation | None = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["reservation", b"reservation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["reason", b"reason", "reservation", b"reservation"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UnheldReservation: _TypeAlias = UnheldReservation  # noqa: Y015

@@ -75,6 +75,11 @@ class RouterServiceStub:
                 request_serializer=router_dot_v1_dot_router__pb2.WatchPlacementsRequest.SerializeToString,
                 response_deserializer=router_dot_v1_dot_router__pb2.WatchPlacementsResponse.FromString,
                 _registered_method=True)
+        self.ReloadTopology = channel.unary_unary(
+                '/router.v1.RouterService/ReloadTopology',
+                request_serializer=router_dot_v1_dot_router__pb2.ReloadTopologyRequest.SerializeToString,
+                response_deserializer=router_dot_v1_dot_router__pb2.ReloadTopologyResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServiceServicer:
@@ -135,7 +140,17 @@ class RouterServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def WatchPlacements(self, request, context):
-        """WatchPlacements streams placement events (placed, moved, released, evicted).
+        """WatchPlacements streams placement events (placed, moved, released, evicted,
+        expired).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReloadTopology(self, request, context):
+        """ReloadTopology re-reads the topology file the server was started with (as
+        SIGHUP does). Every reservation is kept; those the new topology can no longer
+        hold are reported.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -183,6 +198,11 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.WatchPlacements,
                     request_deserializer=router_dot_v1_dot_router__pb2.WatchPlacementsRequest.FromString,
                     response_serializer=router_dot_v1_dot_router__pb2.WatchPlacementsResponse.SerializeToString,
+            ),
+            'ReloadTopology': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReloadTopology,
+                    request_deserializer=router_dot_v1_dot_router__pb2.ReloadTopologyRequest.FromString,
+                    response_serializer=router_dot_v1_dot_router__pb2.ReloadTopologyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -402,6 +422,33 @@ class RouterService:
             '/router.v1.RouterService/WatchPlacements',
             router_dot_v1_dot_router__pb2.WatchPlacementsRequest.SerializeToString,
             router_dot_v1_dot_router__pb2.WatchPlacementsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReloadTopology(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/router.v1.RouterService/ReloadTopology',
+            router_dot_v1_dot_router__pb2.ReloadTopologyRequest.SerializeToString,
+            router_dot_v1_dot_router__pb2.ReloadTopologyResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -63,7 +63,14 @@ class RouterServiceStub:
     scenario against the unchanged baseline. Reserves nothing.
     """
     WatchPlacements: _grpc.UnaryStreamMultiCallable[_router_pb2.WatchPlacementsRequest, _router_pb2.WatchPlacementsResponse]
-    """WatchPlacements streams placement events (placed, moved, released, evicted)."""
+    """WatchPlacements streams placement events (placed, moved, released, evicted,
+    expired).
+    """
+    ReloadTopology: _grpc.UnaryUnaryMultiCallable[_router_pb2.ReloadTopologyRequest, _router_pb2.ReloadTopologyResponse]
+    """ReloadTopology re-reads the topology file the server was started with (as
+    SIGHUP does). Every reservation is kept; those the new topology can no longer
+    hold are reported.
+    """
 
 @_typing.type_check_only
 class RouterServiceAsyncStub(RouterServiceStub):
@@ -93,7 +100,14 @@ class RouterServiceAsyncStub(RouterServiceStub):
     scenario against the unchanged baseline. Reserves nothing.
     """
     WatchPlacements: _aio.UnaryStreamMultiCallable[_router_pb2.WatchPlacementsRequest, _router_pb2.WatchPlacementsResponse]  # type: ignore[assignment]
-    """WatchPlacements streams placement events (placed, moved, released, evicted)."""
+    """WatchPlacements streams placement events (placed, moved, released, evicted,
+    expired).
+    """
+    ReloadTopology: _aio.UnaryUnaryMultiCallable[_router_pb2.ReloadTopologyRequest, _router_pb2.ReloadTopologyResponse]  # type: ignore[assignment]
+    """ReloadTopology re-reads the topology file the server was started with (as
+    SIGHUP does). Every reservation is kept; those the new topology can no longer
+    hold are reported.
+    """
 
 class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
     """RouterService places jobs, keeps their reservations and answers what-if questions."""
@@ -168,6 +182,19 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _router_pb2.WatchPlacementsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_router_pb2.WatchPlacementsResponse], _abc.AsyncIterator[_router_pb2.WatchPlacementsResponse]]:
-        """WatchPlacements streams placement events (placed, moved, released, evicted)."""
+        """WatchPlacements streams placement events (placed, moved, released, evicted,
+        expired).
+        """
+
+    @_abc_1.abstractmethod
+    def ReloadTopology(
+        self,
+        request: _router_pb2.ReloadTopologyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.ReloadTopologyResponse, _abc.Awaitable[_router_pb2.ReloadTopologyResponse]]:
+        """ReloadTopology re-reads the topology file the server was started with (as
+        SIGHUP does). Every reservation is kept; those the new topology can no longer
+        hold are reported.
+        """
 
 def add_RouterServiceServicer_to_server(servicer: RouterServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
