@@ -133,8 +133,10 @@ def format_gap_table(results: Sequence[GapResult], *, markdown: bool = False) ->
         lines += ["| " + " | ".join(row) + " |" for row in rows]
     else:
         widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=True)]
-        lines = ["  ".join(x.ljust(w) for x, w in zip(header, widths, strict=True))]
-        lines += ["  ".join(x.ljust(w) for x, w in zip(row, widths, strict=True)) for row in rows]
+        lines = [
+            "  ".join(x.ljust(w) for x, w in zip(line, widths, strict=True)).rstrip()
+            for line in [header, *rows]
+        ]
     lines.append("")
     lines.append(summarize(results))
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""`westward bench ...`: measure the planner on synthetic national workloads."""
+"""`westward bench ...`: measure the planner on synthetic national workloads and GAP files."""
 
 from __future__ import annotations
 
@@ -6,9 +6,11 @@ import argparse
 import resource
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from router import cli_service
+from router.benchgap import format_gap_table, gap_results_to_json, run_gap
 from router.cli_common import positive_float, positive_int, print_json, progress, topology_from
 from router.placer import plan_jobs
 from router.synthetic import synthetic_jobs, synthetic_topology
@@ -54,6 +56,21 @@ def register(commands: Any) -> None:
     synthetic.add_argument("--time-limit", type=positive_float, default=60.0, metavar="S")
     synthetic.add_argument("--json", action="store_true")
     synthetic.set_defaults(handler=_cmd_synthetic)
+    gap = bench_commands.add_parser(
+        "gap", help="solve OR-Library GAP files; compare with published optima"
+    )
+    gap.add_argument("files", nargs="+", metavar="FILE")
+    gap.add_argument(
+        "--time-limit", type=positive_float, default=10.0, metavar="S", help="per instance"
+    )
+    gap.add_argument(
+        "--reference",
+        metavar="F",
+        help="reference.csv with best known values (default: ../shared/benchmarks/gap/"
+        "reference.csv when it exists)",
+    )
+    gap.add_argument("--json", action="store_true")
+    gap.set_defaults(handler=_cmd_gap)
     cli_service.register_bench_route(bench_commands)
 
 
@@ -97,3 +114,23 @@ def _cmd_synthetic(args: argparse.Namespace) -> int:
     rows = [[k, v] for k, v in asdict(result).items()]
     print(format_table(["MEASURE", "VALUE"], rows))
     return 0
+
+
+def _cmd_gap(args: argparse.Namespace) -> int:
+    reference = Path(args.reference) if args.reference else _default_reference()
+    progress(f"solving {len(args.files)} GAP file(s), {args.time_limit:g} s per instance...")
+    results = run_gap(args.files, args.time_limit, reference)
+    if args.json:
+        print_json(gap_results_to_json(results))
+    else:
+        print(format_gap_table(results))
+    return 0
+
+
+def _default_reference() -> Path | None:
+    """The shared benchmark reference beside the checkout (or the working directory)."""
+    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
+        candidate = base.parent / "shared" / "benchmarks" / "gap" / "reference.csv"
+        if candidate.is_file():
+            return candidate
+    return None

@@ -151,3 +151,33 @@ def test_reference_file_errors(tmp_path: Path) -> None:
     path.write_text("instance,optimum,best_known_value\nx,abc,3\n")
     with pytest.raises(InvalidInputError, match="integers"):
         load_reference(path)
+
+
+def test_cli_bench_gap_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from router.cli import main
+
+    path = tmp_path / "tiny"
+    path.write_text(TINY)
+    assert main(["bench", "gap", str(path), "--time-limit", "2", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["instance"], r["objective"], r["status"]) for r in rows] == [("tiny", 12, "optimal")]
+
+
+def test_cli_bench_gap_bad_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from router.cli import main
+
+    path = tmp_path / "bad"
+    path.write_text("2 3\n1 2\n")
+    assert main(["bench", "gap", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert str(path) in err and "expected 14 numbers" in err
+
+
+@needs_shared
+def test_cli_bench_gap_table_with_reference(capsys: pytest.CaptureFixture[str]) -> None:
+    from router.cli import main
+
+    path = GAP_DIR / "cattrysse1994" / "gap1-0"
+    assert main(["bench", "gap", str(path), "--reference", str(REFERENCE)]) == 0
+    out = capsys.readouterr().out
+    assert "cattrysse1994/gap1-0" in out and "261" in out and "1/1 at best known" in out
