@@ -13,8 +13,10 @@ from router import cli_service
 from router.benchgap import format_gap_table, gap_results_to_json, run_gap
 from router.cli_common import positive_float, positive_int, print_json, progress, topology_from
 from router.placer import plan_jobs
-from router.synthetic import synthetic_jobs, synthetic_topology
+from router.synthetic import synthetic_jobs, synthetic_topology, with_load
 from router.tables import format_table
+
+DEFAULT_LOAD = 0.8
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,13 @@ def register(commands: Any) -> None:
         help="generate a national topology with M sites (default: the --topology file)",
     )
     synthetic.add_argument("--topology", metavar="F", help="default: the embedded china-edwc")
+    synthetic.add_argument(
+        "--load",
+        type=positive_float,
+        default=DEFAULT_LOAD,
+        metavar="L",
+        help="with --sites: devices asked / devices installed (default 0.8)",
+    )
     synthetic.add_argument("--seed", type=int, default=0, metavar="S")
     synthetic.add_argument("--time-limit", type=positive_float, default=60.0, metavar="S")
     synthetic.add_argument("--json", action="store_true")
@@ -75,12 +84,24 @@ def register(commands: Any) -> None:
 
 
 def run_synthetic(
-    jobs: int, sites: int | None, seed: int, time_limit_s: float, topology_path: str | None = None
+    jobs: int,
+    sites: int | None,
+    seed: int,
+    time_limit_s: float,
+    topology_path: str | None = None,
+    load: float = DEFAULT_LOAD,
 ) -> SyntheticResult:
-    """Generate a workload of the given size, plan it, and measure the plan."""
+    """Generate a workload of the given size, plan it, and measure the plan.
+
+    A generated topology is sized so that the batch asks for `load` of its devices
+    (a national network is not a few times smaller than one batch); a given topology
+    is used as it is.
+    """
     base = topology_from(topology_path)
     topology = synthetic_topology(base, sites, seed) if sites else base
     batch = synthetic_jobs(topology, jobs, seed)
+    if sites:
+        topology = with_load(topology, batch, load)
     start = time.perf_counter()
     plan = plan_jobs(topology, batch, time_limit_s=time_limit_s)
     seconds = time.perf_counter() - start
@@ -107,7 +128,9 @@ def run_synthetic(
 
 def _cmd_synthetic(args: argparse.Namespace) -> int:
     progress(f"generating and planning {args.jobs} jobs...")
-    result = run_synthetic(args.jobs, args.sites, args.seed, args.time_limit, args.topology)
+    result = run_synthetic(
+        args.jobs, args.sites, args.seed, args.time_limit, args.topology, args.load
+    )
     if args.json:
         print_json(asdict(result))
         return 0

@@ -11,10 +11,11 @@ from router.candidates import JobOptions, PoolTable, batch_options, pool_table
 from router.costs import MILLI, work_units
 from router.explain import explain_contention, explain_rejections, reason_counts
 from router.filters import Candidate, Context, PoolKey, Screening, candidate_at, screen
+from router.gangsolver import GangProblem
 from router.jobs import Job
 from router.network import Network
 from router.plan import Placement, Plan, Unplaced
-from router.solver import Item, Option, Problem, solve
+from router.plansolver import optimise
 from router.topology import Topology
 
 MBPS_PER_GBPS = 1000
@@ -93,7 +94,7 @@ def plan_jobs(
     ctx = make_context(topology, free, carbon_price_cny_per_kg, network)
     table = pool_table(ctx)
     options = batch_options(jobs, ctx, table)
-    solution = solve(_problem(jobs, options, table, ctx), time_limit_s)
+    solution = optimise(_gang_problem(jobs, options, table, ctx), time_limit_s)
 
     placements: list[Placement] = []
     unplaced: list[Unplaced] = []
@@ -149,30 +150,47 @@ def baseline_placements(
     return result
 
 
-def _problem(
+def _gang_problem(
     jobs: Sequence[Job], options: Sequence[JobOptions], table: PoolTable, ctx: Context
-) -> Problem:
-    """The integer model: pools and shared links are resources; candidates are options."""
-    capacities = table.free.tolist()
-    link_base = len(capacities)
-    capacities += [math.floor(link.bandwidth_gbps * MBPS_PER_GBPS) for link in ctx.topology.links]
-    shared: dict[tuple[int, int], tuple[tuple[int, int], ...]] = {}  # most jobs share their uses
-    items = []
-    for job, job_options in zip(jobs, options, strict=True):
-        costs = np.rint(job_options.cost_cny * MILLI).astype(np.int64).tolist()
-        pools = job_options.pools.tolist()
-        moves_data = job.deadline_hours is not None and job.data_gb > 0
-        item_options = []
-        for p, cost, run in zip(pools, costs, job_options.run_hours.tolist(), strict=True):
-            uses = shared.setdefault((p, job.count), ((p, job.count),))
-            if moves_data:
-                rate = transfer_rate_mbps(job, run)
-                path = ctx.network.path(job.origin, table.keys[p][0])
-                assert path is not None
-                uses = uses + tuple((link_base + link, rate) for link in path.links)
-            item_options.append(Option(cost=cost, uses=uses))
-        items.append(Item(value=work_units(job), options=tuple(item_options)))
-    return Problem(items=tuple(items), capacities=tuple(capacities))
+) -> GangProblem:
+    """The integer model as arrays: pools are resources, candidates are options; deadline
+    jobs also hold bandwidth on every link of their path (side resources)."""
+    sizes = [len(o.pools) for o in options]
+    option_ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    empty = np.empty(0, dtype=np.int64)
+    side_counts = np.zeros(int(option_ptr[-1]), dtype=np.int64)
+    side_res: list[int] = []
+    side_amt: list[int] = []
+    for k, (job, job_options) in enumerate(zip(jobs, options, strict=True)):
+        if job.deadline_hours is None or job.data_gb == 0:
+            continue
+        paths = ctx.network.paths_from(job.origin)
+        for n, (p, run) in enumerate(
+            zip(job_options.pools.tolist(), job_options.run_hours.tolist(), strict=True)
+        ):
+            links = paths[table.keys[p][0]].links
+            side_counts[option_ptr[k] + n] = len(links)
+            side_res.extend(links)
+            side_amt.extend([transfer_rate_mbps(job, run)] * len(links))
+    return GangProblem(
+        value=np.array([work_units(j) for j in jobs], dtype=np.int64),
+        size=np.array([j.count for j in jobs], dtype=np.int64),
+        option_ptr=option_ptr,
+        option_pool=np.concatenate([o.pools for o in options]) if options else empty,
+        option_cost=(
+            np.rint(np.concatenate([o.cost_cny for o in options]) * MILLI).astype(np.int64)
+            if options
+            else empty
+        ),
+        capacity=table.free.copy(),
+        side_ptr=np.concatenate([[0], np.cumsum(side_counts)]).astype(np.int64),
+        side_res=np.array(side_res, dtype=np.int64),
+        side_amt=np.array(side_amt, dtype=np.int64),
+        side_capacity=np.array(
+            [math.floor(link.bandwidth_gbps * MBPS_PER_GBPS) for link in ctx.topology.links],
+            dtype=np.int64,
+        ),
+    )
 
 
 def transfer_rate_mbps(job: Job, run_hours: float) -> int:

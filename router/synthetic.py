@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 from typing import Any
@@ -158,6 +159,24 @@ def synthetic_topology(base: Topology, sites: int, seed: int = 0) -> Topology:
         "links": links,
     }
     return parse_topology(data)
+
+
+def with_load(topology: Topology, jobs: list[Job], load: float) -> Topology:
+    """`topology` with every pool scaled so that the jobs ask for `load` of all devices
+    (per accelerator family it still varies, so some pools bind and others do not)."""
+    demand = sum(job.count for job in jobs)
+    supply = sum(p.count for s in topology.sites.values() for p in s.pools)
+    factor = demand / load / max(supply, 1)
+    sites = {
+        name: dataclasses.replace(
+            site,
+            pools=tuple(
+                dataclasses.replace(p, count=max(1, round(p.count * factor))) for p in site.pools
+            ),
+        )
+        for name, site in topology.sites.items()
+    }
+    return dataclasses.replace(topology, sites=sites)
 
 
 def _list_price(base: Topology, accelerator: str) -> float:
