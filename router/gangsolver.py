@@ -110,11 +110,17 @@ def solve_gang(problem: GangProblem, time_limit_s: float) -> GangSolution:
 
 
 def _value_weight(problem: GangProblem, item_of: Ints) -> float:
-    """A price per unit of value high enough that the flow always prefers more value."""
+    """A price per unit of value high enough that the flow always prefers more value.
+
+    Moving a device between jobs changes value by at least the smallest gap between
+    their values per device (or a whole job's density, when a device is added); the
+    weight makes that worth more than any cost per device.
+    """
     per_unit_cost = problem.option_cost / problem.size[item_of]
-    spread = float(per_unit_cost.max() - min(0.0, float(per_unit_cost.min())))
-    per_unit_value = problem.value / problem.size
-    return (spread + 1.0) / max(float(per_unit_value.min()), 1e-9) * 2.0
+    density = np.unique(problem.value / problem.size)
+    gaps = np.diff(density)
+    smallest = min(float(density[0]), float(gaps.min()) if len(gaps) else np.inf)
+    return 2.0 * (float(per_unit_cost.max()) + 1.0) / max(smallest, 1e-9)
 
 
 def _solve_flow(problem: GangProblem, item_of: Ints, weight: float) -> _Flow:
