@@ -96,7 +96,7 @@ def solve_gang(problem: GangProblem, time_limit_s: float) -> GangSolution:
     choice = _fill(problem, item_of, choice)
     choice = _cheaper_moves(problem, item_of, choice, deadline)
     value, cost = _evaluate(problem, choice)
-    bound = min(_bound(problem, item_of, value, heavy, flow, deadline), cost)
+    bound = min(_bound(problem, item_of, choice, value, heavy, flow, deadline), cost)
     optimal = value >= int(flow.value + 1e-6) and cost == bound
     return GangSolution(
         choice,
@@ -264,24 +264,40 @@ def _evaluate(problem: GangProblem, choice: Ints) -> tuple[int, int]:
 
 
 def _bound(
-    problem: GangProblem, item_of: Ints, value: int, heavy: float, flow: _Flow, deadline: float
+    problem: GangProblem,
+    item_of: Ints,
+    choice: Ints,
+    value: int,
+    heavy: float,
+    flow: _Flow,
+    deadline: float,
 ) -> int:
     """max over weights w of  F(w) + w * value,  F(w) = min over the relaxation of
-    (cost - w * value): a lower bound on the cost of any plan placing >= `value`."""
+    (cost - w * value): a lower bound on the cost of any plan placing >= `value`.
+
+    The best weight is the marginal price of value, near the dearest cost per unit of
+    value among the jobs placed, so the search starts there (each try is a full flow).
+    """
 
     def bound_at(weight: float, result: _Flow) -> float:
         return result.cost / result.scale + weight * value
 
     best = bound_at(heavy, flow)
-    low, high = 0.0, heavy
+    placed = np.flatnonzero(choice >= 0)
+    if len(placed) == 0:
+        return int(np.floor(max(best, 0.0)))
+    ratio = problem.option_cost[choice[placed]] / problem.value[placed]
+    start = min(heavy, max(float(ratio.max()), 1e-9))
+    low, high = start / 16, min(heavy, start * 16)
+    weight = start
     for _ in range(BOUND_STEPS):
-        if time.monotonic() > deadline:
+        if time.monotonic() > deadline or high <= low * 1.01:
             break
-        weight = (low * high) ** 0.5 if low > 0 else high / 1e3
         result = _solve_flow(problem, item_of, weight)
         best = max(best, bound_at(weight, result))
         if result.value > value:
             high = weight  # the relaxation places more than we did: value is cheaper
         else:
             low = weight
+        weight = (low * high) ** 0.5
     return int(np.floor(max(best, 0.0)))
