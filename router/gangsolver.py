@@ -80,6 +80,7 @@ class _Flow:
     cost: int  # objective of the flow, in units of 1/scale milli-CNY
     scale: float
     value: float  # LP value of the flow
+    seconds: float  # how long building and solving it took
 
 
 def solve_gang(problem: GangProblem, time_limit_s: float) -> GangSolution:
@@ -125,6 +126,7 @@ def _value_weight(problem: GangProblem, item_of: Ints) -> float:
 
 def _solve_flow(problem: GangProblem, item_of: Ints, weight: float) -> _Flow:
     """Min-cost flow of devices with arc cost (cost - weight * value) per device, floored."""
+    began = time.monotonic()
     n, pools = problem.n_items, len(problem.capacity)
     source, sink = 0, 1
     item_node = 2 + np.arange(n, dtype=np.int64)
@@ -150,7 +152,8 @@ def _solve_flow(problem: GangProblem, item_of: Ints, weight: float) -> _Flow:
         raise RuntimeError(f"min-cost flow failed with status {status}")
     flows = smcf.flows(np.arange(n, n + problem.n_options))
     value = float((problem.value[item_of] * flows / size[item_of]).sum())
-    return _Flow(np.asarray(flows, dtype=np.int64), int(smcf.optimal_cost()), scale, value)
+    flows_out = np.asarray(flows, dtype=np.int64)
+    return _Flow(flows_out, int(smcf.optimal_cost()), scale, value, time.monotonic() - began)
 
 
 class _Capacity:
@@ -291,7 +294,8 @@ def _bound(
     low, high = start / 16, min(heavy, start * 16)
     weight = start
     for _ in range(BOUND_STEPS):
-        if time.monotonic() > deadline or high <= low * 1.01:
+        # A flow cannot be interrupted: start one only if it can finish in time.
+        if time.monotonic() + flow.seconds * 1.2 > deadline or high <= low * 1.01:
             break
         result = _solve_flow(problem, item_of, weight)
         best = max(best, bound_at(weight, result))
