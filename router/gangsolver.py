@@ -30,6 +30,9 @@ Floats = npt.NDArray[np.float64]
 FINEST = 1000.0  # flow costs at best in micro-CNY per device
 COST_LIMIT = 2e12  # largest |arc cost|: OR-Tools' cost scaling multiplies by the node count
 BOUND_STEPS = 14  # weight-search iterations for the bound, if time allows
+RESTRICT_ABOVE = 1_000_000  # options; above this the plan's flow sees only the cheapest few
+RESTRICTED_OPTIONS = 8
+MOVES_SHARE = 0.3  # of the time limit, at most, for single cheaper moves
 
 
 @dataclass(frozen=True)
@@ -92,13 +95,19 @@ def solve_gang(problem: GangProblem, time_limit_s: float) -> GangSolution:
         return GangSolution(empty, 0, 0, 0, 0.0, "optimal", time.monotonic() - start)
     item_of = np.repeat(np.arange(problem.n_items), np.diff(problem.option_ptr))
     heavy = _value_weight(problem, item_of)
-    flow = _solve_flow(problem, item_of, heavy)
+    restricted = problem.n_options > RESTRICT_ABOVE
+    arcs = _cheapest(problem, item_of) if restricted else None
+    flow = _solve_flow(problem, item_of, heavy, arcs)
+    # How long a flow over every option takes, to know whether one still fits in time.
+    full_seconds = flow.seconds * (problem.n_options / len(arcs) if arcs is not None else 1.0)
     choice = _round(problem, item_of, flow.flows)
     choice = _fill(problem, item_of, choice)
-    choice = _cheaper_moves(problem, item_of, choice, deadline)
+    choice = _cheaper_moves(problem, item_of, choice, start + time_limit_s * MOVES_SHARE)
     value, cost = _evaluate(problem, choice)
-    bound = min(_bound(problem, item_of, choice, value, heavy, flow, deadline), cost)
-    optimal = value >= int(flow.value + 1e-6) and cost == bound
+    seen_all = None if restricted else flow
+    bound = _bound(problem, item_of, choice, value, heavy, seen_all, full_seconds, deadline)
+    bound = min(bound, cost)
+    optimal = not restricted and value >= int(flow.value + 1e-6) and cost == bound
     return GangSolution(
         choice,
         value,
@@ -108,6 +117,13 @@ def solve_gang(problem: GangProblem, time_limit_s: float) -> GangSolution:
         "optimal" if optimal else "feasible",
         time.monotonic() - start,
     )
+
+
+def _cheapest(problem: GangProblem, item_of: Ints) -> Ints:
+    """The RESTRICTED_OPTIONS cheapest options of every item (all, if it has fewer)."""
+    order = np.lexsort((problem.option_cost, item_of))
+    rank = np.arange(problem.n_options) - problem.option_ptr[item_of[order]]
+    return np.sort(order[rank < RESTRICTED_OPTIONS])
 
 
 def _value_weight(problem: GangProblem, item_of: Ints) -> float:
@@ -124,24 +140,31 @@ def _value_weight(problem: GangProblem, item_of: Ints) -> float:
     return 2.0 * (float(per_unit_cost.max()) + 1.0) / max(smallest, 1e-9)
 
 
-def _solve_flow(problem: GangProblem, item_of: Ints, weight: float) -> _Flow:
-    """Min-cost flow of devices with arc cost (cost - weight * value) per device, floored."""
+def _solve_flow(
+    problem: GangProblem, item_of: Ints, weight: float, options: Ints | None = None
+) -> _Flow:
+    """Min-cost flow of devices with arc cost (cost - weight * value) per device, floored,
+    over all options or only the given ones (a restricted flow bounds nothing)."""
     began = time.monotonic()
     n, pools = problem.n_items, len(problem.capacity)
+    arcs = np.arange(problem.n_options) if options is None else options
+    owner = item_of[arcs]
     source, sink = 0, 1
     item_node = 2 + np.arange(n, dtype=np.int64)
     pool_node = 2 + n + np.arange(pools, dtype=np.int64)
     size = problem.size
-    per_device = (problem.option_cost - weight * problem.value[item_of]) / size[item_of]
+    per_device = (problem.option_cost[arcs] - weight * problem.value[owner]) / size[owner]
     total = int(size.sum())
     largest = max(float(np.abs(per_device).max()), 1.0)
     scale = min(FINEST, COST_LIMIT / largest, 1e18 / (largest * max(total, 1)))
     unit = np.floor(per_device * scale).astype(np.int64) - 1  # never above the true cost
     smcf = min_cost_flow.SimpleMinCostFlow()
     smcf.add_arcs_with_capacity_and_unit_cost(
-        np.concatenate([np.full(n, source), item_of + 2, pool_node, [source]]),
-        np.concatenate([item_node, pool_node[problem.option_pool], np.full(pools, sink), [sink]]),
-        np.concatenate([size, size[item_of], problem.capacity, [total]]),
+        np.concatenate([np.full(n, source), owner + 2, pool_node, [source]]),
+        np.concatenate(
+            [item_node, pool_node[problem.option_pool[arcs]], np.full(pools, sink), [sink]]
+        ),
+        np.concatenate([size, size[owner], problem.capacity, [total]]),
         np.concatenate([np.zeros(n, np.int64), unit, np.zeros(pools, np.int64), [0]]),
     )
     supplies = np.zeros(2 + n + pools, dtype=np.int64)
@@ -150,10 +173,10 @@ def _solve_flow(problem: GangProblem, item_of: Ints, weight: float) -> _Flow:
     status = smcf.solve()
     if status != smcf.OPTIMAL:
         raise RuntimeError(f"min-cost flow failed with status {status}")
-    flows = smcf.flows(np.arange(n, n + problem.n_options))
+    flows = np.zeros(problem.n_options, dtype=np.int64)
+    flows[arcs] = smcf.flows(np.arange(n, n + len(arcs)))
     value = float((problem.value[item_of] * flows / size[item_of]).sum())
-    flows_out = np.asarray(flows, dtype=np.int64)
-    return _Flow(flows_out, int(smcf.optimal_cost()), scale, value, time.monotonic() - began)
+    return _Flow(flows, int(smcf.optimal_cost()), scale, value, time.monotonic() - began)
 
 
 class _Capacity:
@@ -272,7 +295,8 @@ def _bound(
     choice: Ints,
     value: int,
     heavy: float,
-    flow: _Flow,
+    flow: _Flow | None,
+    flow_seconds: float,
     deadline: float,
 ) -> int:
     """max over weights w of  F(w) + w * value,  F(w) = min over the relaxation of
@@ -285,7 +309,8 @@ def _bound(
     def bound_at(weight: float, result: _Flow) -> float:
         return result.cost / result.scale + weight * value
 
-    best = bound_at(heavy, flow)
+    # The plan's own flow bounds too, when it saw every option.
+    best = bound_at(heavy, flow) if flow is not None else 0.0
     placed = np.flatnonzero(choice >= 0)
     if len(placed) == 0:
         return int(np.floor(max(best, 0.0)))
@@ -293,11 +318,13 @@ def _bound(
     start = min(heavy, max(float(ratio.max()), 1e-9))
     low, high = start / 16, min(heavy, start * 16)
     weight = start
+    last = flow_seconds
     for _ in range(BOUND_STEPS):
         # A flow cannot be interrupted: start one only if it can finish in time.
-        if time.monotonic() + flow.seconds * 1.2 > deadline or high <= low * 1.01:
+        if time.monotonic() + last * 1.2 > deadline or high <= low * 1.01:
             break
         result = _solve_flow(problem, item_of, weight)
+        last = result.seconds
         best = max(best, bound_at(weight, result))
         if result.value > value:
             high = weight  # the relaxation places more than we did: value is cheaper

@@ -108,3 +108,28 @@ def test_the_exact_model_repairs_what_rounding_packs_badly() -> None:
     best = optimise(problem, time_limit_s=5)
     assert (best.value, best.cost, best.status) == (80, 22, "optimal")
     assert best.cost_bound == 22
+
+
+@settings(max_examples=100, deadline=None)
+@given(gang_problems())
+def test_restricted_flow_for_huge_models_keeps_plans_feasible_and_bounds_valid(
+    problem: GangProblem,
+) -> None:
+    # Huge models plan on a flow over each item's cheapest options only; the bound must
+    # still come from flows over every option. Force that path on small problems.
+    import router.gangsolver as gangsolver
+
+    saved = (gangsolver.RESTRICT_ABOVE, gangsolver.RESTRICTED_OPTIONS)
+    gangsolver.RESTRICT_ABOVE, gangsolver.RESTRICTED_OPTIONS = 0, 1
+    try:
+        solution = solve_gang(problem, time_limit_s=2)
+    finally:
+        gangsolver.RESTRICT_ABOVE, gangsolver.RESTRICTED_OPTIONS = saved
+    assert _feasible(problem, solution.choice.tolist())
+    best_value, best_cost = _brute_force(problem)
+    assert solution.value <= best_value
+    assert solution.cost_bound <= solution.cost
+    if solution.value == best_value:
+        assert solution.cost_bound <= best_cost
+    if problem.n_options:
+        assert solution.status != "optimal"  # a restricted flow proves nothing
