@@ -30,9 +30,9 @@ Floats = npt.NDArray[np.float64]
 FINEST = 1000.0  # flow costs at best in micro-CNY per device
 COST_LIMIT = 2e12  # largest |arc cost|: OR-Tools' cost scaling multiplies by the node count
 BOUND_STEPS = 14  # weight-search iterations for the bound, if time allows
-RESTRICT_ABOVE = 1_000_000  # options; above this the plan's flow sees only the cheapest few
+RESTRICT_ABOVE = 20_000_000  # options; above this the plan's flow sees only the cheapest few
 RESTRICTED_OPTIONS = 8
-MOVES_SHARE = 0.3  # of the time limit, at most, for single cheaper moves
+MOVES_SHARE = 0.1  # of the time limit, at most, for single cheaper moves
 
 
 @dataclass(frozen=True)
@@ -102,7 +102,8 @@ def solve_gang(problem: GangProblem, time_limit_s: float) -> GangSolution:
     full_seconds = flow.seconds * (problem.n_options / len(arcs) if arcs is not None else 1.0)
     choice = _round(problem, item_of, flow.flows)
     choice = _fill(problem, item_of, choice)
-    choice = _cheaper_moves(problem, item_of, choice, start + time_limit_s * MOVES_SHARE)
+    moves_until = min(deadline, time.monotonic() + time_limit_s * MOVES_SHARE)
+    choice = _cheaper_moves(problem, item_of, choice, moves_until)
     value, cost = _evaluate(problem, choice)
     seen_all = None if restricted else flow
     bound = _bound(problem, item_of, choice, value, heavy, seen_all, full_seconds, deadline)
@@ -302,8 +303,9 @@ def _bound(
     """max over weights w of  F(w) + w * value,  F(w) = min over the relaxation of
     (cost - w * value): a lower bound on the cost of any plan placing >= `value`.
 
-    The best weight is the marginal price of value, near the dearest cost per unit of
-    value among the jobs placed, so the search starts there (each try is a full flow).
+    The best weight is the marginal price of value: near the dearest cost per unit of
+    value among the jobs placed (the 99th percentile measured best on synthetic national
+    batches), so the search starts there; each try is a full flow.
     """
 
     def bound_at(weight: float, result: _Flow) -> float:
@@ -315,7 +317,7 @@ def _bound(
     if len(placed) == 0:
         return int(np.floor(max(best, 0.0)))
     ratio = problem.option_cost[choice[placed]] / problem.value[placed]
-    start = min(heavy, max(float(ratio.max()), 1e-9))
+    start = min(heavy, max(float(np.percentile(ratio, 99)), 1e-9))
     low, high = start / 16, min(heavy, start * 16)
     weight = start
     last = flow_seconds
