@@ -2,7 +2,7 @@
 
 A placement item (a job) needs `size` units (devices) of exactly one pool, the same
 amount whichever pool it takes. Its LP relaxation is then a transportation problem:
-devices flow source -> job -> pool -> sink, which OR-Tools' network simplex solves in
+devices flow source -> job -> pool -> sink, which OR-Tools' min-cost flow solves in
 a fraction of the time a general LP needs. A basic optimal flow splits at most about
 one job per pool, so rounding it (keep whole jobs, re-fit the split ones, fill what is
 left greedily, then move jobs to cheaper pools) lands close to the LP bound.
