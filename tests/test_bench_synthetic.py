@@ -1,0 +1,65 @@
+"""`westward bench synthetic` on small sizes: real plans, feasible, bound below cost."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from router.cli import main
+from router.placer import plan_jobs
+from router.synthetic import synthetic_jobs, synthetic_topology, with_load
+from router.topology import default_topology
+
+
+def test_bench_synthetic_reports_a_consistent_plan(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(
+        ["bench", "synthetic", "--jobs", "300", "--sites", "12", "--time-limit", "3", "--json"]
+    )
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["jobs"] == 300 and out["sites"] == 12
+    assert 0 < out["placed"] <= 300
+    assert 0 <= out["lower_bound_cny"] <= out["total_cost_cny"]
+    assert out["gap_pct"] == pytest.approx(
+        100 * (out["total_cost_cny"] - out["lower_bound_cny"]) / out["total_cost_cny"], abs=1e-3
+    )
+    assert out["peak_memory_mb"] > 0 and out["seconds"] > 0
+
+
+def test_synthetic_plans_are_feasible_when_checked_independently() -> None:
+    base = default_topology()
+    topology = synthetic_topology(base, 10, seed=3)
+    jobs = synthetic_jobs(topology, 400, seed=3)
+    topology = with_load(topology, jobs, 0.9)
+    plan = plan_jobs(topology, jobs, time_limit_s=3)
+    by_name = {j.name: j for j in jobs}
+    used: Counter[tuple[str, int]] = Counter()
+    for p in plan.placements:
+        job = by_name[p.job]
+        site = topology.sites[p.site]
+        pool = site.pools[p.pool_index]
+        assert site.status == "up" and p.latency_ms <= job.max_latency_ms
+        assert (
+            pool.accelerator in job.types
+            or topology.accelerators[pool.accelerator].stack in job.stacks
+        )
+        assert p.compute_cny == pytest.approx(job.count * p.run_hours * pool.price_cny_per_hour)
+        if job.allowed_zones:
+            assert topology.zone_of(site) in job.allowed_zones
+        used[(p.site, p.pool_index)] += job.count
+    for (site, index), count in used.items():
+        assert count <= topology.sites[site].pools[index].count
+    assert plan.lower_bound_cny <= plan.total_cost_cny + 1e-6
+    assert plan.total_cost_cny == pytest.approx(sum(p.cost_cny for p in plan.placements))
+
+
+def test_with_load_sizes_the_network_to_the_batch() -> None:
+    base = default_topology()
+    topology = synthetic_topology(base, 8, seed=1)
+    jobs = synthetic_jobs(topology, 200, seed=1)
+    loaded = with_load(topology, jobs, 0.5)
+    devices = sum(p.count for s in loaded.sites.values() for p in s.pools)
+    asked = sum(j.count for j in jobs)
+    assert asked / devices == pytest.approx(0.5, rel=0.05)
