@@ -216,7 +216,9 @@ def _improving(
     reduced = lagrangian(flat, objective, lp.prices, mu)[1]
     kept_best = flat.group_min(np.where(keep, reduced, np.inf))
     overall = flat.group_min(reduced)
-    better = np.isfinite(overall) & (overall < kept_best - 1e-9 * np.maximum(1.0, np.abs(overall)))
+    with np.errstate(invalid="ignore"):  # groups with no kept option compare against inf
+        margin = 1e-9 * np.maximum(1.0, np.abs(overall))
+        better = np.isfinite(overall) & (overall < kept_best - margin)
     candidate = (~keep) & better[flat.option_group] & (reduced <= overall[flat.option_group])
     added = np.zeros(flat.n_options, dtype=np.bool_)
     _, first = np.unique(flat.option_group[candidate], return_index=True)
