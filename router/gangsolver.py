@@ -108,6 +108,8 @@ def solve_gang(problem: GangProblem, time_limit_s: float) -> GangSolution:
     flow = _solve_flow(problem, item_of, heavy)
     choice = _round(problem, item_of, flow.flows)
     choice = _fill(problem, item_of, choice)
+    room_until = min(deadline, time.monotonic() + time_limit_s * MOVES_SHARE)
+    choice = _make_room(problem, choice, room_until)
     moves_until = min(deadline, time.monotonic() + time_limit_s * MOVES_SHARE)
     choice = _cheaper_moves(problem, item_of, choice, moves_until)
     value, cost = _evaluate(problem, choice)
@@ -268,6 +270,134 @@ def _cheaper_moves(problem: GangProblem, item_of: Ints, choice: Ints, deadline: 
                 break
             capacity.take(current, size)
     return choice
+
+
+def _make_room(problem: GangProblem, choice: Ints, deadline: float) -> Ints:
+    """Ejection moves: put a waiting item (or one in a dear pool) into a pool it prefers by
+    moving smaller items out of that pool to places that have room, when the plan gains
+    value, or the same value for less cost."""
+    capacity = _used_capacity(problem, choice)
+    members: dict[int, set[int]] = {}
+    for item in np.flatnonzero(choice >= 0).tolist():
+        members.setdefault(int(problem.option_pool[choice[item]]), set()).add(item)
+    waiting = _density_order(problem, np.flatnonzero(choice < 0))
+    placed = np.flatnonzero(choice >= 0)
+    saving = problem.option_cost[choice[placed]] - _cheapest_cost(problem)[placed]
+    dear = placed[np.argsort(-saving, kind="stable")][: max(1, len(placed) // 20)]
+    for item in [*waiting.tolist(), *dear.tolist()]:
+        if time.monotonic() > deadline:
+            break
+        lo, hi = int(problem.option_ptr[item]), int(problem.option_ptr[item + 1])
+        current = int(choice[item])
+        size = int(problem.size[item])
+        for target in (lo + np.argsort(problem.option_cost[lo:hi], kind="stable")[:3]).tolist():
+            limit = problem.option_cost[current] if current >= 0 else np.inf
+            if problem.option_cost[target] >= limit:
+                break
+            pool = int(problem.option_pool[target])
+            if current >= 0:
+                capacity.take(current, size, sign=-1)
+            plan = _evict_for(problem, capacity, members.get(pool, set()), choice, target, size)
+            gain = (0 if current < 0 else int(problem.option_cost[current])) - int(
+                problem.option_cost[target]
+            )
+            worth = plan is not None and (current < 0 or gain > sum(d for _, _, d in plan))
+            if plan is not None and worth and _apply(problem, capacity, choice, plan, target):
+                for mover, alternative, _ in plan:
+                    members[pool].discard(mover)
+                    members.setdefault(int(problem.option_pool[alternative]), set()).add(mover)
+                capacity.take(target, size)
+                if current >= 0:
+                    members[int(problem.option_pool[current])].discard(item)
+                members.setdefault(pool, set()).add(item)
+                choice[item] = target
+                break
+            if current >= 0:
+                capacity.take(current, size)
+    return choice
+
+
+def _apply(
+    problem: GangProblem,
+    capacity: _Capacity,
+    choice: Ints,
+    plan: list[tuple[int, int, int]],
+    target: int,
+) -> bool:
+    """Move the plan's items one by one, each only where it fits (side resources too),
+    and keep the moves only if the target then fits; otherwise undo them all."""
+    done: list[tuple[int, int]] = []
+    for mover, alternative, _ in plan:
+        size = int(problem.size[mover])
+        capacity.take(int(choice[mover]), size, sign=-1)
+        if not capacity.fits(alternative, size):
+            capacity.take(int(choice[mover]), size)
+            break
+        capacity.take(alternative, size)
+        done.append((mover, int(choice[mover])))
+        choice[mover] = alternative
+    else:
+        if capacity.fits(target, int(problem.size[_item_of_option(problem, target)])):
+            return True
+    for mover, previous in reversed(done):
+        size = int(problem.size[mover])
+        capacity.take(int(choice[mover]), size, sign=-1)
+        capacity.take(previous, size)
+        choice[mover] = previous
+    return False
+
+
+def _item_of_option(problem: GangProblem, option: int) -> int:
+    """The item an option belongs to."""
+    return int(np.searchsorted(problem.option_ptr, option, side="right") - 1)
+
+
+def _evict_for(
+    problem: GangProblem,
+    capacity: _Capacity,
+    residents: set[int],
+    choice: Ints,
+    target: int,
+    size: int,
+) -> list[tuple[int, int, int]] | None:
+    """Residents of the target's pool to move out, cheapest extra cost per device first,
+    each to an option with room elsewhere: [(item, new option, extra cost)], or None."""
+    pool = int(problem.option_pool[target])
+    need = size - int(capacity.pool[pool])
+    if need <= 0:
+        return [] if capacity.fits(target, size) else None
+    offers = []
+    for mover in residents:
+        if problem.size[mover] > need * 4 and problem.size[mover] > size:
+            continue  # moving a much bigger job to fit a smaller one rarely pays
+        lo, hi = int(problem.option_ptr[mover]), int(problem.option_ptr[mover + 1])
+        sizes = int(problem.size[mover])
+        for option in (lo + np.argsort(problem.option_cost[lo:hi], kind="stable")).tolist():
+            if problem.option_pool[option] != pool and capacity.fits(option, sizes):
+                extra = int(problem.option_cost[option] - problem.option_cost[choice[mover]])
+                offers.append((extra / sizes, mover, option, extra))
+                break
+    chosen, freed, taken = [], 0, capacity.pool.copy()
+    for _, mover, option, extra in sorted(offers):
+        if freed >= need:
+            break
+        sizes = int(problem.size[mover])
+        other = int(problem.option_pool[option])
+        if taken[other] < sizes:
+            continue  # an earlier mover took that room
+        taken[other] -= sizes
+        chosen.append((mover, option, extra))
+        freed += sizes
+    return chosen if freed >= need else None
+
+
+def _cheapest_cost(problem: GangProblem) -> Ints:
+    """Each item's cheapest option cost (0 for items without options)."""
+    out = np.zeros(problem.n_items, dtype=np.int64)
+    nonempty = np.flatnonzero(np.diff(problem.option_ptr) > 0)
+    if len(nonempty):
+        out[nonempty] = np.minimum.reduceat(problem.option_cost, problem.option_ptr[nonempty])
+    return out
 
 
 def _used_capacity(problem: GangProblem, choice: Ints) -> _Capacity:
