@@ -5,7 +5,8 @@ amount whichever pool it takes. Its LP relaxation is then a transportation probl
 devices flow source -> job -> pool -> sink, which OR-Tools' min-cost flow solves in
 a fraction of the time a general LP needs. A basic optimal flow splits at most about
 one job per pool, so rounding it (keep whole jobs, re-fit the split ones, fill what is
-left greedily, then move jobs to cheaper pools) lands close to the LP bound.
+left greedily, make room in preferred pools by moving smaller jobs out, then move jobs
+to cheaper pools) lands close to the LP bound.
 
 The lexicographic objective (placed value first, then cost) is priced in: a unit of
 value is worth `weight` milli-CNY. With a large weight the flow maximises value; a
