@@ -32,6 +32,8 @@ FINEST = 1000.0  # flow costs at best in micro-CNY per device
 COST_LIMIT = 2e12  # largest |arc cost|: OR-Tools' cost scaling multiplies by the node count
 BOUND_STEPS = 14  # weight-search iterations for the bound, if time allows
 FLOW_SECONDS_PER_ARC = 2e-6  # measured: 0.3 s for 250k options, 22 s for 6.2 M on 2 cores
+DEAR_SHARE = 5  # ejection moves try the 1/DEAR_SHARE of placed jobs farthest from cheapest
+TARGETS = 6  # cheapest options an ejection move tries for a job
 MOVES_SHARE = 0.1  # of the time limit, at most, for single cheaper moves
 
 
@@ -284,14 +286,15 @@ def _make_room(problem: GangProblem, choice: Ints, deadline: float) -> Ints:
     waiting = _density_order(problem, np.flatnonzero(choice < 0))
     placed = np.flatnonzero(choice >= 0)
     saving = problem.option_cost[choice[placed]] - _cheapest_cost(problem)[placed]
-    dear = placed[np.argsort(-saving, kind="stable")][: max(1, len(placed) // 20)]
+    dear = placed[np.argsort(-saving, kind="stable")][: max(1, len(placed) // DEAR_SHARE)]
     for item in [*waiting.tolist(), *dear.tolist()]:
         if time.monotonic() > deadline:
             break
         lo, hi = int(problem.option_ptr[item]), int(problem.option_ptr[item + 1])
         current = int(choice[item])
         size = int(problem.size[item])
-        for target in (lo + np.argsort(problem.option_cost[lo:hi], kind="stable")[:3]).tolist():
+        cheapest = lo + np.argsort(problem.option_cost[lo:hi], kind="stable")[:TARGETS]
+        for target in cheapest.tolist():
             limit = problem.option_cost[current] if current >= 0 else np.inf
             if problem.option_cost[target] >= limit:
                 break
