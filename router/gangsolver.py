@@ -26,7 +26,6 @@ import numpy.typing as npt
 from ortools.graph.python import min_cost_flow
 
 Ints = npt.NDArray[np.int64]
-Floats = npt.NDArray[np.float64]
 
 FINEST = 1000.0  # flow costs at best in micro-CNY per device
 COST_LIMIT = 2e12  # largest |arc cost|: OR-Tools' cost scaling multiplies by the node count
@@ -306,7 +305,7 @@ def _make_room(problem: GangProblem, choice: Ints, deadline: float) -> Ints:
                 problem.option_cost[target]
             )
             worth = plan is not None and (current < 0 or gain > sum(d for _, _, d in plan))
-            if plan is not None and worth and _apply(problem, capacity, choice, plan, target):
+            if plan is not None and worth and _apply(problem, capacity, choice, plan, target, size):
                 for mover, alternative, _ in plan:
                     members[pool].discard(mover)
                     members.setdefault(int(problem.option_pool[alternative]), set()).add(mover)
@@ -327,33 +326,29 @@ def _apply(
     choice: Ints,
     plan: list[tuple[int, int, int]],
     target: int,
+    size: int,
 ) -> bool:
     """Move the plan's items one by one, each only where it fits (side resources too),
     and keep the moves only if the target then fits; otherwise undo them all."""
     done: list[tuple[int, int]] = []
     for mover, alternative, _ in plan:
-        size = int(problem.size[mover])
-        capacity.take(int(choice[mover]), size, sign=-1)
-        if not capacity.fits(alternative, size):
-            capacity.take(int(choice[mover]), size)
+        moved = int(problem.size[mover])
+        capacity.take(int(choice[mover]), moved, sign=-1)
+        if not capacity.fits(alternative, moved):
+            capacity.take(int(choice[mover]), moved)
             break
-        capacity.take(alternative, size)
+        capacity.take(alternative, moved)
         done.append((mover, int(choice[mover])))
         choice[mover] = alternative
     else:
-        if capacity.fits(target, int(problem.size[_item_of_option(problem, target)])):
+        if capacity.fits(target, size):
             return True
     for mover, previous in reversed(done):
-        size = int(problem.size[mover])
-        capacity.take(int(choice[mover]), size, sign=-1)
-        capacity.take(previous, size)
+        moved = int(problem.size[mover])
+        capacity.take(int(choice[mover]), moved, sign=-1)
+        capacity.take(previous, moved)
         choice[mover] = previous
     return False
-
-
-def _item_of_option(problem: GangProblem, option: int) -> int:
-    """The item an option belongs to."""
-    return int(np.searchsorted(problem.option_ptr, option, side="right") - 1)
 
 
 def _evict_for(

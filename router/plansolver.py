@@ -9,36 +9,24 @@ plan wins: more placed value first, then less cost.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import replace
 
 import numpy as np
 
 from router.gangsolver import GangProblem, solve_gang
-from router.solver import Item, Option, Problem, solve
+from router.solver import Item, Option, Problem, Solution, solve
 
 EXACT_OPTIONS = 40_000  # CP-SAT with one variable per option stays quick below this
 FLOW_SHARE = 0.4  # of the time limit, when the exact model may follow
 
 
-@dataclass(frozen=True)
-class PlacementSolution:
-    """Per item the index into its own options (None: unplaced); value, cost and bound."""
-
-    choice: tuple[int | None, ...]
-    value: int
-    cost: int
-    cost_bound: int
-    status: str
-    seconds: float
-
-
-def optimise(problem: GangProblem, time_limit_s: float) -> PlacementSolution:
+def optimise(problem: GangProblem, time_limit_s: float) -> Solution:
     """The best plan found within `time_limit_s`, and a lower bound on its cost."""
     start = time.monotonic()
     small = problem.n_options <= EXACT_OPTIONS
     flow = solve_gang(problem, time_limit_s * (FLOW_SHARE if small else 0.9))
     local = flow.choice - problem.option_ptr[:-1]
-    best = PlacementSolution(
+    best = Solution(
         tuple(int(c) if g >= 0 else None for c, g in zip(local, flow.choice, strict=True)),
         flow.value,
         flow.cost,
@@ -48,42 +36,29 @@ def optimise(problem: GangProblem, time_limit_s: float) -> PlacementSolution:
     )
     left = time_limit_s - (time.monotonic() - start)
     if small and flow.status != "optimal" and left > 0.05:
-        exact = solve(as_problem(problem), left)
-        best = _better(best, exact.choice, exact.value, exact.cost, exact.cost_bound, exact.status)
-    return PlacementSolution(
-        best.choice, best.value, best.cost, best.cost_bound, best.status, time.monotonic() - start
-    )
+        best = _better(best, solve(as_problem(problem), left))
+    return replace(best, seconds=time.monotonic() - start)
 
 
-def _better(
-    current: PlacementSolution,
-    choice: tuple[int | None, ...],
-    value: int,
-    cost: int,
-    bound: int,
-    status: str,
-) -> PlacementSolution:
+def _better(current: Solution, other: Solution) -> Solution:
     """The preferred of two plans, with the best bound that is valid for it.
 
     A bound covers plans placing at least the value it was computed for, so the other
     plan's bound also holds for the winner when that value is not above the winner's.
     """
-    if status in ("unknown", "infeasible"):
+    if other.status in ("unknown", "infeasible"):
         return current
-    if (value, -cost) > (current.value, -current.cost):
-        other = current.cost_bound if current.value <= value else 0
-        return PlacementSolution(choice, value, cost, max(bound, other), status, 0.0)
-    extra = bound if value <= current.value else 0
+    if (other.value, -other.cost) > (current.value, -current.cost):
+        extra = current.cost_bound if current.value <= other.value else 0
+        return replace(other, cost_bound=max(other.cost_bound, extra))
+    extra = other.cost_bound if other.value <= current.value else 0
     # An exact run that proved its value maximal proves ours too (ours is not lower);
     # its bound then proves our cost optimal if we reach it.
-    proven = status == "optimal" and current.cost <= extra
-    return PlacementSolution(
-        current.choice,
-        current.value,
-        current.cost,
-        max(current.cost_bound, extra),
-        "optimal" if proven else current.status,
-        0.0,
+    proven = other.status == "optimal" and current.cost <= extra
+    return replace(
+        current,
+        cost_bound=max(current.cost_bound, extra),
+        status="optimal" if proven else current.status,
     )
 
 
