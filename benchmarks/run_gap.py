@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from router.benchgap import format_gap_table, run_gap
+from router.bench.gap import format_gap_table, run_gap
 
 REFERENCE = Path(__file__).resolve().parents[1].parent / "shared/benchmarks/gap/reference.csv"
 

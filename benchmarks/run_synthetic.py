@@ -6,9 +6,9 @@ import resource
 import sys
 import time
 
-from router.grouping import group_items
-from router.solver import solve
-from router.synthetic_problem import synthetic_problem
+from router.bench.synthetic_problem import synthetic_problem
+from router.solve.grouping import group_items
+from router.solve.solver import solve
 
 
 def main() -> None:

@@ -8,12 +8,12 @@ from __future__ import annotations
 import sys
 import time
 
-from router.cli_common import topology_from
-from router.flat import build_flat
-from router.grouping import group_items
-from router.optimise import optimise
-from router.placer import _problem, batch_options, make_context, pool_table
-from router.synthetic import synthetic_jobs, synthetic_topology
+from router.bench.synthetic import synthetic_jobs, synthetic_topology
+from router.cli.common import topology_from
+from router.plan import _problem, batch_options, make_context, pool_table
+from router.solve.flat import build_flat
+from router.solve.grouping import group_items
+from router.solve.optimise import optimise
 
 
 def main() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 import time
 
-from router.flat import build_flat
-from router.grouping import group_items
-from router.optimise import optimise
-from router.synthetic_problem import synthetic_problem
+from router.bench.synthetic_problem import synthetic_problem
+from router.solve.flat import build_flat
+from router.solve.grouping import group_items
+from router.solve.optimise import optimise
 
 
 def main() -> None:

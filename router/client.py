@@ -3,7 +3,7 @@
     with RouterClient("127.0.0.1:50051") as client:
         result = client.route({"name": "chat", "kind": "inference", ...})
 
-Results are dataclasses (router.results, router.plan), never raw protobuf. Every call
+Results are dataclasses (router.results, router.results), never raw protobuf. Every call
 has a default deadline. UNAVAILABLE is retried by the channel's service config; that is
 safe because every unary call is idempotent: the SDK gives each Place and Route a
 request_id (retries get the first answer), Release and UpdateSite set absolute state.
@@ -23,14 +23,12 @@ import grpc
 import grpc.aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from router import convert
-from router.convert import pb, pb_grpc
 from router.errors import RouterError
-from router.jobs import Job
-from router.plan import Plan
+from router.model.jobs import Job
 from router.results import (
     PlacementEvent,
     PlaceResult,
+    Plan,
     ReloadResult,
     Reservation,
     RouteResult,
@@ -38,8 +36,10 @@ from router.results import (
     TopologyView,
     WhatIfResult,
 )
-from router.rpc_errors import error_from
-from router.site_changes import PoolChange, SiteChange
+from router.service import convert
+from router.service.convert import pb, pb_grpc
+from router.service.status import error_from
+from router.state.site_changes import PoolChange, SiteChange
 
 SERVICE = "router.v1.RouterService"
 DEFAULT_TIMEOUTS_S: Mapping[str, float] = {

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from router.topology import Topology, load_topology
+from router.model.topology import Topology, load_topology
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from router.cli import main
+from router.cli.main import main
 from tests.conftest import MINI
 
 JOBS = """\

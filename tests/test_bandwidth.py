@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from router.jobs import parse_jobs
-from router.placer import plan_jobs
-from router.topology import Topology
+from router.model.jobs import parse_jobs
+from router.model.topology import Topology
+from router.plan import plan_jobs
 
 
 def _jobs(mini: Topology, n: int, deadline: float | None) -> list[Any]:

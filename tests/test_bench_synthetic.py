@@ -7,10 +7,10 @@ from collections import Counter
 
 import pytest
 
-from router.cli import main
-from router.placer import plan_jobs
-from router.synthetic import synthetic_jobs, synthetic_topology, with_load
-from router.topology import default_topology
+from router.bench.synthetic import synthetic_jobs, synthetic_topology, with_load
+from router.cli.main import main
+from router.model.topology import default_topology
+from router.plan import plan_jobs
 
 
 def test_bench_synthetic_reports_a_consistent_plan(capsys: pytest.CaptureFixture[str]) -> None:

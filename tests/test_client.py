@@ -9,12 +9,12 @@ from typing import Any
 import grpc
 import pytest
 
-from router import convert
 from router.client import RouterClient, place_request, route_request
-from router.convert import pb, pb_grpc
 from router.errors import InvalidInputError, ServerError
-from router.jobs import parse_jobs
-from router.topology import Topology
+from router.model.jobs import parse_jobs
+from router.model.topology import Topology
+from router.service import convert
+from router.service.convert import pb, pb_grpc
 
 ENTRY = {
     "name": "train",

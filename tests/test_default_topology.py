@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from router.cli import main
-from router.jobs import Job, load_jobs
-from router.placer import plan_jobs
-from router.plan import Plan
-from router.topology import Topology, default_topology, load_topology
+from router.cli.main import main
+from router.model.jobs import Job, load_jobs
+from router.model.topology import Topology, default_topology, load_topology
+from router.plan import plan_jobs
+from router.results import Plan
 from tests.conftest import ROOT
 
 EXAMPLES = sorted((ROOT / "examples" / "jobs").glob("*.yaml"))

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from router.background import BackgroundServer
 from router.client import RouterClient
-from router.ledger import SqliteLedger
+from router.model.topology import Topology
 from router.results import PlacementEvent
-from router.topology import Topology
+from router.service.background import BackgroundServer
+from router.state.ledger import SqliteLedger
 from tests.conftest import MINI
 from tests.load import (
     Driver,

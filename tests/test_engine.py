@@ -8,14 +8,13 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.engine import Engine
 from router.errors import InvalidInputError
-from router.jobs import parse_jobs
-from router.ledger import PoolKey
-from router.placer import route_job
-from router.plan import Placement, Unplaced
-from router.results import RouteResult
-from router.topology import Topology, default_topology
+from router.model.jobs import parse_jobs
+from router.model.topology import Topology, default_topology
+from router.plan import route_job
+from router.results import Placement, RouteResult, Unplaced
+from router.state.engine import Engine
+from router.state.ledger import PoolKey
 
 TOPOLOGY = default_topology()
 POOLS = [(s.name, i) for s in TOPOLOGY.sites.values() for i in range(len(s.pools))]

@@ -17,15 +17,15 @@ from typing import Any
 import pytest
 import yaml
 
-from router import convert
-from router.background import BackgroundServer
 from router.client import AsyncRouterClient, RouterClient
-from router.engine import Engine
 from router.errors import FieldProblem, InvalidInputError, NotFoundError
-from router.ledger import Reservation as Held
-from router.ledger import SqliteLedger, audit
+from router.model.topology import Topology, load_topology, parse_topology
 from router.results import PlacementEvent, RouteResult
-from router.topology import Topology, load_topology, parse_topology
+from router.service import convert
+from router.service.background import BackgroundServer
+from router.state.engine import Engine
+from router.state.ledger import Reservation as Held
+from router.state.ledger import SqliteLedger, audit
 from tests.conftest import MINI
 from tests.load import ServeProcess, client, free_port
 from tests.tools import REPO_ROOT

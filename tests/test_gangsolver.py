@@ -8,8 +8,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.gangsolver import GangProblem, solve_gang
-from router.plansolver import optimise
+from router.solve.gangsolver import GangProblem, solve_gang
+from router.solve.plansolver import optimise
 
 
 @st.composite
@@ -117,7 +117,7 @@ def test_greedy_path_for_models_too_big_for_the_time_keeps_plans_feasible(
 ) -> None:
     # When a flow over every option would not finish in half the time limit, the plan is
     # greedy and the bound comes only from flows that fit. Force that path.
-    import router.gangsolver as gangsolver
+    import router.solve.gangsolver as gangsolver
 
     saved = gangsolver.FLOW_SECONDS_PER_ARC
     gangsolver.FLOW_SECONDS_PER_ARC = 10.0

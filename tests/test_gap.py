@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from router.benchgap import format_gap_table, gap_results_to_json, load_reference, run_gap
+from router.bench.gap import format_gap_table, gap_results_to_json, load_reference, run_gap
 from router.errors import InvalidInputError
-from router.gapfile import gap_problem, load_gap, parse_gap
-from router.solver import solve
+from router.solve.gapfile import gap_problem, load_gap, parse_gap
+from router.solve.solver import solve
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 GAP_DIR = SHARED / "benchmarks" / "gap"
@@ -154,7 +154,7 @@ def test_reference_file_errors(tmp_path: Path) -> None:
 
 
 def test_cli_bench_gap_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from router.cli import main
+    from router.cli.main import main
 
     path = tmp_path / "tiny"
     path.write_text(TINY)
@@ -164,7 +164,7 @@ def test_cli_bench_gap_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 
 def test_cli_bench_gap_bad_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from router.cli import main
+    from router.cli.main import main
 
     path = tmp_path / "bad"
     path.write_text("2 3\n1 2\n")
@@ -175,7 +175,7 @@ def test_cli_bench_gap_bad_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFi
 
 @needs_shared
 def test_cli_bench_gap_table_with_reference(capsys: pytest.CaptureFixture[str]) -> None:
-    from router.cli import main
+    from router.cli.main import main
 
     path = GAP_DIR / "cattrysse1994" / "gap1-0"
     assert main(["bench", "gap", str(path), "--reference", str(REFERENCE)]) == 0

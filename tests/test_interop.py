@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from router.background import BackgroundServer
 from router.client import RouterClient
-from router.ledger import SqliteLedger
-from router.topology import Topology
+from router.model.topology import Topology
+from router.service.background import BackgroundServer
+from router.state.ledger import SqliteLedger
 from tests.tools import REPO_ROOT, require_tool
 
 NODE_EXAMPLE = REPO_ROOT / "examples" / "node"

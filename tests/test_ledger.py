@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from router.errors import CapacityError, NotFoundError, ServiceUnavailableError
-from router.ledger import Move, Reservation, ReservationState, SqliteLedger
+from router.state.ledger import Move, Reservation, ReservationState, SqliteLedger
 
 
 def _hold(rid: str, site: str = "zhongwei", pool: int = 0, count: int = 4) -> Reservation:

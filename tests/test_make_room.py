@@ -7,12 +7,12 @@ from typing import Any
 
 import yaml
 
-from router import convert
-from router.engine import Engine
-from router.ledger import SqliteLedger, audit
+from router.model.topology import Topology, parse_topology
 from router.results import PlacementEvent, RouteResult
-from router.site_changes import SiteChange
-from router.topology import Topology, parse_topology
+from router.service import convert
+from router.state.engine import Engine
+from router.state.ledger import SqliteLedger, audit
+from router.state.site_changes import SiteChange
 from tests.conftest import MINI
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from matplotlib.image import imread
 
-from router.cli import main
+from router.cli.main import main
 from tests.conftest import ROOT
 
 JOBS = ROOT / "examples" / "jobs" / "east-west-mix.yaml"

@@ -6,14 +6,14 @@ import dataclasses
 
 import pytest
 
-from router.candidates import batch_options, pool_table
-from router.filters import screen
-from router.jobs import Job, parse_jobs
-from router.network import Network
-from router.placer import make_context, plan_jobs, route_job
-from router.plan import Placement, Unplaced
-from router.synthetic import synthetic_jobs
-from router.topology import Topology, default_topology
+from router.bench.synthetic import synthetic_jobs
+from router.model.jobs import Job, parse_jobs
+from router.model.topology import Topology, default_topology
+from router.place.candidates import batch_options, pool_table
+from router.place.filters import screen
+from router.place.network import Network
+from router.plan import make_context, plan_jobs, route_job
+from router.results import Placement, Unplaced
 
 
 def _job(topology: Topology, **fields: object) -> Job:

@@ -16,10 +16,10 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from router.jobs import Job, parse_jobs
-from router.network import Network
-from router.placer import plan_jobs
-from router.topology import Topology, parse_topology
+from router.model.jobs import Job, parse_jobs
+from router.model.topology import Topology, parse_topology
+from router.place.network import Network
+from router.plan import plan_jobs
 
 CATALOG = [
     {

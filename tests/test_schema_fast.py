@@ -11,7 +11,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from router.schema import _fast_check, _validator
+from router.model.schema import _fast_check, _validator
 from tests.tools import REPO_ROOT
 
 BASE = {

@@ -15,21 +15,21 @@ from google.rpc import code_pb2, error_details_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 
-import router.engine
-from router.background import BackgroundServer
+import router.state.engine
 from router.client import AsyncRouterClient, RouterClient
-from router.convert import pb, pb_grpc
-from router.engine import solver_budget
 from router.errors import (
     DeadlineExceededError,
     InvalidInputError,
     NotFoundError,
     ServiceUnavailableError,
 )
-from router.ledger import SqliteLedger
+from router.model.topology import Topology
 from router.results import PlacementEvent
-from router.site_changes import PoolChange
-from router.topology import Topology
+from router.service.background import BackgroundServer
+from router.service.convert import pb, pb_grpc
+from router.state.engine import solver_budget
+from router.state.ledger import SqliteLedger
+from router.state.site_changes import PoolChange
 
 
 def job(name: str = "chat", count: int = 4, **extra: Any) -> dict[str, Any]:
@@ -174,13 +174,13 @@ def test_solver_never_runs_past_the_call_deadline(
     client: RouterClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     limits: list[float] = []
-    real = router.engine.plan_jobs
+    real = router.state.engine.plan_jobs
 
     def recording(*args: Any, **kwargs: Any) -> Any:
         limits.append(kwargs["time_limit_s"])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(router.engine, "plan_jobs", recording)
+    monkeypatch.setattr(router.state.engine, "plan_jobs", recording)
     started = time.monotonic()
     result = client.place([job("a")], time_limit_s=10, timeout_s=2.0)
     assert time.monotonic() - started < 2.0
@@ -316,7 +316,7 @@ def test_what_if_diffs_scenarios_against_live_jobs(client: RouterClient) -> None
     down, double = result.results
     assert [(m.job, m.from_site, m.to_site) for m in down.moves] == [("a", "zhongwei", "qingpu")]
     assert down.cost_delta_cny == pytest.approx(8 * 2 * (11.0 - 8.0))
-    # demand_factor 3: the job and two copies (router.whatif's semantics).
+    # demand_factor 3: the job and two copies (router.whatif.compare's semantics).
     assert sorted((p.job, p.count) for p in double.plan.placements) == [
         ("a", 8),
         ("a:2", 8),
@@ -353,14 +353,14 @@ def test_graceful_shutdown_finishes_in_flight_calls(
     mini: Topology, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     in_solver = threading.Event()
-    real = router.engine.plan_jobs
+    real = router.state.engine.plan_jobs
 
     def slow(*args: Any, **kwargs: Any) -> Any:
         in_solver.set()
         time.sleep(0.5)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(router.engine, "plan_jobs", slow)
+    monkeypatch.setattr(router.state.engine, "plan_jobs", slow)
     bg = BackgroundServer(topology=mini, ledger=SqliteLedger(tmp_path / "s.sqlite")).start()
     target = f"127.0.0.1:{bg.port}"
     statuses: list[int] = []
@@ -410,14 +410,14 @@ def test_concurrency_is_bounded(
 ) -> None:
     in_solver = threading.Event()
     release = threading.Event()
-    real = router.engine.plan_jobs
+    real = router.state.engine.plan_jobs
 
     def held(*args: Any, **kwargs: Any) -> Any:
         in_solver.set()
         release.wait(10)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(router.engine, "plan_jobs", held)
+    monkeypatch.setattr(router.state.engine, "plan_jobs", held)
     ledger = SqliteLedger(tmp_path / "s.sqlite")
     with BackgroundServer(topology=mini, ledger=ledger, max_concurrent_rpcs=1) as bg:
         target = f"127.0.0.1:{bg.port}"

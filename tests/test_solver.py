@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from router.errors import InvalidInputError
-from router.solver import Item, Option, Problem, Solution, solve
+from router.solve.solver import Item, Option, Problem, Solution, solve
 
 
 def check_solution(problem: Problem, sol: Solution) -> None:
@@ -215,7 +215,7 @@ def test_duplicated_items_match_brute_force(base: list[Item], copies: int) -> No
 @pytest.fixture
 def large_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """Send every problem down the large-problem path: restricted LP, LNS, no full CP-SAT."""
-    import router.optimise as optimise
+    import router.solve.optimise as optimise
 
     monkeypatch.setattr(optimise, "CP_SAT_MAX_OPTIONS", 0)
     monkeypatch.setattr(optimise, "FULL_LP_MAX_OPTIONS", 0)
@@ -242,7 +242,7 @@ def test_large_path_is_feasible_and_its_bound_valid(problem: Problem) -> None:
 
 @pytest.mark.usefixtures("large_path")
 def test_large_path_on_a_synthetic_placement() -> None:
-    from router.synthetic_problem import synthetic_problem
+    from router.bench.synthetic_problem import synthetic_problem
 
     problem = synthetic_problem(300, 8, seed=3)
     sol = solve(problem, 3.0)
@@ -252,7 +252,7 @@ def test_large_path_on_a_synthetic_placement() -> None:
 
 
 def test_synthetic_placement_small_path() -> None:
-    from router.synthetic_problem import synthetic_problem
+    from router.bench.synthetic_problem import synthetic_problem
 
     problem = synthetic_problem(200, 6, seed=1)
     sol = solve(problem, 3.0)
@@ -261,7 +261,7 @@ def test_synthetic_placement_small_path() -> None:
 
 
 def test_synthetic_problem_is_reproducible() -> None:
-    from router.synthetic_problem import synthetic_problem
+    from router.bench.synthetic_problem import synthetic_problem
 
     assert synthetic_problem(50, 4, seed=7) == synthetic_problem(50, 4, seed=7)
     assert synthetic_problem(50, 4, seed=7) != synthetic_problem(50, 4, seed=8)

@@ -11,11 +11,11 @@ from types import ModuleType
 
 import pytest
 
-from router.jobs import Job, load_jobs
-from router.network import Network
-from router.placer import route_job
-from router.plan import Placement, Unplaced
-from router.topology import Topology, default_topology
+from router.model.jobs import Job, load_jobs
+from router.model.topology import Topology, default_topology
+from router.place.network import Network
+from router.plan import route_job
+from router.results import Placement, Unplaced
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILDER = ROOT / "topology" / "tools" / "build_china_edwc.py"

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from router.authoring import estimate_latency_ms, great_circle_km, latency_matrix
-from router.cli import main
-from router.network import Network
-from router.topology import default_topology, load_topology
+from router.cli.main import main
+from router.model.authoring import estimate_latency_ms, great_circle_km, latency_matrix
+from router.model.topology import default_topology, load_topology
+from router.place.network import Network
 from tests.conftest import MINI, ROOT
 
 DEFAULT = ROOT / "topology" / "china-edwc.yaml"

@@ -16,16 +16,16 @@ from typing import Any
 
 import pytest
 
-from router.background import running
-from router.cli import main
-from router.jobs import Job, load_jobs
-from router.ledger import SqliteLedger
-from router.network import Network
-from router.placer import plan_jobs
-from router.plan import Plan
-from router.scenario import Scenario, load_scenario, parse_scenario
-from router.topology import Topology, default_topology
-from router.whatif import (
+from router.cli.main import main
+from router.model.jobs import Job, load_jobs
+from router.model.scenario import Scenario, load_scenario, parse_scenario
+from router.model.topology import Topology, default_topology
+from router.place.network import Network
+from router.plan import plan_jobs
+from router.results import Plan
+from router.service.background import running
+from router.state.ledger import SqliteLedger
+from router.whatif.compare import (
     apply_scenario,
     compare_scenarios,
     percentile,

@@ -1,0 +1,82 @@
+"""Helpers every `westward` subcommand shares: loading the topology, JSON out, progress."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from router.errors import FieldProblem, InvalidInputError
+from router.model.topology import Topology, default_topology, load_topology
+
+
+def topology_from(path: str | None) -> Topology:
+    """The topology at `path`, or the embedded default."""
+    return load_topology(path) if path else default_topology()
+
+
+def print_json(data: object) -> None:
+    """JSON for scripts, on stdout."""
+    json.dump(data, sys.stdout, indent=2, ensure_ascii=False)
+    sys.stdout.write("\n")
+
+
+def progress(message: str) -> None:
+    """A progress line for people watching a terminal; silent in pipes and CI."""
+    if sys.stderr.isatty():
+        print(message, file=sys.stderr, flush=True)
+
+
+def add_topology_option(parser: argparse.ArgumentParser) -> None:
+    """The common `--topology F` option."""
+    parser.add_argument(
+        "--topology", metavar="F", help="topology YAML (default: the embedded china-edwc)"
+    )
+
+
+def writable_output(path: str) -> Path:
+    """`path` as a Path, after checking its directory exists (before any long work)."""
+    out = Path(path)
+    if not out.parent.is_dir():
+        raise InvalidInputError(
+            [FieldProblem("", f"cannot write file: no directory {str(out.parent)!r}", path)]
+        )
+    return out
+
+
+def positive_int(text: str) -> int:
+    """argparse type: a whole number > 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number > 0, got {text}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a number > 0."""
+    value = _number(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a number >= 0."""
+    value = _number(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+    return value

@@ -1,0 +1,180 @@
+"""The `westward` command: plans, topology tools, what-if, benchmarks and the service."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from router.cli import bench as cli_bench
+from router.cli import ledger as cli_ledger
+from router.cli import service as cli_service
+from router.cli import topology as cli_topology
+from router.cli import whatif as cli_whatif
+from router.cli.common import (
+    add_topology_option,
+    non_negative_float,
+    positive_float,
+    print_json,
+    progress,
+    topology_from,
+)
+from router.errors import InvalidInputError, RouterError
+from router.model.jobs import load_jobs
+from router.plan import plan_jobs
+from router.report.tables import cny, format_table
+from router.results import Plan, plan_to_dict
+
+EXIT_BAD_INPUT = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: run a subcommand; bad input exits 2 with one line per problem."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    try:
+        return handler(args)
+    except InvalidInputError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except RouterError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader (e.g. `| head`) went away; that is not an error of ours.
+        sys.stderr.close()
+        return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="westward",
+        description="Latency-aware workload router: places AI jobs on cheaper western "
+        "datacenters within their latency budgets.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    plan = commands.add_parser("plan", help="plan a batch of jobs and compare with staying east")
+    plan.add_argument("--jobs", required=True, metavar="F", help="jobs YAML file")
+    add_topology_option(plan)
+    plan.add_argument(
+        "--time-limit",
+        type=positive_float,
+        default=10.0,
+        metavar="S",
+        help="solver time limit in seconds (default 10)",
+    )
+    plan.add_argument(
+        "--carbon-price",
+        type=non_negative_float,
+        default=0.0,
+        metavar="CNY_PER_KG",
+        help="price of emitted CO2 in CNY per kg (default 0)",
+    )
+    plan.add_argument("--json", action="store_true", help="print one JSON object")
+    plan.add_argument(
+        "--server",
+        metavar="ADDR",
+        help="plan on a westward server (host:port) instead of locally; reserves nothing",
+    )
+    plan.set_defaults(handler=_cmd_plan)
+
+    cli_topology.register(commands)
+    cli_whatif.register(commands)
+    cli_bench.register(commands)
+    cli_service.register(commands)
+    cli_ledger.register(commands)
+
+    jobs = commands.add_parser("jobs", help="validate job files")
+    jobs_commands = jobs.add_subparsers(dest="jobs_command", required=True)
+    jobs_validate = jobs_commands.add_parser("validate", help="check a jobs file")
+    jobs_validate.add_argument("file", metavar="F")
+    add_topology_option(jobs_validate)
+    jobs_validate.set_defaults(handler=_cmd_jobs_validate)
+    return parser
+
+
+def _cmd_plan(args: argparse.Namespace) -> int:
+    if args.server:
+        progress(f"planning {args.jobs} on {args.server}...")
+        plan = cli_service.remote_plan(
+            args.server,
+            args.jobs,
+            time_limit_s=args.time_limit,
+            carbon_price_cny_per_kg=args.carbon_price,
+        )
+    else:
+        topology = topology_from(args.topology)
+        jobs = load_jobs(args.jobs, topology)
+        progress(f"planning {len(jobs)} jobs on {len(topology.sites)} sites...")
+        plan = plan_jobs(
+            topology,
+            jobs,
+            time_limit_s=args.time_limit,
+            carbon_price_cny_per_kg=args.carbon_price,
+        )
+    if args.json:
+        print_json(plan_to_dict(plan))
+    else:
+        print(render_plan(plan))
+    return 0
+
+
+def render_plan(plan: Plan) -> str:
+    """A plan as a table for people, with totals and the comparison with staying east."""
+    rows = [
+        [
+            p.job,
+            p.site,
+            p.hub,
+            p.zone,
+            p.accelerator,
+            p.count,
+            round(p.latency_ms, 1),
+            round(p.run_hours, 1),
+            cny(p.cost_cny),
+        ]
+        for p in plan.placements
+    ]
+    headers = ["JOB", "SITE", "HUB", "ZONE", "ACCEL", "COUNT", "LAT_MS", "HOURS", "COST_CNY"]
+    out = [format_table(headers, rows)]
+    if plan.unplaced:
+        out.append("")
+        out.append(f"Unplaced ({len(plan.unplaced)}):")
+        out += [f"  {u.job}: {u.reason}" for u in plan.unplaced]
+    west = sum(p.count * p.run_hours for p in plan.placements if p.zone == "west")
+    total = sum(p.count * p.run_hours for p in plan.placements) or 1.0
+    gap = _gap_pct(plan.total_cost_cny, plan.lower_bound_cny)
+    out += [
+        "",
+        f"Placed {len(plan.placements)} of {len(plan.placements) + len(plan.unplaced)} jobs; "
+        f"{100 * west / total:.0f}% of device-hours in the west.",
+        f"Total cost            {cny(plan.total_cost_cny):>14} CNY",
+        f"Baseline (stay east)  {cny(plan.baseline_cost_cny):>14} CNY",
+        f"Savings vs baseline   {cny(plan.savings_cny):>14} CNY on jobs both place",
+        f"Unlocked jobs         {plan.unlocked_jobs:>14}   (placed only by moving)",
+        f"Lower bound           {cny(plan.lower_bound_cny):>14} CNY (gap {gap})",
+        f"Solver                {plan.solver_status:>14}   ({plan.solver_seconds:.2f} s)",
+    ]
+    return "\n".join(out)
+
+
+def _gap_pct(cost: float, bound: float) -> str:
+    if cost <= 0:
+        return "0.00%"
+    return f"{100 * max(0.0, cost - bound) / cost:.2f}%"
+
+
+def _cmd_jobs_validate(args: argparse.Namespace) -> int:
+    jobs = load_jobs(args.file, topology_from(args.topology))
+    print(f"{args.file}: ok: {len(jobs)} jobs")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

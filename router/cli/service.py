@@ -1,0 +1,110 @@
+"""`westward serve` and `westward plan --server`: the CLI side of the gRPC service."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import Any
+
+from router.cli.common import non_negative_float, positive_int
+from router.errors import FieldProblem, InvalidInputError
+from router.model.sourcefile import read_yaml
+from router.results import Plan
+
+DEFAULT_LISTEN = "127.0.0.1:50051"
+DEFAULT_STATE = "westward-state.sqlite"
+
+
+def register(commands: Any) -> None:
+    """Add the `serve` subcommand."""
+    serve = commands.add_parser("serve", help="run the gRPC router service")
+    serve.add_argument(
+        "--topology", metavar="F", help="topology YAML (default: the embedded china-edwc)"
+    )
+    serve.add_argument(
+        "--listen", default=DEFAULT_LISTEN, metavar="ADDR",
+        help=f"host:port to listen on; port 0 picks a free one (default {DEFAULT_LISTEN})",
+    )  # fmt: skip
+    serve.add_argument(
+        "--state", default=DEFAULT_STATE, metavar="F",
+        help=f"SQLite file holding reservations (default ./{DEFAULT_STATE})",
+    )  # fmt: skip
+    serve.add_argument(
+        "--grace", type=non_negative_float, default=10.0, metavar="S",
+        help="seconds in-flight calls get to finish on SIGTERM/SIGINT (default 10)",
+    )  # fmt: skip
+    serve.set_defaults(handler=_cmd_serve)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from router.service.process import serve
+
+    return serve(
+        topology_path=args.topology, listen=args.listen, state_path=args.state, grace_s=args.grace
+    )
+
+
+def register_bench_route(bench_commands: Any) -> None:
+    """Add `bench route`: Route over gRPC next to a bare echo RPC (router.bench.rpc)."""
+    route = bench_commands.add_parser(
+        "route", help="Route latency (p50/p99) and rate over gRPC, next to a bare echo RPC"
+    )
+    route.add_argument("--requests", type=positive_int, default=20_000, metavar="N")
+    route.add_argument("--concurrency", type=positive_int, default=32, metavar="C")
+    route.add_argument(
+        "--templates", type=int, default=200, metavar="T",
+        help="distinct job shapes the requests are drawn from; 0: every job new (default 200)",
+    )  # fmt: skip
+    route.add_argument(
+        "--paced-rate", type=non_negative_float, default=500.0, metavar="R",
+        help="requests/s of the paced latency run (0: skip; default 500)",
+    )  # fmt: skip
+    route.add_argument("--seed", type=int, default=0, metavar="S")
+    route.add_argument("--json", action="store_true")
+    route.set_defaults(handler=_cmd_bench_route)
+
+
+def _cmd_bench_route(args: argparse.Namespace) -> int:
+    from router.bench.rpc import bench_to_dict, render_bench, run_route_bench
+    from router.cli.common import print_json, progress
+
+    if args.requests < args.concurrency:
+        raise InvalidInputError([FieldProblem("--requests", "must be at least --concurrency")])
+    if args.templates < 0:
+        raise InvalidInputError([FieldProblem("--templates", "must be a whole number >= 0")])
+    progress(f"routing {args.requests} jobs with {args.concurrency} callers...")
+    bench = run_route_bench(
+        requests=args.requests,
+        concurrency=args.concurrency,
+        templates=args.templates,
+        seed=args.seed,
+        paced_rate_per_s=args.paced_rate,
+    )
+    if args.json:
+        print_json(bench_to_dict(bench))
+    else:
+        print(render_bench(bench))
+    return 0
+
+
+def remote_plan(
+    server: str, jobs_path: str, *, time_limit_s: float, carbon_price_cny_per_kg: float
+) -> Plan:
+    """Plan a jobs file on a westward server (nothing is reserved); problems name file:line."""
+    from router.client import RouterClient
+
+    source = read_yaml(jobs_path)
+    data = source.data
+    entries = data.get("jobs") if isinstance(data, Mapping) else None
+    if not isinstance(entries, list):
+        raise source.locate([FieldProblem("jobs", "is required (a list of jobs)")])
+    try:
+        with RouterClient(server) as client:
+            return client.plan(
+                entries,
+                time_limit_s=time_limit_s,
+                carbon_price_cny_per_kg=carbon_price_cny_per_kg,
+                timeout_s=time_limit_s + 30.0,
+            )
+    except InvalidInputError as exc:
+        raise source.locate(exc.problems) from None

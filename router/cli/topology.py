@@ -1,0 +1,244 @@
+"""`westward topology ...`: validate, show, render and author topology files."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from router.cli.common import print_json, topology_from, writable_output
+from router.errors import FieldProblem, InvalidInputError
+from router.model.authoring import (
+    DEFAULT_FIXED_MS,
+    DEFAULT_ROUTE_FACTOR,
+    fill_latencies,
+    latency_matrix,
+    starter_text,
+)
+from router.model.jobs import load_jobs
+from router.model.sourcefile import read_yaml
+from router.model.topology import Topology, load_topology
+from router.plan import plan_jobs
+from router.report.tables import format_table
+
+
+def register(commands: Any) -> None:
+    """Add the `topology` subcommands to the top-level parser."""
+    topology = commands.add_parser("topology", help="validate, inspect and author topology files")
+    topology_commands = topology.add_subparsers(dest="topology_command", required=True)
+    validate = topology_commands.add_parser("validate", help="check a topology file")
+    validate.add_argument("file", metavar="F")
+    validate.set_defaults(handler=_cmd_topology_validate)
+    show = topology_commands.add_parser(
+        "show", help="hubs, sites, pools, prices and the latency matrix from regions to sites"
+    )
+    show.add_argument("file", nargs="?", metavar="F", help="default: the embedded topology")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(handler=_cmd_topology_show)
+    render = topology_commands.add_parser(
+        "render", help="draw the topology (sites by zone, pools, links by latency) as PNG"
+    )
+    render.add_argument("file", nargs="?", metavar="F", help="default: the embedded topology")
+    render.add_argument("--out", required=True, metavar="F.png", help="PNG file to write")
+    render.add_argument("--jobs", metavar="F", help="also plan these jobs and draw their flows")
+    render.add_argument(
+        "--time-limit", type=float, default=10.0, metavar="S", help=argparse.SUPPRESS
+    )
+    render.set_defaults(handler=_cmd_topology_render)
+    init = topology_commands.add_parser("init", help="print a commented starter topology")
+    init.add_argument("--out", metavar="F", help="write it to F (refuses to overwrite)")
+    init.set_defaults(handler=_cmd_topology_init)
+    fill = topology_commands.add_parser(
+        "fill-latencies",
+        help="estimate missing link latencies from coordinates (marked [E])",
+        description="Give every link without latency_ms an estimate: 0.005 ms/km x "
+        "great-circle km x route factor + fixed ms. Comments and layout are kept; each "
+        "estimate gets a `# [E]` comment.",
+    )
+    fill.add_argument("file", metavar="F")
+    fill.add_argument("--out", metavar="F2", help="write here (default: print to stdout)")
+    fill.add_argument(
+        "--route-factor",
+        type=_at_least(1.0),
+        default=DEFAULT_ROUTE_FACTOR,
+        metavar="X",
+        help=f"fibre route length over great-circle distance (default {DEFAULT_ROUTE_FACTOR})",
+    )
+    fill.add_argument(
+        "--fixed-ms",
+        type=_at_least(0.0),
+        default=DEFAULT_FIXED_MS,
+        metavar="MS",
+        help=f"added per link for equipment (default {DEFAULT_FIXED_MS})",
+    )
+    fill.set_defaults(handler=_cmd_topology_fill)
+
+
+def _at_least(minimum: float) -> Any:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a number >= {minimum:g}, got {text}")
+        return value
+
+    return parse
+
+
+def _cmd_topology_validate(args: argparse.Namespace) -> int:
+    topology = load_topology(args.file)
+    pools = sum(len(s.pools) for s in topology.sites.values())
+    print(
+        f"{args.file}: ok: {len(topology.hubs)} hubs, {len(topology.regions)} regions, "
+        f"{len(topology.sites)} sites, {pools} pools, {len(topology.links)} links"
+    )
+    return 0
+
+
+def _cmd_topology_show(args: argparse.Namespace) -> int:
+    topology = topology_from(args.file)
+    if args.json:
+        print_json(topology_to_dict(topology))
+        return 0
+    rows = [
+        [
+            site.name,
+            site.hub,
+            topology.zone_of(site),
+            site.provider,
+            site.status,
+            pool.accelerator,
+            pool.count,
+            pool.price_cny_per_hour,
+        ]
+        for site in topology.sites.values()
+        for pool in site.pools
+    ]
+    headers = ["SITE", "HUB", "ZONE", "PROVIDER", "STATUS", "ACCEL", "COUNT", "CNY/H"]
+    print(f"topology {topology.name}")
+    print()
+    print(format_table(["HUB", "ZONE", "SITES", "DEVICES"], _hub_rows(topology)))
+    print()
+    print(format_table(headers, rows))
+    print()
+    print(
+        "One-way latency (ms) from regions to sites, minimum-latency path over links that are up:"
+    )
+    print(_matrix_table(topology))
+    return 0
+
+
+def _hub_rows(topology: Topology) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for hub in topology.hubs.values():
+        sites = [s for s in topology.sites.values() if s.hub == hub.name]
+        devices = sum(p.count for s in sites for p in s.pools)
+        rows.append([hub.name, hub.zone, len(sites), devices])
+    return rows
+
+
+def _matrix_table(topology: Topology) -> str:
+    matrix = latency_matrix(topology)
+    sites = list(topology.sites)
+    rows = [
+        [region, *("-" if matrix[region][s] is None else matrix[region][s] for s in sites)]
+        for region in topology.regions
+    ]
+    return format_table(["REGION", *sites], rows)
+
+
+def _cmd_topology_render(args: argparse.Namespace) -> int:
+    from router.report.pictures import draw_map  # matplotlib loads only when pictures are asked for
+
+    out = writable_output(args.out)
+    topology = topology_from(args.file)
+    plan = None
+    if args.jobs:
+        plan = plan_jobs(topology, load_jobs(args.jobs, topology), time_limit_s=args.time_limit)
+    draw_map(topology, out, plan)
+    print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def _cmd_topology_init(args: argparse.Namespace) -> int:
+    text = starter_text()
+    if not args.out:
+        sys.stdout.write(text)
+        return 0
+    out = writable_output(args.out)
+    if out.exists():
+        raise InvalidInputError(
+            [
+                FieldProblem(
+                    "", "already exists; choose another --out (init never overwrites)", str(out)
+                )
+            ]
+        )
+    out.write_text(text, encoding="utf-8")
+    print(f"wrote {out}: edit it, then `westward topology validate {out}`", file=sys.stderr)
+    return 0
+
+
+def _cmd_topology_fill(args: argparse.Namespace) -> int:
+    source = read_yaml(args.file)
+    text = Path(args.file).read_text(encoding="utf-8")
+    filled, estimates = fill_latencies(source, text, args.route_factor, args.fixed_ms)
+    if args.out:
+        writable_output(args.out).write_text(filled, encoding="utf-8")
+    else:
+        sys.stdout.write(filled)
+    where = f" into {args.out}" if args.out else ""
+    print(
+        f"{args.file}: estimated {len(estimates)} link latencies{where} (marked [E])",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def topology_to_dict(topology: Topology) -> dict[str, Any]:
+    """A topology in the shape of its YAML file, with the latency matrix from regions to
+    sites (`latency_ms_from_regions`)."""
+    return {
+        "name": topology.name,
+        "hubs": [
+            {"name": h.name, "title": h.title, "zone": h.zone} for h in topology.hubs.values()
+        ],
+        "regions": [
+            {"name": r.name, "hub": r.hub, "lat": r.lat, "lon": r.lon}
+            for r in topology.regions.values()
+        ],
+        "sites": [
+            {
+                "name": s.name,
+                "hub": s.hub,
+                "zone": topology.zone_of(s),
+                "provider": s.provider,
+                "status": s.status,
+                "pue": s.pue,
+                "pools": [
+                    {
+                        "accelerator": p.accelerator,
+                        "count": p.count,
+                        "price_cny_per_hour": p.price_cny_per_hour,
+                    }
+                    for p in s.pools
+                ],
+            }
+            for s in topology.sites.values()
+        ],
+        "links": [
+            {
+                "a": ln.a,
+                "b": ln.b,
+                "latency_ms": ln.latency_ms,
+                "bandwidth_gbps": ln.bandwidth_gbps,
+                "price_cny_per_gb": ln.price_cny_per_gb,
+                "status": ln.status,
+            }
+            for ln in topology.links
+        ],
+        "latency_ms_from_regions": latency_matrix(topology),
+    }

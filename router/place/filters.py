@@ -1,0 +1,271 @@
+"""Feasibility as small named predicates, each returning None (fits) or a Reason.
+
+Site filters run first (status, residency, reachability, latency); then pool filters
+run on each pool of a site that passed. Solver variables exist only for candidates
+that pass every filter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from router.model.jobs import Job
+from router.model.topology import Accelerator, Pool, Site, Topology
+from router.place.costs import Cost, candidate_cost, run_hours, transfer_hours
+from router.place.network import Network, Path
+
+PoolKey = tuple[str, int]  # (site name, pool index)
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the filters consult besides the job: the network and the free capacity."""
+
+    topology: Topology
+    network: Network
+    free: Mapping[PoolKey, int]
+    carbon_price_cny_per_kg: float = 0.0
+    memo: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def free_of(self, site: Site, index: int) -> int:
+        """Free devices in a pool (its whole count unless `free` says otherwise)."""
+        return self.free.get((site.name, index), site.pools[index].count)
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a candidate does not fit: a code and, where useful, the figure that failed."""
+
+    code: str
+    measure: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A feasible (site, pool) for a job, with its path and costs."""
+
+    site: Site
+    pool_index: int
+    pool: Pool
+    accelerator: Accelerator
+    path: Path
+    cost: Cost
+
+
+SiteFilter = Callable[[Job, Site, Context], Reason | None]
+PoolFilter = Callable[[Job, Site, int, Context], Reason | None]
+
+
+def site_is_up(job: Job, site: Site, ctx: Context) -> Reason | None:
+    """Only sites that are up take new work (drain keeps what it runs)."""
+    return None if site.status == "up" else Reason(f"site_{site.status}")
+
+
+def residency(job: Job, site: Site, ctx: Context) -> Reason | None:
+    """The job's allowed zones and hubs, and its denied providers."""
+    if job.allowed_zones and ctx.topology.zone_of(site) not in job.allowed_zones:
+        return Reason("zone")
+    if job.allowed_hubs and site.hub not in job.allowed_hubs:
+        return Reason("hub")
+    if site.provider in job.denied_providers:
+        return Reason("provider")
+    return None
+
+
+def reachable(job: Job, site: Site, ctx: Context) -> Reason | None:
+    """Some path of links that are up leads from the origin to the site."""
+    return None if ctx.network.path(job.origin, site.name) is not None else Reason("unreachable")
+
+
+def within_latency(job: Job, site: Site, ctx: Context) -> Reason | None:
+    """The minimum-latency path fits the job's one-way budget."""
+    path = ctx.network.path(job.origin, site.name)
+    if path is not None and path.latency_ms > job.max_latency_ms:
+        return Reason("latency", path.latency_ms)
+    return None
+
+
+def accepted_type(job: Job, site: Site, index: int, ctx: Context) -> Reason | None:
+    """The pool's type is listed in `types`, or its stack in `stacks`."""
+    device = ctx.topology.accelerators[site.pools[index].accelerator]
+    ok = device.name in job.types or device.stack in job.stacks
+    return None if ok else Reason("accelerator")
+
+
+def enough_memory(job: Job, site: Site, index: int, ctx: Context) -> Reason | None:
+    """Each device has at least `min_memory_gb`."""
+    device = ctx.topology.accelerators[site.pools[index].accelerator]
+    return None if device.memory_gb >= job.min_memory_gb else Reason("memory", device.memory_gb)
+
+
+def can_train(job: Job, site: Site, index: int, ctx: Context) -> Reason | None:
+    """Inference-only parts run only inference and batch jobs."""
+    device = ctx.topology.accelerators[site.pools[index].accelerator]
+    return None if device.training or not job.needs_training else Reason("training")
+
+
+def has_precision(job: Job, site: Site, index: int, ctx: Context) -> Reason | None:
+    """The part has a throughput figure for the job's precision."""
+    device = ctx.topology.accelerators[site.pools[index].accelerator]
+    return None if job.precision in device.tflops else Reason("precision")
+
+
+def meets_deadline(job: Job, site: Site, index: int, ctx: Context) -> Reason | None:
+    """Moving the data and running the job fit before the deadline."""
+    if job.deadline_hours is None:
+        return None
+    path = ctx.network.path(job.origin, site.name)
+    device = ctx.topology.accelerators[site.pools[index].accelerator]
+    hours = run_hours(job, ctx.topology.accelerators[job.hours_on], device)
+    if path is None or hours is None:
+        return None
+    total = transfer_hours(job, path) + hours
+    return None if total <= job.deadline_hours else Reason("deadline", total)
+
+
+def has_capacity(job: Job, site: Site, index: int, ctx: Context) -> Reason | None:
+    """The pool has `count` free devices now."""
+    free = ctx.free_of(site, index)
+    return None if free >= job.count else Reason("capacity", free)
+
+
+SITE_FILTERS: tuple[SiteFilter, ...] = (site_is_up, residency, reachable, within_latency)
+# Part filters read only the job's accelerator ask; fit filters read the rest of the job.
+PART_FILTERS: tuple[PoolFilter, ...] = (accepted_type, enough_memory, can_train, has_precision)
+FIT_FILTERS: tuple[PoolFilter, ...] = (meets_deadline, has_capacity)
+POOL_FILTERS: tuple[PoolFilter, ...] = PART_FILTERS + FIT_FILTERS
+
+
+@dataclass(frozen=True, slots=True)
+class Screening:
+    """A job's feasible candidates, and for each site with none, why."""
+
+    candidates: tuple[Candidate, ...]
+    rejections: Mapping[str, Reason]
+
+
+def screen(job: Job, ctx: Context) -> Screening:
+    """Run every filter on every site and pool for `job`.
+
+    Site and part verdicts are shared by all jobs that ask the same (batches have many
+    such jobs), so they are computed once per distinct ask and kept in the context.
+    """
+    candidates: list[Candidate] = []
+    rejections: dict[str, Reason] = {}
+    reference = ctx.topology.accelerators[job.hours_on]
+    by_site = site_verdicts(job, ctx)
+    by_pool = part_verdicts(job, ctx)
+    for site in ctx.topology.sites.values():
+        reason = by_site[site.name]
+        if reason is not None:
+            rejections[site.name] = reason
+            continue
+        path = ctx.network.path(job.origin, site.name)
+        assert path is not None  # the reachable filter passed
+        best: tuple[int, Reason] | None = None
+        fits = False
+        for index, pool in enumerate(site.pools):
+            failure = by_pool[(site.name, index)] or _first_fit_failure(job, site, index, ctx)
+            if failure is None:
+                fits = True
+                device = ctx.topology.accelerators[pool.accelerator]
+                hours = run_hours(job, reference, device)
+                assert hours is not None  # the precision filter passed
+                cost = candidate_cost(
+                    job, site, pool, device, hours, path, ctx.carbon_price_cny_per_kg
+                )
+                candidates.append(Candidate(site, index, pool, device, path, cost))
+            elif best is None or _further(failure, best):
+                best = failure
+        if not fits:
+            rejections[site.name] = best[1] if best is not None else Reason("no_pools")
+    return Screening(tuple(candidates), rejections)
+
+
+def candidate_at(job: Job, site_name: str, index: int, ctx: Context) -> Candidate:
+    """The candidate `job` on pool `index` of `site_name`, with its path and costs."""
+    site = ctx.topology.sites[site_name]
+    pool = site.pools[index]
+    device = ctx.topology.accelerators[pool.accelerator]
+    path = ctx.network.path(job.origin, site_name)
+    hours = run_hours(job, ctx.topology.accelerators[job.hours_on], device)
+    if path is None or hours is None:
+        raise ValueError(f"{site_name} pool {index} is not a candidate for {job.name}")
+    cost = candidate_cost(job, site, pool, device, hours, path, ctx.carbon_price_cny_per_kg)
+    return Candidate(site, index, pool, device, path, cost)
+
+
+def site_key(job: Job) -> Hashable:
+    """What the site filters read of a job: jobs with equal keys get equal verdicts."""
+    return (
+        "site",
+        job.origin,
+        job.max_latency_ms,
+        job.allowed_zones,
+        job.allowed_hubs,
+        job.denied_providers,
+    )
+
+
+def part_key(job: Job) -> Hashable:
+    """What the part filters read of a job: jobs with equal keys get equal verdicts."""
+    return ("part", job.types, job.stacks, job.min_memory_gb, job.needs_training, job.precision)
+
+
+def site_verdicts(job: Job, ctx: Context) -> dict[str, Reason | None]:
+    """Each site's first failing site filter for `job` (None: passes); memoised per ask."""
+    key = site_key(job)
+    verdicts: dict[str, Reason | None] | None = ctx.memo.get(key)
+    if verdicts is None:
+        verdicts = {
+            site.name: _first(check(job, site, ctx) for check in SITE_FILTERS)
+            for site in ctx.topology.sites.values()
+        }
+        ctx.memo[key] = verdicts
+    return verdicts
+
+
+def part_verdicts(job: Job, ctx: Context) -> dict[PoolKey, tuple[int, Reason] | None]:
+    """Each pool's first failing part filter for `job` (None: passes); memoised per ask."""
+    key = part_key(job)
+    verdicts: dict[PoolKey, tuple[int, Reason] | None] | None = ctx.memo.get(key)
+    if verdicts is None:
+        verdicts = {
+            (site.name, index): _first_stage(
+                (check(job, site, index, ctx) for check in PART_FILTERS), 0
+            )
+            for site in ctx.topology.sites.values()
+            for index in range(len(site.pools))
+        }
+        ctx.memo[key] = verdicts
+    return verdicts
+
+
+def _first_fit_failure(job: Job, site: Site, index: int, ctx: Context) -> tuple[int, Reason] | None:
+    checks = (check(job, site, index, ctx) for check in FIT_FILTERS)
+    return _first_stage(checks, len(PART_FILTERS))
+
+
+def _first(reasons: Iterable[Reason | None]) -> Reason | None:
+    return next((r for r in reasons if r is not None), None)
+
+
+def _first_stage(reasons: Iterable[Reason | None], offset: int) -> tuple[int, Reason] | None:
+    """The first failing filter, with its position in POOL_FILTERS."""
+    for stage, reason in enumerate(reasons, start=offset):
+        if reason is not None:
+            return stage, reason
+    return None
+
+
+def _further(failure: tuple[int, Reason], best: tuple[int, Reason]) -> bool:
+    """The pool that got further through the filters explains the site best."""
+    if failure[0] != best[0]:
+        return failure[0] > best[0]
+    a, b = failure[1].measure, best[1].measure
+    if a is None or b is None:
+        return False
+    # capacity and memory: more is closer to fitting; deadline: less is closer.
+    return a < b if failure[1].code == "deadline" else a > b

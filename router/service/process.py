@@ -1,0 +1,141 @@
+"""`westward serve`: the service as a process: JSON logs, signals, graceful shutdown.
+
+SIGTERM / SIGINT stop it gracefully; SIGHUP reloads the topology file (reservations kept,
+the ones the new topology cannot hold are logged; a broken file is logged and ignored).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+import sqlite3
+import sys
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from router.errors import FieldProblem, InvalidInputError, RouterError
+from router.model.topology import Topology, default_topology, load_topology
+from router.service.server import DEFAULT_GRACE_S, ListenError, RouterServicer, create_server, log
+from router.state.ledger import SqliteLedger
+
+ANSWER_KEEP_S = 7 * 24 * 3600.0
+"""Stored Place/Route answers older than this are dropped at start (retries are quicker)."""
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, message and any `extra` fields."""
+
+    _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message"}
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        entry.update({k: v for k, v in vars(record).items() if k not in self._STANDARD})
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry, default=str)
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """Structured (JSON lines) logs on stderr for the westward loggers."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    root = logging.getLogger("westward")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False
+
+
+def serve(
+    *,
+    topology_path: str | Path | None = None,
+    listen: str = "127.0.0.1:50051",
+    state_path: str | Path = "westward-state.sqlite",
+    grace_s: float = DEFAULT_GRACE_S,
+) -> int:
+    """Run `westward serve` until SIGTERM or SIGINT, then shut down gracefully; exit status."""
+    configure_logging()
+    topology = load_topology(topology_path) if topology_path else default_topology()
+    try:
+        ledger = SqliteLedger(state_path)
+    except sqlite3.Error as exc:
+        raise InvalidInputError(
+            [FieldProblem("--state", f"cannot open {state_path}: {exc}")]
+        ) from None
+    forgotten = ledger.forget_answers(time.time() - ANSWER_KEEP_S)
+    if forgotten:
+        log.info("forgot old request answers", extra={"count": forgotten})
+    try:
+        source = partial(load_topology, topology_path) if topology_path else default_topology
+        asyncio.run(_serve(listen, topology, ledger, grace_s, source))
+    except ListenError as exc:
+        raise InvalidInputError([FieldProblem("--listen", str(exc))]) from None
+    finally:
+        ledger.close()
+    return 0
+
+
+async def _serve(
+    listen: str,
+    topology: Topology,
+    ledger: SqliteLedger,
+    grace_s: float,
+    source: Callable[[], Topology],
+) -> None:
+    server, port = create_server(listen, topology=topology, ledger=ledger, topology_source=source)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    reloads: set[asyncio.Future[None]] = set()
+    loop.add_signal_handler(signal.SIGHUP, lambda: _reload(server.servicer, reloads))
+    await server.start()
+    unheld = server.engine.unheld()
+    if unheld:  # e.g. the topology file changed while the server was down
+        log.warning(
+            "reservations the topology cannot hold",
+            extra={
+                "unheld": [
+                    {"reservation_id": u.reservation.reservation_id, "reason": u.reason}
+                    for u in unheld
+                ]
+            },
+        )
+    host = listen.rsplit(":", 1)[0]
+    log.info(
+        "serving",
+        extra={
+            "address": f"{host}:{port}",
+            "port": port,
+            "topology": topology.name,
+            "sites": len(topology.sites),
+        },
+    )
+    await stopping.wait()
+    log.info("shutting down", extra={"grace_s": grace_s})
+    await server.stop(grace_s)
+    log.info("stopped")
+
+
+def _reload(servicer: RouterServicer, pending: set[asyncio.Future[None]]) -> None:
+    """SIGHUP: reload the topology off the event loop; a bad file is logged, not fatal."""
+
+    def work() -> None:
+        try:
+            servicer.reload_topology()
+        except RouterError as exc:
+            log.error("topology reload failed", extra={"error": str(exc), "kept": "old topology"})
+
+    future = asyncio.get_running_loop().run_in_executor(None, work)
+    pending.add(future)
+    future.add_done_callback(pending.discard)
