@@ -6,13 +6,18 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from router.errors import FieldProblem, InvalidInputError
-from router.model.topology import Topology, default_topology, load_topology
+
+if TYPE_CHECKING:
+    from router.model.topology import Topology
 
 
 def topology_from(path: str | None) -> Topology:
     """The topology at `path`, or the embedded default."""
+    from router.model.topology import default_topology, load_topology
+
     return load_topology(path) if path else default_topology()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from router.cli import bench as cli_bench
 from router.cli import ledger as cli_ledger
@@ -20,10 +21,9 @@ from router.cli.common import (
     topology_from,
 )
 from router.errors import InvalidInputError, RouterError
-from router.model.jobs import load_jobs
-from router.plan import plan_jobs
-from router.report.tables import cny, format_table
-from router.results import Plan, plan_to_dict
+
+if TYPE_CHECKING:
+    from router.results import Plan
 
 EXIT_BAD_INPUT = 2
 
@@ -100,6 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
+    from router.model.jobs import load_jobs
+    from router.plan import plan_jobs
+    from router.results import plan_to_dict
+
     if args.server:
         progress(f"planning {args.jobs} on {args.server}...")
         plan = cli_service.remote_plan(
@@ -127,6 +131,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 def render_plan(plan: Plan) -> str:
     """A plan as a table for people, with totals and the comparison with staying east."""
+    from router.report.tables import cny, format_table
+
     rows = [
         [
             p.job,
@@ -171,6 +177,8 @@ def _gap_pct(cost: float, bound: float) -> str:
 
 
 def _cmd_jobs_validate(args: argparse.Namespace) -> int:
+    from router.model.jobs import load_jobs
+
     jobs = load_jobs(args.file, topology_from(args.topology))
     print(f"{args.file}: ok: {len(jobs)} jobs")
     return 0

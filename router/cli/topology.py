@@ -5,22 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from router.cli.common import print_json, topology_from, writable_output
 from router.errors import FieldProblem, InvalidInputError
-from router.model.authoring import (
-    DEFAULT_FIXED_MS,
-    DEFAULT_ROUTE_FACTOR,
-    fill_latencies,
-    latency_matrix,
-    starter_text,
-)
-from router.model.jobs import load_jobs
-from router.model.sourcefile import read_yaml
-from router.model.topology import Topology, load_topology
-from router.plan import plan_jobs
-from router.report.tables import format_table
+from router.model.authoring import DEFAULT_FIXED_MS, DEFAULT_ROUTE_FACTOR
+
+if TYPE_CHECKING:
+    from router.model.topology import Topology
 
 
 def register(commands: Any) -> None:
@@ -89,6 +81,8 @@ def _at_least(minimum: float) -> Any:
 
 
 def _cmd_topology_validate(args: argparse.Namespace) -> int:
+    from router.model.topology import load_topology
+
     topology = load_topology(args.file)
     pools = sum(len(s.pools) for s in topology.sites.values())
     print(
@@ -99,6 +93,8 @@ def _cmd_topology_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_topology_show(args: argparse.Namespace) -> int:
+    from router.report.tables import format_table
+
     topology = topology_from(args.file)
     if args.json:
         print_json(topology_to_dict(topology))
@@ -141,6 +137,9 @@ def _hub_rows(topology: Topology) -> list[list[object]]:
 
 
 def _matrix_table(topology: Topology) -> str:
+    from router.model.authoring import latency_matrix
+    from router.report.tables import format_table
+
     matrix = latency_matrix(topology)
     sites = list(topology.sites)
     rows = [
@@ -151,6 +150,8 @@ def _matrix_table(topology: Topology) -> str:
 
 
 def _cmd_topology_render(args: argparse.Namespace) -> int:
+    from router.model.jobs import load_jobs
+    from router.plan import plan_jobs
     from router.report.pictures import draw_map  # matplotlib loads only when pictures are asked for
 
     out = writable_output(args.out)
@@ -164,6 +165,8 @@ def _cmd_topology_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_topology_init(args: argparse.Namespace) -> int:
+    from router.model.authoring import starter_text
+
     text = starter_text()
     if not args.out:
         sys.stdout.write(text)
@@ -183,6 +186,9 @@ def _cmd_topology_init(args: argparse.Namespace) -> int:
 
 
 def _cmd_topology_fill(args: argparse.Namespace) -> int:
+    from router.model.authoring import fill_latencies
+    from router.model.sourcefile import read_yaml
+
     source = read_yaml(args.file)
     text = Path(args.file).read_text(encoding="utf-8")
     filled, estimates = fill_latencies(source, text, args.route_factor, args.fixed_ms)
@@ -201,6 +207,8 @@ def _cmd_topology_fill(args: argparse.Namespace) -> int:
 def topology_to_dict(topology: Topology) -> dict[str, Any]:
     """A topology in the shape of its YAML file, with the latency matrix from regions to
     sites (`latency_ms_from_regions`)."""
+    from router.model.authoring import latency_matrix
+
     return {
         "name": topology.name,
         "hubs": [

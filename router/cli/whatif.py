@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from router.cli.common import (
     add_topology_option,
@@ -17,23 +17,13 @@ from router.cli.common import (
     writable_output,
 )
 from router.errors import FieldProblem, InvalidInputError
-from router.model.jobs import Job, load_jobs
-from router.model.scenario import Scenario, load_scenario
-from router.model.sourcefile import read_yaml
-from router.model.topology import Topology
-from router.plan import plan_jobs
-from router.results import Plan
-from router.whatif.compare import (
-    Comparison,
-    Outcome,
-    apply_scenario,
-    assemble,
-    compare_scenarios,
-    rpc_scenario,
-    runs_of,
-    summarize,
-)
-from router.whatif.report import comparison_to_dict, render_comparison
+
+if TYPE_CHECKING:
+    from router.model.jobs import Job
+    from router.model.scenario import Scenario
+    from router.model.topology import Topology
+    from router.results import Plan
+    from router.whatif.compare import Comparison, Outcome
 
 
 def register(commands: Any) -> None:
@@ -78,6 +68,11 @@ def register(commands: Any) -> None:
 
 
 def _cmd_whatif(args: argparse.Namespace) -> int:
+    from router.model.jobs import load_jobs
+    from router.plan import plan_jobs
+    from router.whatif.compare import compare_scenarios, runs_of
+    from router.whatif.report import comparison_to_dict, render_comparison
+
     plot = writable_output(args.plot) if args.plot else None
     if args.server:
         if args.topology:
@@ -109,6 +104,8 @@ def _load_scenarios(
     paths: Sequence[str], topology: Topology, jobs: Sequence[Job]
 ) -> list[Scenario]:
     """Load every scenario; names must be unique (they name columns and pictures)."""
+    from router.model.scenario import load_scenario
+
     scenarios = [load_scenario(path, topology, jobs) for path in paths]
     seen: dict[str, str] = {}
     problems = []
@@ -141,6 +138,8 @@ def _on_server(
     """Plan through the WhatIf RPC: sweeps are expanded here, each run sent as a plain
     scenario, and the returned plans summarised exactly like local ones."""
     from router.client import RouterClient  # grpc loads only when a server is asked for
+    from router.model.jobs import load_jobs
+    from router.whatif.compare import apply_scenario, assemble, rpc_scenario, runs_of, summarize
 
     with RouterClient(args.server) as client:
         topology = client.get_topology().topology
@@ -175,6 +174,8 @@ def _on_server(
 
 
 def _located(path: str, problems: list[FieldProblem]) -> list[FieldProblem]:
+    from router.model.sourcefile import read_yaml
+
     return read_yaml(path).locate(problems).problems
 
 
@@ -189,6 +190,7 @@ def write_pictures(
     from router.report import (
         pictures as render,  # matplotlib loads only when pictures are asked for
     )
+    from router.whatif.compare import apply_scenario
 
     written = [out]
     render.draw_comparison(comparison, out, {h.name: h.zone for h in topology.hubs.values()})
