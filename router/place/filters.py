@@ -191,8 +191,8 @@ def candidate_at(job: Job, site_name: str, index: int, ctx: Context) -> Candidat
     device = ctx.topology.accelerators[pool.accelerator]
     path = ctx.network.path(job.origin, site_name)
     hours = run_hours(job, ctx.topology.accelerators[job.hours_on], device)
-    if path is None or hours is None:
-        raise ValueError(f"{site_name} pool {index} is not a candidate for {job.name}")
+    # The solver only chooses among screened candidates, so both exist.
+    assert path is not None and hours is not None, f"{site_name}[{index}] not a candidate"
     cost = candidate_cost(job, site, pool, device, hours, path, ctx.carbon_price_cny_per_kg)
     return Candidate(site, index, pool, device, path, cost)
 
