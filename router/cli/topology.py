@@ -205,48 +205,13 @@ def _cmd_topology_fill(args: argparse.Namespace) -> int:
 
 
 def topology_to_dict(topology: Topology) -> dict[str, Any]:
-    """A topology in the shape of its YAML file, with the latency matrix from regions to
-    sites (`latency_ms_from_regions`)."""
+    """The topology in its file's shape, plus each site's zone and the latency matrix from
+    regions to sites (`latency_ms_from_regions`)."""
     from router.model.authoring import latency_matrix
+    from router.model.topology_data import topology_data
 
-    return {
-        "name": topology.name,
-        "hubs": [
-            {"name": h.name, "title": h.title, "zone": h.zone} for h in topology.hubs.values()
-        ],
-        "regions": [
-            {"name": r.name, "hub": r.hub, "lat": r.lat, "lon": r.lon}
-            for r in topology.regions.values()
-        ],
-        "sites": [
-            {
-                "name": s.name,
-                "hub": s.hub,
-                "zone": topology.zone_of(s),
-                "provider": s.provider,
-                "status": s.status,
-                "pue": s.pue,
-                "pools": [
-                    {
-                        "accelerator": p.accelerator,
-                        "count": p.count,
-                        "price_cny_per_hour": p.price_cny_per_hour,
-                    }
-                    for p in s.pools
-                ],
-            }
-            for s in topology.sites.values()
-        ],
-        "links": [
-            {
-                "a": ln.a,
-                "b": ln.b,
-                "latency_ms": ln.latency_ms,
-                "bandwidth_gbps": ln.bandwidth_gbps,
-                "price_cny_per_gb": ln.price_cny_per_gb,
-                "status": ln.status,
-            }
-            for ln in topology.links
-        ],
-        "latency_ms_from_regions": latency_matrix(topology),
-    }
+    data = topology_data(topology)
+    for site, row in zip(topology.sites.values(), data["sites"], strict=True):
+        row["zone"] = topology.zone_of(site)
+    data["latency_ms_from_regions"] = latency_matrix(topology)
+    return data
