@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import random
-import statistics
 import tempfile
 import time
 import uuid
@@ -26,6 +25,7 @@ import grpc
 import grpc.aio
 
 from router.model.topology import Topology, default_topology
+from router.report.stats import percentile
 from router.service import convert
 from router.service.background import BackgroundServer
 from router.service.convert import pb
@@ -186,14 +186,13 @@ def _summary(
 ) -> LoadResult:
     ordered = sorted(latencies)
     ms = [x * 1000 for x in ordered]
-    p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))] if ms else 0.0
     return LoadResult(
         method=method,
         requests=len(ms),
         seconds=round(seconds, 3),
         rate_per_s=round(len(ms) / seconds, 1) if seconds > 0 else 0.0,
-        p50_ms=round(statistics.median(ms), 3) if ms else 0.0,
-        p99_ms=round(p99, 3),
+        p50_ms=round(percentile(ms, 50) or 0.0, 3),
+        p99_ms=round(percentile(ms, 99) or 0.0, 3),
         max_ms=round(ms[-1], 3) if ms else 0.0,
         errors=errors,
         server_cpu_us_per_request=round(cpu_s / sent * 1e6, 1) if sent else 0.0,

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from router.model.scenario import Scenario
     from router.model.topology import Topology
     from router.results import Plan
-    from router.whatif.compare import Comparison, Outcome
+    from router.whatif.compare import Comparison, ScenarioOutcome
 
 
 def register(commands: Any) -> None:
@@ -211,7 +211,7 @@ def write_pictures(
     return written
 
 
-def _map_title(outcome: Outcome, topology: Topology) -> str:
+def _map_title(outcome: ScenarioOutcome, topology: Topology) -> str:
     return (
         f"{outcome.name} on {topology.name}\n{outcome.placed}/{outcome.jobs} jobs placed, "
         f"{100 * outcome.west_share:.0f}% of device-hours west, "

@@ -19,13 +19,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from router import results
 from router.errors import FieldProblem
 from router.model.jobs import Job
 from router.model.scenario import SITE_SELECTORS, Change, Scenario, Sweep
 from router.model.scenario import parse_scenarios as parse_scenarios
 from router.model.topology import Link, Pool, Site, Topology
-from router.results import Placement, Plan, Unplaced
+from router.report.stats import percentile
+from router.results import JobMove, Placement, Plan, ScenarioResult, Unplaced, WhatIfResult
 
 Planner = Callable[[Topology, Sequence[Job]], Plan]
 """Plans jobs on a topology (bind the time limit before passing it)."""
@@ -33,19 +33,8 @@ Planner = Callable[[Topology, Sequence[Job]], Plan]
 Progress = Callable[[str], None]
 
 
-@dataclass(frozen=True, slots=True)
-class JobMove:
-    """A job placed in both the baseline and a scenario, at different sites."""
-
-    job: str
-    from_site: str
-    to_site: str
-    from_zone: str
-    to_zone: str
-
-
 @dataclass(frozen=True)
-class Outcome:
+class ScenarioOutcome:
     """One plan's headline figures, and how it differs from the baseline plan."""
 
     name: str
@@ -67,11 +56,16 @@ class Outcome:
     lost_jobs: list[str] = field(default_factory=list)
     new_jobs: list[str] = field(default_factory=list)
     sweep_value: float | None = None
+    site_zones: dict[str, str] = field(default_factory=dict)  # every site the moves name
 
     @property
     def unplaced(self) -> list[Unplaced]:
         """The jobs this plan could not place, with reasons."""
         return self.plan.unplaced
+
+    def zone_of(self, site: str) -> str:
+        """The zone of a site of this plan's topology (moves name sites, people read zones)."""
+        return self.site_zones.get(site, "?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +88,7 @@ class SweepResult:
     name: str
     field: str
     change: int
-    outcomes: list[Outcome]
+    outcomes: list[ScenarioOutcome]
     flips: list[Flip]
 
     @property
@@ -107,8 +101,8 @@ class SweepResult:
 class Comparison:
     """The baseline, the plain scenarios and the sweeps, all planned by the same engine."""
 
-    baseline: Outcome
-    results: list[Outcome]
+    baseline: ScenarioOutcome
+    results: list[ScenarioOutcome]
     sweeps: list[SweepResult]
 
 
@@ -256,6 +250,32 @@ def compare_scenarios(
 ) -> Comparison:
     """Plan the baseline and every scenario (and sweep value) with `planner`; compare."""
     runs = runs_of(scenarios)
+    baseline, outcomes = plan_runs(topology, jobs, runs, planner, progress)
+    return assemble(baseline, runs, outcomes, scenarios)
+
+
+def run_whatif(
+    topology: Topology, jobs: Sequence[Job], scenarios: Sequence[Scenario], planner: Planner
+) -> WhatIfResult:
+    """The service's what-if (the WhatIf RPC): the baseline plan and one result per plain
+    scenario or sweep value, in order, each diffed against the baseline."""
+    baseline, outcomes = plan_runs(topology, jobs, runs_of(scenarios), planner)
+    found = [
+        ScenarioResult(o.name, o.plan, o.cost_delta_cny, o.placed_delta, o.moves, o.lost_jobs)
+        for o in outcomes
+    ]
+    return WhatIfResult(baseline.plan, found)
+
+
+def plan_runs(
+    topology: Topology,
+    jobs: Sequence[Job],
+    runs: Sequence[Run],
+    planner: Planner,
+    progress: Progress | None = None,
+) -> tuple[ScenarioOutcome, list[ScenarioOutcome]]:
+    """The one scenario loop: plan the baseline, then each run on its changed copies, and
+    summarise each against the baseline (outcomes in the order of `runs`)."""
     total = len(runs) + 1
     if progress:
         progress(f"[1/{total}] baseline")
@@ -268,31 +288,7 @@ def compare_scenarios(
         changed_topology, changed_jobs = apply_scenario(run.scenario, topology, jobs)
         plan = planner(changed_topology, changed_jobs)
         outcomes.append(summarize(run.name, plan, baseline_plan, changed_topology, run.value))
-    return assemble(baseline, runs, outcomes, scenarios)
-
-
-def run_whatif(
-    topology: Topology, jobs: Sequence[Job], scenarios: Sequence[Scenario], planner: Planner
-) -> results.WhatIfResult:
-    """The service's what-if (the WhatIf RPC): the baseline plan and one result per plain
-    scenario or sweep value, in order, each diffed against the baseline."""
-    baseline = planner(topology, jobs)
-    found = []
-    for run in runs_of(scenarios):
-        changed_topology, changed_jobs = apply_scenario(run.scenario, topology, jobs)
-        plan = planner(changed_topology, changed_jobs)
-        o = summarize(run.name, plan, baseline, changed_topology, run.value)
-        found.append(
-            results.ScenarioResult(
-                name=o.name,
-                plan=plan,
-                cost_delta_cny=o.cost_delta_cny,
-                placed_delta=o.placed_delta,
-                moves=[results.JobMove(m.job, m.from_site, m.to_site) for m in o.moves],
-                lost_jobs=list(o.lost_jobs),
-            )
-        )
-    return results.WhatIfResult(baseline, found)
+    return baseline, outcomes
 
 
 RPC_SETTINGS = ("status", "price_factor", "count_factor", "latency_ms", "demand_factor")
@@ -350,9 +346,9 @@ def _rpc_targets(change: Change, topology: Topology, jobs: Sequence[Job]) -> lis
 
 
 def assemble(
-    baseline: Outcome,
+    baseline: ScenarioOutcome,
     runs: Sequence[Run],
-    outcomes: Sequence[Outcome],
+    outcomes: Sequence[ScenarioOutcome],
     scenarios: Sequence[Scenario],
 ) -> Comparison:
     """Group outcomes (one per run, same order) into plain results and sweeps."""
@@ -376,7 +372,7 @@ def summarize(
     baseline: Plan | None,
     topology: Topology,
     sweep_value: float | None = None,
-) -> Outcome:
+) -> ScenarioOutcome:
     """The figures of `plan` (made on `topology`) and its differences from `baseline`."""
     device_hours = sum(p.count * p.run_hours for p in plan.placements)
     west_hours = sum(p.count * p.run_hours for p in plan.placements if p.zone == "west")
@@ -387,7 +383,7 @@ def summarize(
         by_hub[p.hub] += p.cost_cny
         site = topology.sites.get(p.site)
         by_provider[site.provider if site else "?"] += p.cost_cny
-    outcome = Outcome(
+    outcome = ScenarioOutcome(
         name=name,
         plan=plan,
         jobs=len(plan.placements) + len(plan.unplaced),
@@ -402,13 +398,14 @@ def summarize(
         cost_by_hub=dict(sorted(by_hub.items())),
         cost_by_provider=dict(sorted(by_provider.items())),
         sweep_value=sweep_value,
+        site_zones={s.name: topology.zone_of(s) for s in topology.sites.values()},
     )
     if baseline is None:
         return outcome
     return _diffed(outcome, plan, baseline)
 
 
-def _diffed(outcome: Outcome, plan: Plan, baseline: Plan) -> Outcome:
+def _diffed(outcome: ScenarioOutcome, plan: Plan, baseline: Plan) -> ScenarioOutcome:
     before = {p.job: p for p in baseline.placements}
     after = {p.job: p for p in plan.placements}
     all_before = before.keys() | {u.job for u in baseline.unplaced}
@@ -427,18 +424,10 @@ def _diffed(outcome: Outcome, plan: Plan, baseline: Plan) -> Outcome:
 
 
 def _move(before: Placement, after: Placement) -> JobMove:
-    return JobMove(before.job, before.site, after.site, before.zone, after.zone)
+    return JobMove(before.job, before.site, after.site)
 
 
-def percentile(sorted_values: Sequence[float], pct: float) -> float | None:
-    """Nearest-rank percentile of already sorted values (None for no values)."""
-    if not sorted_values:
-        return None
-    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
-def flips(points: Sequence[Outcome]) -> list[Flip]:
+def flips(points: Sequence[ScenarioOutcome]) -> list[Flip]:
     """Jobs whose zone differs between neighbouring sweep points, in sweep order."""
     found = []
     for prev, cur in itertools.pairwise(points):
