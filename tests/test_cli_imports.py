@@ -57,3 +57,17 @@ def test_probe_sees_a_heavy_import() -> None:
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert "ortools" in done.stderr.splitlines()[-1], done.stderr
+
+
+def test_tables_are_plain_text_in_a_pipe() -> None:
+    """Human tables carry no escape codes when piped; the header sits above a rule."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-m", "router.cli", "topology", "show"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "\x1b[" not in done.stdout
+    lines = done.stdout.splitlines()
+    hub = lines.index(next(line for line in lines if line.startswith("HUB")))
+    assert set(lines[hub + 1]) == {"─"} and lines[hub + 2].split()[:2] == ["jingjinji", "east"]

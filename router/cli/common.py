@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -30,7 +32,34 @@ def print_json(data: object) -> None:
 def progress(message: str) -> None:
     """A progress line for people watching a terminal; silent in pipes and CI."""
     if sys.stderr.isatty():
-        print(message, file=sys.stderr, flush=True)
+        from rich.console import Console
+
+        Console(stderr=True, highlight=False).print(message, style="dim")
+
+
+@contextmanager
+def steps(total: int) -> Iterator[Callable[[str], None] | None]:
+    """A progress bar over `total` steps on a terminal: the callback names the step it
+    starts. None (no progress) in pipes and CI."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("", total=total)
+        started = 0
+
+        def step(name: str) -> None:
+            nonlocal started
+            if started:
+                bar.advance(task)
+            started += 1
+            bar.update(task, description=name)
+
+        yield step
 
 
 def add_topology_option(parser: argparse.ArgumentParser) -> None:

@@ -148,7 +148,7 @@ def render_plan(plan: Plan) -> str:
         for p in plan.placements
     ]
     headers = ["JOB", "SITE", "HUB", "ZONE", "ACCEL", "COUNT", "LAT_MS", "HOURS", "COST_CNY"]
-    out = [format_table(headers, rows)]
+    out = [format_table(headers, rows, right=[False] * 5 + [True] * 4)]
     if plan.unplaced:
         out.append("")
         out.append(f"Unplaced ({len(plan.unplaced)}):")

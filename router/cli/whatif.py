@@ -13,6 +13,7 @@ from router.cli.common import (
     positive_float,
     print_json,
     progress,
+    steps,
     topology_from,
     writable_output,
 )
@@ -84,12 +85,12 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
         topology = topology_from(args.topology)
         jobs = load_jobs(args.jobs, topology)
         scenarios = _load_scenarios(args.scenario, topology, jobs)
-        show = progress if len(runs_of(scenarios)) > 1 else None
 
         def planner(t: Topology, js: Sequence[Job]) -> Plan:
             return plan_jobs(t, js, time_limit_s=args.time_limit)
 
-        comparison = compare_scenarios(topology, jobs, scenarios, planner, show)
+        with steps(len(runs_of(scenarios)) + 1) as show:
+            comparison = compare_scenarios(topology, jobs, scenarios, planner, show)
     if plot is not None:
         for path in write_pictures(comparison, topology, jobs, scenarios, plot):
             print(f"wrote {path}", file=sys.stderr)

@@ -31,6 +31,7 @@ Planner = Callable[[Topology, Sequence[Job]], Plan]
 """Plans jobs on a topology (bind the time limit before passing it)."""
 
 Progress = Callable[[str], None]
+"""Told the name of each plan as it starts (the baseline first, then each run)."""
 
 
 @dataclass(frozen=True)
@@ -276,15 +277,14 @@ def plan_runs(
 ) -> tuple[ScenarioOutcome, list[ScenarioOutcome]]:
     """The one scenario loop: plan the baseline, then each run on its changed copies, and
     summarise each against the baseline (outcomes in the order of `runs`)."""
-    total = len(runs) + 1
     if progress:
-        progress(f"[1/{total}] baseline")
+        progress("baseline")
     baseline_plan = planner(topology, jobs)
     baseline = summarize("baseline", baseline_plan, None, topology)
     outcomes = []
-    for k, run in enumerate(runs, start=2):
+    for run in runs:
         if progress:
-            progress(f"[{k}/{total}] {run.name}")
+            progress(run.name)
         changed_topology, changed_jobs = apply_scenario(run.scenario, topology, jobs)
         plan = planner(changed_topology, changed_jobs)
         outcomes.append(summarize(run.name, plan, baseline_plan, changed_topology, run.value))

@@ -190,12 +190,9 @@ def _flip_line(f: Flip) -> str:
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """format_table with every column but the first right-aligned (money is text here)."""
+    """A table with every column but the first right-aligned (money is text here)."""
     cells = [[str(v) if isinstance(v, str) else _number(v) for v in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    aligned = [[r[0], *(c.rjust(widths[i + 1]) for i, c in enumerate(r[1:]))] for r in cells]
-    right = [headers[0], *(h.rjust(widths[i + 1]) for i, h in enumerate(headers[1:]))]
-    return format_table(right, aligned)
+    return format_table(headers, cells, right=[False] + [True] * (len(headers) - 1))
 
 
 def _number(value: object) -> str:
