@@ -98,12 +98,30 @@ def positive_float(text: str) -> float:
     return value
 
 
-def non_negative_float(text: str) -> float:
-    """argparse type: a number >= 0."""
-    value = _number(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
-    return value
+def at_least(minimum: float) -> Callable[[str], float]:
+    """argparse type: a number >= `minimum`."""
+
+    def parse(text: str) -> float:
+        value = _number(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a number >= {minimum:g}, got {text}")
+        return value
+
+    return parse
+
+
+non_negative_float = at_least(0.0)
+
+
+def add_time_limit_option(parser: argparse.ArgumentParser, per: str = "") -> None:
+    """The common `--time-limit S` option of commands that plan (default 10 s)."""
+    parser.add_argument(
+        "--time-limit",
+        type=positive_float,
+        default=10.0,
+        metavar="S",
+        help=f"solver time limit{per} in seconds (default 10)",
+    )
 
 
 def _number(text: str) -> float:

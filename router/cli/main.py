@@ -13,9 +13,9 @@ from router.cli import service as cli_service
 from router.cli import topology as cli_topology
 from router.cli import whatif as cli_whatif
 from router.cli.common import (
+    add_time_limit_option,
     add_topology_option,
     non_negative_float,
-    positive_float,
     print_json,
     progress,
     topology_from,
@@ -62,13 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", help="plan a batch of jobs and compare with staying east")
     plan.add_argument("--jobs", required=True, metavar="F", help="jobs YAML file")
     add_topology_option(plan)
-    plan.add_argument(
-        "--time-limit",
-        type=positive_float,
-        default=10.0,
-        metavar="S",
-        help="solver time limit in seconds (default 10)",
-    )
+    add_time_limit_option(plan)
     plan.add_argument(
         "--carbon-price",
         type=non_negative_float,

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from router.cli.common import print_json, topology_from, writable_output
+from router.cli.common import at_least, print_json, topology_from, writable_output
 from router.errors import FieldProblem, InvalidInputError
 from router.model.authoring import DEFAULT_FIXED_MS, DEFAULT_ROUTE_FACTOR
 
@@ -52,32 +52,19 @@ def register(commands: Any) -> None:
     fill.add_argument("--out", metavar="F2", help="write here (default: print to stdout)")
     fill.add_argument(
         "--route-factor",
-        type=_at_least(1.0),
+        type=at_least(1.0),
         default=DEFAULT_ROUTE_FACTOR,
         metavar="X",
         help=f"fibre route length over great-circle distance (default {DEFAULT_ROUTE_FACTOR})",
     )
     fill.add_argument(
         "--fixed-ms",
-        type=_at_least(0.0),
+        type=at_least(0.0),
         default=DEFAULT_FIXED_MS,
         metavar="MS",
         help=f"added per link for equipment (default {DEFAULT_FIXED_MS})",
     )
     fill.set_defaults(handler=_cmd_topology_fill)
-
-
-def _at_least(minimum: float) -> Any:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be a number >= {minimum:g}, got {text}")
-        return value
-
-    return parse
 
 
 def _cmd_topology_validate(args: argparse.Namespace) -> int:

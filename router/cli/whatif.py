@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from router.cli.common import (
+    add_time_limit_option,
     add_topology_option,
-    positive_float,
     print_json,
     progress,
     steps,
@@ -45,13 +45,7 @@ def register(commands: Any) -> None:
         help="scenario YAML file (repeat for several)",
     )
     add_topology_option(whatif)
-    whatif.add_argument(
-        "--time-limit",
-        type=positive_float,
-        default=10.0,
-        metavar="S",
-        help="solver time limit per plan in seconds (default 10)",
-    )
+    add_time_limit_option(whatif, per=" per plan")
     whatif.add_argument("--json", action="store_true", help="print one JSON object")
     whatif.add_argument(
         "--plot",
