@@ -26,13 +26,8 @@ from router.report.stats import percentile
 from router.results import Plan
 from router.service.background import running
 from router.state.ledger import SqliteLedger
-from router.whatif.compare import (
-    apply_scenario,
-    compare_scenarios,
-    rpc_scenario,
-    runs_of,
-    summarize,
-)
+from router.whatif.apply import apply_scenario, rpc_scenario, runs_of
+from router.whatif.compare import compare_scenarios, summarize
 from tests.conftest import ROOT
 
 JOBS = ROOT / "examples" / "jobs" / "east-west-mix.yaml"

@@ -65,7 +65,8 @@ def register(commands: Any) -> None:
 def _cmd_whatif(args: argparse.Namespace) -> int:
     from router.model.jobs import load_jobs
     from router.plan import plan_jobs
-    from router.whatif.compare import compare_scenarios, runs_of
+    from router.whatif.apply import runs_of
+    from router.whatif.compare import compare_scenarios
     from router.whatif.report import comparison_to_dict, render_comparison
 
     plot = writable_output(args.plot) if args.plot else None
@@ -134,7 +135,8 @@ def _on_server(
     scenario, and the returned plans summarised exactly like local ones."""
     from router.client import RouterClient  # grpc loads only when a server is asked for
     from router.model.jobs import load_jobs
-    from router.whatif.compare import apply_scenario, assemble, rpc_scenario, runs_of, summarize
+    from router.whatif.apply import apply_scenario, rpc_scenario, runs_of
+    from router.whatif.compare import assemble, summarize
 
     with RouterClient(args.server) as client:
         topology = client.get_topology().topology
@@ -185,7 +187,7 @@ def write_pictures(
     from router.report import (
         pictures as render,  # matplotlib loads only when pictures are asked for
     )
-    from router.whatif.compare import apply_scenario
+    from router.whatif.apply import apply_scenario
 
     written = [out]
     render.draw_comparison(comparison, out, {h.name: h.zone for h in topology.hubs.values()})
