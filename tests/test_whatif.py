@@ -24,7 +24,7 @@ from router.place.network import Network
 from router.plan import plan_jobs
 from router.results import Plan
 from router.service.background import running
-from router.state.ledger import SqliteLedger
+from router.state.sqlite import SqliteLedger
 from router.whatif.compare import (
     apply_scenario,
     compare_scenarios,

@@ -7,7 +7,7 @@ import dataclasses
 from typing import Any
 
 from router.cli.common import print_json
-from router.state.ledger import audit
+from router.state.audit import audit
 
 EXIT_PROBLEMS = 1
 
