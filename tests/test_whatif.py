@@ -23,7 +23,7 @@ from router.model.topology import Topology, default_topology
 from router.place.network import Network
 from router.plan import plan_jobs
 from router.results import Plan
-from router.service.background import running
+from router.service.background import BackgroundServer
 from router.state.sqlite import SqliteLedger
 from router.whatif.compare import (
     apply_scenario,
@@ -447,7 +447,7 @@ def test_server_gives_the_same_comparison_as_local(
     for name in ("zhongwei-down", "west-price-sweep", "demand-doubles"):
         argv += ["--scenario", str(SCENARIOS / f"{name}.yaml")]
     local = _json(argv)
-    with running(topology=topology, ledger=SqliteLedger(tmp_path / "ledger.db")) as server:
+    with BackgroundServer(topology=topology, ledger=SqliteLedger(tmp_path / "ledger.db")) as server:
         remote = _json([*argv, "--server", f"127.0.0.1:{server.port}"])
         code = main(
             [
