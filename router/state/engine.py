@@ -7,6 +7,7 @@ reservations, so a retried request (same request_id) gets the identical first an
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import uuid
@@ -16,6 +17,7 @@ from typing import Any
 
 from router.errors import CapacityError, FieldProblem, InvalidInputError, NotFoundError
 from router.model.jobs import Job, parse_jobs
+from router.model.scenario import Scenario
 from router.model.topology import Topology
 from router.place.filters import Candidate
 from router.place.network import Network
@@ -45,6 +47,8 @@ from router.whatif.compare import parse_scenarios, run_whatif
 
 COMMIT_ATTEMPTS = 5
 """Capacity can change between planning and committing; re-plan this many times at most."""
+MAX_BATCH_JOBS = 100_000
+"""The most jobs one batch (a Place, or a what-if after demand scaling) may hold."""
 REPLACE_ATTEMPTS = 20
 """A site update re-plans its displaced jobs this often while concurrent calls race it."""
 
@@ -398,6 +402,7 @@ class Engine:
             live = unique_names([h.spec for h in self._ledger.reservations()])
             jobs = parse_jobs({"jobs": live}, topology)
         parsed = parse_scenarios(scenarios, topology, jobs)
+        _check_growth(jobs, parsed)
         per_plan = time_limit_s / (1 + len(parsed))
 
         def planner(t: Topology, js: Sequence[Job]) -> Any:
@@ -406,6 +411,37 @@ class Engine:
             )
 
         return run_whatif(topology, jobs, parsed, planner)
+
+
+def _check_growth(jobs: Sequence[Job], scenarios: Sequence[Scenario]) -> None:
+    """Refuse a scenario whose demand scaling could grow the batch past MAX_BATCH_JOBS.
+
+    Checked on the factors before any copy is made: a factor f makes at most ceil(f)
+    copies of each job it selects, and copies are selected by no more changes than
+    their original.
+    """
+    for i, scenario in enumerate(scenarios):
+        factors = [change.demand_factor or 1.0 for change in scenario.changes]
+        sweep = scenario.sweep
+        if sweep is not None and sweep.field == "demand_factor":
+            factors[sweep.change] = max(sweep.start, sweep.stop)
+        total = 0
+        for job in jobs:
+            copies = 1
+            for change, factor in zip(scenario.changes, factors, strict=True):
+                if factor != 1.0 and change.select.selects_job(job):
+                    copies *= max(1, math.ceil(factor))
+            total += min(copies, MAX_BATCH_JOBS + 1)
+            if total > MAX_BATCH_JOBS:
+                raise InvalidInputError(
+                    [
+                        FieldProblem(
+                            f"scenarios[{i}].changes",
+                            f"demand scaling would grow {len(jobs)} jobs past "
+                            f"{MAX_BATCH_JOBS:,}; scale less",
+                        )
+                    ]
+                )
 
 
 def _check_ttl(ttl_s: float) -> None:
