@@ -23,7 +23,6 @@ import grpc
 import grpc.aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from router.errors import RouterError
 from router.model.jobs import Job
 from router.results import (
     PlacementEvent,
@@ -152,11 +151,6 @@ def _health_name(status: int) -> str:
     return str(health_pb2.HealthCheckResponse.ServingStatus.Name(status)).lower()
 
 
-def _error(exc: grpc.RpcError) -> RouterError:
-    call: Any = exc
-    return error_from(call.code(), call.details() or "", call.trailing_metadata())
-
-
 # --- blocking client ------------------------------------------------------------------------
 
 
@@ -199,7 +193,7 @@ class RouterClient:
                 request, timeout=timeout_s if timeout_s is not None else self._timeouts[method]
             )
         except grpc.RpcError as exc:
-            raise _error(exc) from None
+            raise error_from(exc) from None
 
     def place(
         self,
@@ -314,7 +308,7 @@ class RouterClient:
                 timeout=timeout_s or self._timeouts["Check"],
             )
         except grpc.RpcError as exc:
-            raise _error(exc) from None
+            raise error_from(exc) from None
         return _health_name(answer.status)
 
 
@@ -325,7 +319,7 @@ def _events(call: Any) -> Iterator[PlacementEvent]:
     except grpc.RpcError as exc:
         if exc.code() is grpc.StatusCode.CANCELLED:
             return
-        raise _error(exc) from None
+        raise error_from(exc) from None
     finally:
         call.cancel()
 
@@ -372,7 +366,7 @@ class AsyncRouterClient:
                 request, timeout=timeout_s if timeout_s is not None else self._timeouts[method]
             )
         except grpc.aio.AioRpcError as exc:
-            raise error_from(exc.code(), exc.details() or "", exc.trailing_metadata()) from None
+            raise error_from(exc) from None
 
     async def place(
         self,
@@ -479,7 +473,7 @@ class AsyncRouterClient:
                 yield convert.event_from(message.event)
         except grpc.aio.AioRpcError as exc:
             if exc.code() is not grpc.StatusCode.CANCELLED:
-                raise error_from(exc.code(), exc.details() or "", exc.trailing_metadata()) from None
+                raise error_from(exc) from None
         finally:
             call.cancel()
 
@@ -491,5 +485,5 @@ class AsyncRouterClient:
                 timeout=timeout_s or self._timeouts["Check"],
             )
         except grpc.aio.AioRpcError as exc:
-            raise error_from(exc.code(), exc.details() or "", exc.trailing_metadata()) from None
+            raise error_from(exc) from None
         return _health_name(answer.status)

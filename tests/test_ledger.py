@@ -9,8 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from router.errors import CapacityError, NotFoundError, ServiceUnavailableError
-from router.state.ledger import Move, Reservation, ReservationState, SqliteLedger
+from router.errors import CapacityError, InvalidInputError, NotFoundError, ServiceUnavailableError
+from router.state.ledger import HeldReservation as Reservation
+from router.state.ledger import Move, ReservationState
+from router.state.sqlite import SqliteLedger
+from router.state.sqlite_schema import SCHEMA, SCHEMA_VERSION
 
 
 def _hold(rid: str, site: str = "zhongwei", pool: int = 0, count: int = 4) -> Reservation:
@@ -184,3 +187,26 @@ def test_a_writer_in_another_process_holding_the_lock_makes_calls_unavailable(
         other.close()
     ledger.reserve([_hold("a", count=2)])
     assert ledger.free()[("zhongwei", 0)] == 8
+
+
+def test_an_old_state_file_is_migrated_by_user_version(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)  # the reservations table as written before expiries existed
+    old.executescript(SCHEMA.replace("    expires_unix_s REAL\n", "    ended_unix_s_ REAL\n"))
+    old.execute(
+        "INSERT INTO reservations (reservation_id, job, site, pool_index, count, spec, details,"
+        " state, request_id, created_unix_s) VALUES ('a', 'a', 'zhongwei', 0, 4, '{}', '{}',"
+        " 'active', '', 0)"
+    )
+    old.commit()
+    old.close()
+    ledger = SqliteLedger(path)
+    assert ledger.get("a").expires_unix_s is None
+    ledger.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.commit()
+    db.close()
+    with pytest.raises(InvalidInputError, match="newer westward"):
+        SqliteLedger(path)

@@ -28,8 +28,8 @@ from router.results import PlacementEvent
 from router.service.background import BackgroundServer
 from router.service.convert import pb, pb_grpc
 from router.state.engine import solver_budget
-from router.state.ledger import SqliteLedger
 from router.state.site_changes import PoolChange
+from router.state.sqlite import SqliteLedger
 
 
 def job(name: str = "chat", count: int = 4, **extra: Any) -> dict[str, Any]:
