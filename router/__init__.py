@@ -10,11 +10,13 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from router.errors import (
+    AuthenticationError,
     CapacityError,
     DeadlineExceededError,
     FieldProblem,
     InvalidInputError,
     NotFoundError,
+    PermissionDeniedError,
     RouterError,
     ServerError,
     ServiceUnavailableError,
@@ -78,6 +80,7 @@ _LAZY = {
 
 __all__ = [
     "AsyncRouterClient",
+    "AuthenticationError",
     "CapacityError",
     "DeadlineExceededError",
     "FieldProblem",
@@ -85,6 +88,7 @@ __all__ = [
     "Job",
     "JobMove",
     "NotFoundError",
+    "PermissionDeniedError",
     "PlaceResult",
     "Placement",
     "PlacementEvent",

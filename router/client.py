@@ -8,7 +8,8 @@ has a default deadline. UNAVAILABLE is retried by the channel's service config; 
 safe because every unary call is idempotent: the SDK gives each Place and Route a
 request_id (retries get the first answer), Release and UpdateSite set absolute state.
 Failures raise the router exception tree (InvalidInputError carries the server's field
-violations as FieldProblems).
+violations as FieldProblems). `token=` sends a bearer token, `tls=` speaks TLS (True, or
+ClientTls for a private CA and mTLS); a rate limit's RetryInfo is waited out and retried.
 """
 
 from __future__ import annotations
@@ -37,6 +38,13 @@ from router.results import (
 )
 from router.service import convert
 from router.service.convert import pb, pb_grpc
+from router.service.credentials import (
+    ClientTls,
+    bearer,
+    channel_credentials,
+    with_rate_retries,
+    with_rate_retries_async,
+)
 from router.service.status import error_from
 from router.state.site_changes import PoolChange, SiteChange
 
@@ -52,16 +60,7 @@ DEFAULT_TIMEOUTS_S: Mapping[str, float] = {
     "ReloadTopology": 60.0,
     "Check": 5.0,
 }
-RETRIED = (
-    "Place",
-    "Route",
-    "Release",
-    "ListReservations",
-    "GetTopology",
-    "UpdateSite",
-    "WhatIf",
-    "ReloadTopology",
-)
+RETRIED = tuple(m for m in DEFAULT_TIMEOUTS_S if m != "Check")
 
 JobLike = Job | Mapping[str, Any]
 """A domain Job, or a job in its jobs-file shape (a mapping as in examples/jobs/*.yaml)."""
@@ -161,11 +160,15 @@ class RouterClient:
         self,
         target: str,
         *,
+        token: str | None = None,
+        tls: bool | ClientTls = False,
         credentials: grpc.ChannelCredentials | None = None,
         timeouts_s: Mapping[str, float] | None = None,
         options: Sequence[tuple[str, Any]] = (),
     ) -> None:
         opts = channel_options(options)
+        credentials = credentials or channel_credentials(tls)
+        self._metadata = bearer(token)
         self._channel = (
             grpc.secure_channel(target, credentials, options=opts)
             if credentials is not None
@@ -188,9 +191,11 @@ class RouterClient:
         self._channel.close()
 
     def _call(self, method: str, request: Any, timeout_s: float | None) -> Any:
+        timeout = timeout_s if timeout_s is not None else self._timeouts[method]
+        stub = getattr(self._stub, method)
         try:
-            return getattr(self._stub, method)(
-                request, timeout=timeout_s if timeout_s is not None else self._timeouts[method]
+            return with_rate_retries(
+                lambda: stub(request, timeout=timeout, metadata=self._metadata)
             )
         except grpc.RpcError as exc:
             raise error_from(exc) from None
@@ -296,7 +301,7 @@ class RouterClient:
     ) -> Iterator[PlacementEvent]:
         """Placement events from now on; closing the iterator cancels the stream."""
         call = self._stub.WatchPlacements(
-            pb.WatchPlacementsRequest(site=site or ""), timeout=timeout_s
+            pb.WatchPlacementsRequest(site=site or ""), timeout=timeout_s, metadata=self._metadata
         )
         return _events(call)
 
@@ -334,11 +339,15 @@ class AsyncRouterClient:
         self,
         target: str,
         *,
+        token: str | None = None,
+        tls: bool | ClientTls = False,
         credentials: grpc.ChannelCredentials | None = None,
         timeouts_s: Mapping[str, float] | None = None,
         options: Sequence[tuple[str, Any]] = (),
     ) -> None:
         opts = channel_options(options)
+        credentials = credentials or channel_credentials(tls)
+        self._metadata = bearer(token)
         self._channel = (
             grpc.aio.secure_channel(target, credentials, options=opts)
             if credentials is not None
@@ -361,9 +370,11 @@ class AsyncRouterClient:
         await self._channel.close()
 
     async def _call(self, method: str, request: Any, timeout_s: float | None) -> Any:
+        timeout = timeout_s if timeout_s is not None else self._timeouts[method]
+        stub = getattr(self._stub, method)
         try:
-            return await getattr(self._stub, method)(
-                request, timeout=timeout_s if timeout_s is not None else self._timeouts[method]
+            return await with_rate_retries_async(
+                lambda: stub(request, timeout=timeout, metadata=self._metadata)
             )
         except grpc.aio.AioRpcError as exc:
             raise error_from(exc) from None
@@ -466,7 +477,7 @@ class AsyncRouterClient:
     ) -> AsyncIterator[PlacementEvent]:
         """Placement events from now on; leaving the loop cancels the stream."""
         call = self._stub.WatchPlacements(
-            pb.WatchPlacementsRequest(site=site or ""), timeout=timeout_s
+            pb.WatchPlacementsRequest(site=site or ""), timeout=timeout_s, metadata=self._metadata
         )
         try:
             async for message in call:

@@ -53,3 +53,11 @@ class DeadlineExceededError(RouterError):
 
 class ServerError(RouterError):
     """The service failed in a way that is not the caller's fault."""
+
+
+class AuthenticationError(RouterError):
+    """The server did not accept the caller's credentials (none, or unknown)."""
+
+
+class PermissionDeniedError(RouterError):
+    """The caller's role may not make this call."""

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from router.cli import auth as cli_auth
 from router.cli import bench as cli_bench
 from router.cli import ledger as cli_ledger
 from router.cli import service as cli_service
@@ -83,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_bench.register(commands)
     cli_service.register(commands)
     cli_ledger.register(commands)
+    cli_auth.register(commands)
 
     jobs = commands.add_parser("jobs", help="validate job files")
     jobs_commands = jobs.add_subparsers(dest="jobs_command", required=True)

@@ -14,6 +14,7 @@ import sqlite3
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -22,10 +23,20 @@ from router.errors import FieldProblem, InvalidInputError, RouterError
 from router.model.topology import Topology, default_topology, load_topology
 from router.service.server import DEFAULT_GRACE_S, ListenError, create_server
 from router.service.servicer import RouterServicer, log
+from router.service.tenants import Tenants, load_tenants
+from router.service.tls import ServerCertificates, TlsFiles, check_exposure
 from router.state.sqlite import SqliteLedger
 
 ANSWER_KEEP_S = 7 * 24 * 3600.0
 """Stored Place/Route answers older than this are dropped at start (retries are quicker)."""
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may connect and call: TLS certificates and the tenants file (either optional)."""
+
+    tenants: Tenants | None = None
+    certificates: ServerCertificates | None = None
 
 
 class JsonFormatter(logging.Formatter):
@@ -63,8 +74,14 @@ def serve(
     listen: str = "127.0.0.1:50051",
     state_path: str | Path = "westward-state.sqlite",
     grace_s: float = DEFAULT_GRACE_S,
+    auth_path: str | Path | None = None,
+    tls: TlsFiles | None = None,
+    insecure: bool = False,
 ) -> int:
     """Run `westward serve` until SIGTERM or SIGINT, then shut down gracefully; exit status."""
+    check_exposure(listen, tls=tls is not None, auth=auth_path is not None, insecure=insecure)
+    tenants = load_tenants(auth_path) if auth_path is not None else None
+    certificates = ServerCertificates(tls) if tls is not None else None
     configure_logging()
     topology = load_topology(topology_path) if topology_path else default_topology()
     try:
@@ -78,7 +95,8 @@ def serve(
         log.info("forgot old request answers", extra={"count": forgotten})
     try:
         source = partial(load_topology, topology_path) if topology_path else default_topology
-        asyncio.run(_serve(listen, topology, ledger, grace_s, source))
+        access = Access(tenants, certificates)
+        asyncio.run(_serve(listen, topology, ledger, grace_s, source, access))
     except ListenError as exc:
         raise InvalidInputError([FieldProblem("--listen", str(exc))]) from None
     finally:
@@ -92,14 +110,23 @@ async def _serve(
     ledger: SqliteLedger,
     grace_s: float,
     source: Callable[[], Topology],
+    access: Access,
 ) -> None:
-    server, port = create_server(listen, topology=topology, ledger=ledger, topology_source=source)
+    certificates = access.certificates
+    server, port = create_server(
+        listen,
+        topology=topology,
+        ledger=ledger,
+        topology_source=source,
+        credentials=certificates.credentials() if certificates is not None else None,
+        tenants=access.tenants,
+    )
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     reloads: set[asyncio.Future[None]] = set()
-    loop.add_signal_handler(signal.SIGHUP, lambda: _reload(server.servicer, reloads))
+    loop.add_signal_handler(signal.SIGHUP, lambda: _reload(server.servicer, reloads, certificates))
     await server.start()
     unheld = server.engine.unheld()
     if unheld:  # e.g. the topology file changed while the server was down
@@ -120,6 +147,8 @@ async def _serve(
             "port": port,
             "topology": topology.name,
             "sites": len(topology.sites),
+            "tls": "mtls" if certificates and certificates.files.client_ca else bool(certificates),
+            "tenants": len(access.tenants.tenants) if access.tenants is not None else None,
         },
     )
     await stopping.wait()
@@ -128,8 +157,15 @@ async def _serve(
     log.info("stopped")
 
 
-def _reload(servicer: RouterServicer, pending: set[asyncio.Future[None]]) -> None:
-    """SIGHUP: reload the topology off the event loop; a bad file is logged, not fatal."""
+def _reload(
+    servicer: RouterServicer,
+    pending: set[asyncio.Future[None]],
+    certificates: ServerCertificates | None,
+) -> None:
+    """SIGHUP: reload the topology off the event loop (a bad file is logged, not fatal)
+    and the TLS certificates at the next handshake."""
+    if certificates is not None:
+        certificates.reload()
 
     def work() -> None:
         try:

@@ -20,8 +20,10 @@ from router.errors import (
     RouterError,
 )
 from router.model.topology import Topology
+from router.service.auth import AuthInterceptor
 from router.service.convert import pb, pb_grpc
 from router.service.servicer import DEFAULT_TIME_LIMIT_S, RouterServicer
+from router.service.tenants import Tenants
 from router.state.engine import Engine
 from router.state.ledger import Ledger
 
@@ -82,12 +84,16 @@ def create_server(
     fast_workers: int = 4,
     slow_workers: int = 2,
     extra_handlers: Sequence[grpc.GenericRpcHandler] = (),
+    credentials: grpc.ServerCredentials | None = None,
+    tenants: Tenants | None = None,
 ) -> tuple[RouterServer, int]:
     """Build the server on `address` ("127.0.0.1:0" picks a free port); call on a running loop.
 
     Returns the server (not yet started) and the bound port. `topology_source` loads the
     topology again for ReloadTopology / SIGHUP (None: reload is unavailable); reservations
     whose ttl passed are ended every `expiry_sweep_s` (0: only lazily, in Route / Place).
+    With `credentials` the port speaks TLS only (router.service.tls); with `tenants` every
+    call is authenticated, authorized and rate-limited first (router.service.auth).
     """
     engine = Engine(topology, ledger)
     fast = ThreadPoolExecutor(fast_workers, thread_name_prefix="westward-fast")
@@ -102,7 +108,9 @@ def create_server(
         topology_source=topology_source,
     )
     server = grpc.aio.server(
-        handlers=list(extra_handlers), maximum_concurrent_rpcs=max_concurrent_rpcs
+        handlers=list(extra_handlers),
+        interceptors=[AuthInterceptor(tenants)] if tenants is not None else [],
+        maximum_concurrent_rpcs=max_concurrent_rpcs,
     )
     pb_grpc.add_RouterServiceServicer_to_server(servicer, server)
     health = health_aio.HealthServicer()
@@ -116,7 +124,10 @@ def create_server(
         server,
     )
     try:
-        port = server.add_insecure_port(address)
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
     except RuntimeError:
         port = 0
     if port == 0:
