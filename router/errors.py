@@ -43,6 +43,10 @@ class CapacityError(RouterError):
     """A reservation could not be committed because the capacity is no longer free."""
 
 
+class QuotaExceededError(CapacityError):
+    """A commit would take a tenant past its quota (the message says whose and why)."""
+
+
 class ServiceUnavailableError(RouterError):
     """The router service could not be reached or is shutting down."""
 

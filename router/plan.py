@@ -17,6 +17,7 @@ from router.place.network import Network
 from router.results import Placement, Plan, Unplaced
 from router.solve.gangsolver import GangProblem
 from router.solve.plansolver import optimise
+from router.state.quotas import BatchQuotas, refusal
 
 MBPS_PER_GBPS = 1000
 
@@ -89,24 +90,33 @@ def plan_jobs(
     free: Mapping[PoolKey, int] | None = None,
     carbon_price_cny_per_kg: float = 0.0,
     network: Network | None = None,
+    quotas: BatchQuotas | None = None,
 ) -> Plan:
-    """Place a batch: most priority-weighted work first, then least total cost."""
+    """Place a batch: most priority-weighted work first, then least total cost.
+
+    With `quotas`, no tenant (each job's `tenant`) gets more than its quota allows.
+    """
     ctx = make_context(topology, free, carbon_price_cny_per_kg, network)
     table = pool_table(ctx)
     options = batch_options(jobs, ctx, table)
-    solution = optimise(_gang_problem(jobs, options, table, ctx), time_limit_s)
+    solution = optimise(_gang_problem(jobs, options, table, ctx, quotas), time_limit_s)
 
     placements: list[Placement] = []
-    unplaced: list[Unplaced] = []
+    left: list[tuple[Job, JobOptions]] = []
     chosen: dict[str, Placement] = {}
     for job, job_options, choice in zip(jobs, options, solution.choice, strict=True):
         if choice is None:
-            unplaced.append(_unplaced(job, screen(job, ctx), len(topology.sites)))
+            left.append((job, job_options))
             continue
         site, index = table.keys[int(job_options.pools[choice])]
         placement = placement_of(job, candidate_at(job, site, index, ctx), topology)
         placements.append(placement)
         chosen[job.name] = placement
+    over_quota = _quota_reasons(jobs, left, placements, quotas, table, ctx)
+    unplaced = [
+        over_quota.get(job.name) or _unplaced(job, screen(job, ctx), len(topology.sites))
+        for job, _ in left
+    ]
 
     baseline = baseline_placements(jobs, options, table, ctx)
     both = [name for name in baseline if name in chosen]
@@ -151,27 +161,44 @@ def baseline_placements(
 
 
 def _gang_problem(
-    jobs: Sequence[Job], options: Sequence[JobOptions], table: PoolTable, ctx: Context
+    jobs: Sequence[Job],
+    options: Sequence[JobOptions],
+    table: PoolTable,
+    ctx: Context,
+    quotas: BatchQuotas | None = None,
 ) -> GangProblem:
     """The integer model as arrays: pools are resources, candidates are options; deadline
-    jobs also hold bandwidth on every link of their path (side resources)."""
+    jobs also hold bandwidth on every link of their path, and jobs of tenants with quotas
+    hold their devices of their quota's resources (side resources)."""
     sizes = [len(o.pools) for o in options]
     option_ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     empty = np.empty(0, dtype=np.int64)
     side_counts = np.zeros(int(option_ptr[-1]), dtype=np.int64)
     side_res: list[int] = []
     side_amt: list[int] = []
+    first_quota = len(ctx.topology.links)
     for k, (job, job_options) in enumerate(zip(jobs, options, strict=True)):
-        if job.deadline_hours is None or job.data_gb == 0:
+        moves_data = job.deadline_hours is not None and job.data_gb != 0
+        governed = quotas is not None and job.tenant in quotas.policy.tenants
+        if not (moves_data or governed):
             continue
-        paths = ctx.network.paths_from(job.origin)
+        paths = ctx.network.paths_from(job.origin) if moves_data else None
         for n, (p, run) in enumerate(
             zip(job_options.pools.tolist(), job_options.run_hours.tolist(), strict=True)
         ):
-            links = paths[table.keys[p][0]].links
-            side_counts[option_ptr[k] + n] = len(links)
-            side_res.extend(links)
-            side_amt.extend([transfer_rate_mbps(job, run)] * len(links))
+            site, index = table.keys[p]
+            uses: list[tuple[int, int]] = []
+            if paths is not None:
+                rate = transfer_rate_mbps(job, run)
+                uses += [(link, rate) for link in paths[site].links]
+            if quotas is not None and governed:
+                accelerator = ctx.topology.sites[site].pools[index].accelerator
+                rows = quotas.rows_for(job.tenant, accelerator)
+                uses += [(first_quota + row, job.count) for row in rows]
+            side_counts[option_ptr[k] + n] = len(uses)
+            side_res.extend(r for r, _ in uses)
+            side_amt.extend(a for _, a in uses)
+    link_capacity = [math.floor(link.bandwidth_gbps * MBPS_PER_GBPS) for link in ctx.topology.links]
     return GangProblem(
         value=np.array([work_units(j) for j in jobs], dtype=np.int64),
         size=np.array([j.count for j in jobs], dtype=np.int64),
@@ -187,8 +214,7 @@ def _gang_problem(
         side_res=np.array(side_res, dtype=np.int64),
         side_amt=np.array(side_amt, dtype=np.int64),
         side_capacity=np.array(
-            [math.floor(link.bandwidth_gbps * MBPS_PER_GBPS) for link in ctx.topology.links],
-            dtype=np.int64,
+            link_capacity + (quotas.capacities if quotas is not None else []), dtype=np.int64
         ),
     )
 
@@ -202,6 +228,39 @@ def transfer_rate_mbps(job: Job, run_hours: float) -> int:
     if window_hours <= 0:
         return 0  # the deadline filter has already rejected such a candidate
     return math.ceil(job.data_gb * 8 * MBPS_PER_GBPS / (window_hours * 3600))
+
+
+def _quota_reasons(
+    jobs: Sequence[Job],
+    left: Sequence[tuple[Job, JobOptions]],
+    placements: Sequence[Placement],
+    quotas: BatchQuotas | None,
+    table: PoolTable,
+    ctx: Context,
+) -> dict[str, Unplaced]:
+    """Unplaced jobs whose every option their tenant's quota refuses once the plan's own
+    placements count: the quota's reason, not capacity's."""
+    if quotas is None:
+        return {}
+    tenant_of = {job.name: job.tenant for job in jobs}
+    usage = dict(quotas.usage)
+    for p in placements:
+        key = (tenant_of[p.job], p.accelerator)
+        usage[key] = usage.get(key, 0) + p.count
+    found: dict[str, Unplaced] = {}
+    for job, job_options in left:
+        if job.tenant not in quotas.policy.tenants or not len(job_options.pools):
+            continue
+        kinds = sorted(
+            {
+                ctx.topology.sites[s].pools[i].accelerator
+                for s, i in map(table.keys.__getitem__, job_options.pools.tolist())
+            }
+        )
+        why = [refusal(quotas.policy, usage, job.tenant, a, job.count) for a in kinds]
+        if all(why):
+            found[job.name] = Unplaced(job.name, str(why[0]), {"quota": 1})
+    return found
 
 
 def _unplaced(job: Job, screening: Screening, total_sites: int) -> Unplaced:

@@ -192,7 +192,8 @@ def test_a_writer_in_another_process_holding_the_lock_makes_calls_unavailable(
 def test_an_old_state_file_is_migrated_by_user_version(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite"
     old = sqlite3.connect(path)  # the reservations table as written before expiries existed
-    old.executescript(SCHEMA.replace("    expires_unix_s REAL\n", "    ended_unix_s_ REAL\n"))
+    newer = "    expires_unix_s REAL,\n    tenant TEXT NOT NULL DEFAULT ''\n"
+    old.executescript(SCHEMA.replace(newer, "    ended_unix_s_ REAL\n"))
     old.execute(
         "INSERT INTO reservations (reservation_id, job, site, pool_index, count, spec, details,"
         " state, request_id, created_unix_s) VALUES ('a', 'a', 'zhongwei', 0, 4, '{}', '{}',"

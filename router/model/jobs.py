@@ -36,6 +36,7 @@ class Job:
     allowed_hubs: tuple[str, ...] = ()
     denied_providers: tuple[str, ...] = ()
     priority: int = 1
+    tenant: str = ""
 
     @property
     def needs_training(self) -> bool:
@@ -104,6 +105,7 @@ def _build(entry: dict[str, Any]) -> Job:
         allowed_hubs=tuple(entry.get("allowed_hubs", ())),
         denied_providers=tuple(entry.get("denied_providers", ())),
         priority=int(entry.get("priority", 1)),
+        tenant=str(entry.get("tenant", "")),
     )
 
 

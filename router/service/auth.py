@@ -144,21 +144,20 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             )
         return handler
 
-    def _admit(self, method: str, metadata: Any, context: Any) -> Tenant:
-        tenant = identify(self._tenants, metadata, context)
+    def _admit(self, tenant: Tenant, method: str) -> None:
         authorize(tenant, method)
         if tenant.rate_limit_per_s is not None:
             wait_s = self._limiter.take(tenant.name, tenant.rate_limit_per_s)
             if wait_s > 0:
                 raise rate_limited(tenant, wait_s)
-        return tenant
 
     def _unary(self, method: str, metadata: Any, behavior: Any) -> Any:
         async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
             started = time.perf_counter()
             tenant: Tenant | None = None
             try:
-                tenant = self._admit(method, metadata, context)
+                tenant = identify(self._tenants, metadata, context)
+                self._admit(tenant, method)
                 token = _caller.set(tenant)
                 try:
                     return await behavior(request, context)
@@ -179,7 +178,8 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             tenant: Tenant | None = None
             try:
                 try:
-                    tenant = self._admit(method, metadata, context)
+                    tenant = identify(self._tenants, metadata, context)
+                    self._admit(tenant, method)
                 except Refused as refused:
                     await context.abort_with_status(refused.status)
                 token = _caller.set(tenant)

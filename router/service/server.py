@@ -96,6 +96,8 @@ def create_server(
     call is authenticated, authorized and rate-limited first (router.service.auth).
     """
     engine = Engine(topology, ledger)
+    if tenants is not None:
+        engine.set_quotas(tenants.quota_policy())
     fast = ThreadPoolExecutor(fast_workers, thread_name_prefix="westward-fast")
     slow = ThreadPoolExecutor(slow_workers, thread_name_prefix="westward-slow")
     commits = ThreadPoolExecutor(1, thread_name_prefix="westward-ledger")

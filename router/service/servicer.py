@@ -35,6 +35,7 @@ from router.model.schema import load_schema
 from router.model.topology import Topology
 from router.results import PlacementEvent, ReloadResult, RouteResult
 from router.service import convert
+from router.service.auth import current_caller, sees_everything
 from router.service.committer import GroupCommitter
 from router.service.convert import pb, pb_grpc
 from router.service.status import status_of
@@ -138,6 +139,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
     ) -> pb.PlaceResponse:
         """Plan a batch; reserve it unless dry_run."""
         budget = self._budget(context, request.time_limit_s)
+        tenant = _tenant()
 
         def work() -> pb.PlaceResponse:
             if request.carbon_price_cny_per_kg < 0:
@@ -154,6 +156,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
                     ttl_s=request.ttl_s,
                     time_limit_s=time_limit_s,
                     carbon_price_cny_per_kg=request.carbon_price_cny_per_kg,
+                    tenant=tenant,
                     encode=lambda r: convert.serialize(convert.place_response(r)),
                 )
 
@@ -177,6 +180,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         commit goes to the single ledger thread. A commit that finds its capacity gone
         is proposed again on fresh counts.
         """
+        tenant = _tenant()
         try:
             if not request.HasField("job"):
                 raise InvalidInputError([FieldProblem("job", "is required")])
@@ -188,7 +192,12 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
                 return convert.serialize(built[-1])
 
             proposal = self._engine.propose_route(
-                job, spec, request_id=request.request_id, ttl_s=request.ttl_s, encode=encode
+                job,
+                spec,
+                request_id=request.request_id,
+                ttl_s=request.ttl_s,
+                tenant=tenant,
+                encode=encode,
             )
             try:
                 data = await self._committer.commit(proposal)
@@ -203,6 +212,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
                     spec,
                     request_id=request.request_id,
                     ttl_s=request.ttl_s,
+                    tenant=tenant,
                     encode=encode,
                 ),
             )
@@ -252,12 +262,13 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
     async def Release(
         self, request: pb.ReleaseRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ReleaseResponse:
-        """End a reservation."""
+        """End a reservation (another tenant's is NOT_FOUND)."""
+        owner = _owner()
 
         def work() -> pb.ReleaseResponse:
             if not request.reservation_id:
                 raise InvalidInputError([FieldProblem("reservation_id", "is required")])
-            released = self._engine.release(request.reservation_id)
+            released = self._engine.release(request.reservation_id, owner=owner)
             return pb.ReleaseResponse(reservation=convert.reservation_message(released))
 
         return await self._call(context, self._fast, "Release", work)
@@ -265,11 +276,12 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
     async def ListReservations(
         self, request: pb.ListReservationsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListReservationsResponse:
-        """Reservations, oldest first."""
+        """Reservations, oldest first (a tenant sees only its own)."""
+        owner = _owner()
 
         def work() -> pb.ListReservationsResponse:
             found = self._engine.reservations(
-                site=request.site or None, include_ended=request.include_ended
+                site=request.site or None, include_ended=request.include_ended, owner=owner
             )
             return pb.ListReservationsResponse(
                 reservations=[convert.reservation_message(r) for r in found]
@@ -346,6 +358,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         self._watchers.add(queue)
         unsubscribe = self._engine.subscribe(listener)
         site = request.site
+        owner = _owner()
         try:
             while True:
                 event = await queue.get()
@@ -359,6 +372,8 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
                 if event.previous is not None:
                     places.add(event.previous.site)
                 if site and site not in places:
+                    continue
+                if owner is not None and event.reservation.tenant != owner:
                     continue
                 yield pb.WatchPlacementsResponse(event=convert.event_message(event))
         finally:
@@ -423,3 +438,15 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         for queue in list(self._watchers):
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(None)
+
+
+def _tenant() -> str:
+    """The calling tenant's name ("" without --auth): its reservations carry it."""
+    caller = current_caller()
+    return caller.name if caller is not None else ""
+
+
+def _owner() -> str | None:
+    """Whose reservations the caller may see and end (None: everyone's)."""
+    caller = current_caller()
+    return None if caller is None or sees_everything(caller) else caller.name

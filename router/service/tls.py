@@ -101,8 +101,8 @@ def is_loopback(address: str) -> bool:
 
 def check_exposure(listen: str, *, tls: bool, auth: bool, insecure: bool) -> None:
     """Refuse a non-loopback address unless TLS and --auth protect it (or --insecure)."""
-    if insecure or (tls and auth) or is_loopback(listen):
-        return
+    if insecure or (tls and auth) or is_loopback(listen) or ":" not in listen:
+        return  # (no port: not an address at all; binding it fails and says so)
     missing = " and ".join(
         name for name, given in (("--tls-cert/--tls-key", tls), ("--auth", auth)) if not given
     )

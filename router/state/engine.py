@@ -35,8 +35,10 @@ from router.results import (
     Unplaced,
     WhatIfResult,
 )
+from router.state.admission import batch_quotas, choose
 from router.state.events import EventHub, Listener
 from router.state.ledger import Commit, HeldReservation, Ledger, SiteState
+from router.state.quotas import QuotaPolicy
 from router.state.ranking import RankedCandidates
 from router.state.records import placement_details, pool_capacities, unique_names, view
 from router.state.retry import until_committed
@@ -61,6 +63,9 @@ class Proposal:
     held: tuple[HeldReservation, ...]
     answer: bytes
     reservations: tuple[Reservation, ...]
+    evictions: tuple[HeldReservation, ...] = ()
+    """Borrowed reservations a quota reclaim ends in the same transaction."""
+    evict_reason: str = ""
 
 
 class Engine:
@@ -82,7 +87,13 @@ class Engine:
         self._update_lock = threading.Lock()
         self._events = EventHub()
         self._ranked = RankedCandidates()
+        self._quotas: QuotaPolicy | None = None
         ledger.set_capacity(pool_capacities(topology))
+
+    def set_quotas(self, policy: QuotaPolicy | None) -> None:
+        """Hold tenants to these quotas from now on, here and in the ledger's commits."""
+        self._quotas = policy
+        self._ledger.set_quotas(policy)
 
     @property
     def topology(self) -> Topology:
@@ -127,27 +138,32 @@ class Engine:
         *,
         request_id: str = "",
         ttl_s: float = 0.0,
+        tenant: str = "",
         encode: Callable[[RouteResult], bytes],
     ) -> Proposal:
-        """The route answer for free capacity now, not yet committed (pure CPU, no I/O).
+        """The route answer for free capacity now, not yet committed (pure CPU, no I/O
+        unless the tenant has a quota).
 
         With ttl_s > 0 the reservation expires that many seconds from now.
         """
         _check_ttl(ttl_s)
         topology, network = self._live
         free = self._ledger.free()
-        outcome: Placement | Unplaced | None = None
-        for candidate in self._ranked(job, topology, network):
-            if free.get((candidate.site.name, candidate.pool_index), 0) >= job.count:
-                outcome = placement_of(job, candidate, topology)
-                break
+        roomy = (
+            placement_of(job, candidate, topology)
+            for candidate in self._ranked(job, topology, network)
+            if free.get((candidate.site.name, candidate.pool_index), 0) >= job.count
+        )
+        outcome, admitted = choose(roomy, self._quotas, tenant, self._ledger, free)
         if outcome is None:  # nothing has room: the placer explains why, site by site
             outcome = route_job(topology, job, free, network=network)
         if isinstance(outcome, Unplaced):
             return Proposal(request_id, (), encode(RouteResult(unplaced=outcome)), ())
-        held = self._hold(outcome, spec, request_id, ttl_s)
+        held = self._hold(outcome, spec, request_id, ttl_s, tenant)
         reservation = view(held)
-        return Proposal(request_id, (held,), encode(RouteResult(reservation)), (reservation,))
+        answer = encode(RouteResult(reservation))
+        evicted, why = (admitted.evictions, admitted.reason) if admitted else ((), "")
+        return Proposal(request_id, (held,), answer, (reservation,), evicted, why)
 
     def commit(self, proposal: Proposal) -> bytes:
         """Commit a proposal; returns the answer stored for its request (maybe an earlier one).
@@ -162,15 +178,19 @@ class Engine:
     def commit_many(self, proposals: Sequence[Proposal]) -> list[bytes | CapacityError]:
         """Commit many proposals in one ledger transaction (group commit); one result each."""
         results = self._ledger.commit_batch(
-            [Commit(p.held, p.request_id, p.answer) for p in proposals]
+            [
+                Commit(p.held, p.request_id, p.answer, tuple(h.reservation_id for h in p.evictions))
+                for p in proposals
+            ]
         )
+        committed = [p for p, r in zip(proposals, results, strict=True) if r is p.answer]
         self._events.publish(
             [
-                self._event("placed", r)
-                for p, result in zip(proposals, results, strict=True)
-                if result is p.answer
-                for r in p.reservations
+                self._event("evicted", replace(view(h), state="evicted"), None, p.evict_reason)
+                for p in committed
+                for h in p.evictions
             ]
+            + [self._event("placed", r) for p in committed for r in p.reservations]
         )
         return results
 
@@ -181,6 +201,7 @@ class Engine:
         *,
         request_id: str = "",
         ttl_s: float = 0.0,
+        tenant: str = "",
         encode: Callable[[RouteResult], bytes],
     ) -> bytes:
         """Reserve the cheapest feasible pool with free devices now (no solver)."""
@@ -190,7 +211,9 @@ class Engine:
         self.expire_due()
         return until_committed(
             lambda: self.commit(
-                self.propose_route(job, spec, request_id=request_id, ttl_s=ttl_s, encode=encode)
+                self.propose_route(
+                    job, spec, request_id=request_id, ttl_s=ttl_s, tenant=tenant, encode=encode
+                )
             ),
             attempts=COMMIT_ATTEMPTS,
             give_up=f"job {job.name}: capacity kept changing; try again",
@@ -206,11 +229,11 @@ class Engine:
         ttl_s: float = 0.0,
         time_limit_s: float,
         carbon_price_cny_per_kg: float = 0.0,
+        tenant: str = "",
         encode: Callable[[PlaceResult], bytes],
     ) -> bytes:
-        """Plan a batch with the solver on free capacity; unless dry_run, reserve it whole.
-
-        With ttl_s > 0 every reservation made expires that many seconds from now.
+        """Plan a batch with the solver on free capacity (and the tenant's quota); unless
+        dry_run, reserve it whole. With ttl_s > 0 reservations expire ttl_s from now.
         """
         _check_ttl(ttl_s)
         if not dry_run:
@@ -223,17 +246,21 @@ class Engine:
 
         def attempt() -> bytes:
             topology, network = self._live
+            owned, quotas = batch_quotas(self._quotas, tenant, self._ledger, jobs)
             plan = plan_jobs(
                 topology,
-                jobs,
+                owned,
                 time_limit_s=max(0.05, deadline - time.monotonic()),
                 free=self._ledger.free(),
                 carbon_price_cny_per_kg=carbon_price_cny_per_kg,
                 network=network,
+                quotas=quotas,
             )
             if dry_run:
                 return encode(PlaceResult(plan))
-            held = tuple(self._hold(p, by_name[p.job], request_id, ttl_s) for p in plan.placements)
+            held = tuple(
+                self._hold(p, by_name[p.job], request_id, ttl_s, tenant) for p in plan.placements
+            )
             result = PlaceResult(plan, [view(h) for h in held])
             return self.commit(
                 Proposal(request_id, held, encode(result), tuple(result.reservations))
@@ -246,7 +273,12 @@ class Engine:
         )
 
     def _hold(
-        self, placement: Placement, spec: Mapping[str, Any], request_id: str, ttl_s: float = 0.0
+        self,
+        placement: Placement,
+        spec: Mapping[str, Any],
+        request_id: str,
+        ttl_s: float = 0.0,
+        tenant: str = "",
     ) -> HeldReservation:
         now = self._clock()
         return HeldReservation(
@@ -260,13 +292,16 @@ class Engine:
             request_id=request_id,
             created_unix_s=now,
             expires_unix_s=now + ttl_s if ttl_s > 0 else None,
+            tenant=tenant,
         )
 
     # --- reservations -------------------------------------------------------------------
 
-    def release(self, reservation_id: str) -> Reservation:
-        """End a reservation (NotFoundError if unknown); a second release changes nothing."""
+    def release(self, reservation_id: str, *, owner: str | None = None) -> Reservation:
+        """End a reservation (NotFoundError if unknown, or not `owner`'s); idempotent."""
         before = self._ledger.get(reservation_id)
+        if owner is not None and before.tenant != owner:
+            raise NotFoundError(f"no reservation {reservation_id!r}")
         after = view(self._ledger.release(reservation_id))
         if before.state.value == "active":
             self._events.publish([self._event("released", after)])
@@ -289,10 +324,11 @@ class Engine:
         return events
 
     def reservations(
-        self, *, site: str | None = None, include_ended: bool = False
+        self, *, site: str | None = None, include_ended: bool = False, owner: str | None = None
     ) -> list[Reservation]:
-        """Reservations, oldest first."""
-        return [view(h) for h in self._ledger.reservations(site=site, include_ended=include_ended)]
+        """Reservations, oldest first (with `owner`, only that tenant's)."""
+        held = self._ledger.reservations(site=site, include_ended=include_ended)
+        return [view(h) for h in held if owner is None or h.tenant == owner]
 
     def topology_view(self) -> TopologyView:
         """The live topology and its free devices."""

@@ -7,6 +7,8 @@ its callers these obligations (the engine relies on each of them):
 - capacity: checked inside the committing transaction, so concurrent callers, in any
   process, never hand out more devices than a pool has (`CapacityError` undoes a commit);
 - idempotency: an answer stored under a request_id is returned instead of reserving again;
+- quotas: with `set_quotas`, checked in the same transaction as capacity, so no tenant
+  ever holds more than its quota allows (router.state.quotas);
 - history: every change to a pool's devices in use is recorded with the count in use and
   the capacity after it, so "no pool was ever over its count" can be checked afterwards;
 - expiry: reservations may carry an expiry; `expire` ends the due ones;
@@ -23,6 +25,7 @@ from typing import Any, Protocol
 
 from router.errors import CapacityError
 from router.place.filters import PoolKey
+from router.state.quotas import QuotaPolicy
 
 
 class ReservationState(StrEnum):
@@ -54,11 +57,18 @@ class HeldReservation:
     created_unix_s: float = 0.0
     ended_unix_s: float | None = None
     expires_unix_s: float | None = None
+    tenant: str = ""
+    """Who holds it ("" on a server without --auth); quotas count it against them."""
 
     @property
     def pool(self) -> PoolKey:
         """The pool this reservation draws from."""
         return (self.site, self.pool_index)
+
+    @property
+    def accelerator(self) -> str:
+        """The accelerator type it holds."""
+        return str(self.details.get("accelerator", ""))
 
 
 @dataclass(frozen=True)
@@ -89,6 +99,8 @@ class Commit:
     reservations: tuple[HeldReservation, ...]
     request_id: str = ""
     answer: bytes = b""
+    evictions: tuple[str, ...] = ()
+    """Active reservations to evict in the same transaction (quota reclaim)."""
 
 
 class Ledger(Protocol):
@@ -126,7 +138,19 @@ class Ledger(Protocol):
         ...
 
     def commit_batch(self, commits: Sequence[Commit]) -> list[bytes | CapacityError]:
-        """Many independent commits, one transaction: an answer or CapacityError each."""
+        """Many independent commits, one transaction: an answer or CapacityError each.
+
+        A commit's evictions end first; then its reservations must fit the pools and, with
+        quotas set, their tenants' quotas (QuotaExceededError, a CapacityError, if not).
+        """
+        ...
+
+    def set_quotas(self, policy: QuotaPolicy | None) -> None:
+        """Check every commit against these tenant quotas (router.state.quotas)."""
+        ...
+
+    def usage(self) -> dict[tuple[str, str], int]:
+        """Devices held by active reservations per (tenant, accelerator type)."""
         ...
 
     def release(self, reservation_id: str) -> HeldReservation:

@@ -16,7 +16,7 @@ No I/O: the ledgers call `refusal` inside their committing transaction and the e
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -83,6 +83,7 @@ class Holding(NamedTuple):
     accelerator: str
     devices: int
     created_unix_s: float
+    expires_unix_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -162,12 +163,78 @@ def check(policy: QuotaPolicy, usage: Usage, adds: Iterable[tuple[str, str, int]
     return None
 
 
+class BatchQuotas:
+    """Quotas as side resources of a batch plan, so the solver keeps every tenant within
+    its quota (a constraint, not a filter after the plan).
+
+    One resource per governed (tenant, key) holding its headroom now, and one per (cohort,
+    key) holding what the cohort's nominal quotas leave; a job's option on a type its tenant
+    has no quota for uses a resource of capacity 0. The cohort resource is a relaxation
+    when lending limits are below nominal: the ledger's commit check stays the authority.
+    """
+
+    def __init__(self, policy: QuotaPolicy, usage: Usage) -> None:
+        self.policy = policy
+        self.usage = dict(usage)
+        self.capacities: list[int] = []
+        self._rows: dict[tuple[str, str], int] = {}
+
+    def rows_for(self, tenant: str, accelerator: str) -> list[int]:
+        """The resources (indices into `capacities`) a job of `tenant` on `accelerator` uses."""
+        quota = self.policy.tenants.get(tenant)
+        if quota is None:
+            return []
+        key = quota.key_for(accelerator)
+        if key is None:
+            return [self._row(("", ""), lambda: 0)]
+        rows = [self._row((tenant, key), lambda: self._headroom(tenant, accelerator))]
+        if quota.cohort:
+            rows.append(self._row((f"cohort {quota.cohort}", key), lambda: self._left(quota, key)))
+        return rows
+
+    def _row(self, name: tuple[str, str], capacity: Callable[[], int]) -> int:
+        if name not in self._rows:
+            self._rows[name] = len(self.capacities)
+            self.capacities.append(max(0, capacity()))
+        return self._rows[name]
+
+    def _headroom(self, tenant: str, accelerator: str) -> int:
+        room = headroom(self.policy, self.usage, tenant, accelerator)
+        return 0 if room is None else room.available
+
+    def _left(self, quota: TenantQuota, key: str) -> int:
+        members = [quota, *self.policy.peers(quota, key)]
+        return sum(
+            m.limits[key].nominal - used(self.policy, self.usage, m.tenant, key) for m in members
+        )
+
+
 def usage_of(holdings: Iterable[Holding]) -> dict[tuple[str, str], int]:
     """Devices held per (tenant, accelerator)."""
     usage: dict[tuple[str, str], int] = {}
     for h in holdings:
         usage[(h.tenant, h.accelerator)] = usage.get((h.tenant, h.accelerator), 0) + h.devices
     return usage
+
+
+def next_frees(
+    policy: QuotaPolicy, holdings: Iterable[Holding], tenant: str, accelerator: str
+) -> float | None:
+    """When the first reservation counting against the tenant's quota pool ends by itself:
+    its own or its cohort peers' under the same key (None: none has a ttl)."""
+    quota = policy.tenants.get(tenant)
+    key = None if quota is None else quota.key_for(accelerator)
+    if quota is None or key is None:
+        return None
+    sharing = {tenant: quota} | {p.tenant: p for p in policy.peers(quota, key)}
+    ends = [
+        h.expires_unix_s
+        for h in holdings
+        if h.expires_unix_s is not None
+        and h.tenant in sharing
+        and sharing[h.tenant].key_for(h.accelerator) == key
+    ]
+    return min(ends, default=None)
 
 
 def reclaim(

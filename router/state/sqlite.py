@@ -21,15 +21,18 @@ from router.errors import (
     FieldProblem,
     InvalidInputError,
     NotFoundError,
+    QuotaExceededError,
     ServiceUnavailableError,
 )
 from router.place.filters import PoolKey
 from router.state.ledger import Commit, HeldReservation, Move, ReservationState, SiteState
+from router.state.quotas import QuotaPolicy
+from router.state.quotas import check as quota_check
 from router.state.sqlite_schema import migrate
 
 _COLUMNS = (
     "reservation_id, job, site, pool_index, count, spec, details, state, request_id, "
-    "created_unix_s, ended_unix_s, expires_unix_s"
+    "created_unix_s, ended_unix_s, expires_unix_s, tenant"
 )
 
 
@@ -53,6 +56,7 @@ class SqliteLedger:
         self._used: dict[PoolKey, int] = {}
         self._free: dict[PoolKey, int] | None = None  # snapshot; None: rebuild on next read
         self._next_expiry: float | None = None
+        self._quotas: QuotaPolicy | None = None
         with self._lock:
             migrate(self._db)
             with self._transaction():  # devices in use per pool, recounted from the rows
@@ -155,7 +159,9 @@ class SqliteLedger:
                         if results[-1] is commit.answer:
                             added += commit.reservations
                     self._db.execute("RELEASE one")
-            if any(isinstance(r, CapacityError) for r in results):
+            if any(isinstance(r, CapacityError) for r in results) or any(
+                c.evictions for c in commits
+            ):
                 self._refresh()
             else:
                 with self._cache_lock:
@@ -180,16 +186,44 @@ class SqliteLedger:
                 first = self._stored_answer(commit.request_id)
                 assert first is not None
                 return first
+        for rid in commit.evictions:
+            held = self._get(rid)
+            if held.state is not ReservationState.ACTIVE:
+                raise CapacityError(f"reservation {rid} to evict is no longer active")
+            self._end(rid, ReservationState.EVICTED)
+            self._use(held.pool, -held.count, "evicted", rid)
+        if commit.reservations and self._quotas is not None:
+            adds = [(r.tenant, r.accelerator, r.count) for r in commit.reservations]
+            why = quota_check(self._quotas, self._usage(), adds)
+            if why is not None:
+                raise QuotaExceededError(why)
         if commit.reservations:
             self._db.executemany(
                 f"INSERT INTO reservations ({_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [_row(r, commit.request_id, now) for r in commit.reservations],
             )
             for r in commit.reservations:
                 self._use(r.pool, r.count, "placed", r.reservation_id)
             self._check_capacity({r.pool for r in commit.reservations})
         return commit.answer
+
+    def set_quotas(self, policy: QuotaPolicy | None) -> None:
+        """Check every commit against these tenant quotas from now on (None: no quotas)."""
+        self._quotas = policy
+
+    def usage(self) -> dict[tuple[str, str], int]:
+        """Devices held by active reservations per (tenant, accelerator type)."""
+        with self._lock:
+            return self._usage()
+
+    def _usage(self) -> dict[tuple[str, str], int]:
+        rows = self._db.execute(
+            "SELECT tenant, json_extract(details, '$.accelerator'), SUM(count) "
+            "FROM reservations WHERE state = ? AND tenant != '' GROUP BY 1, 2",
+            (ReservationState.ACTIVE.value,),
+        )
+        return {(tenant, str(kind)): int(n) for tenant, kind, n in rows}
 
     def release(self, reservation_id: str) -> HeldReservation:
         """End a reservation; releasing an ended one returns it unchanged."""
@@ -451,11 +485,14 @@ def _row(r: HeldReservation, request_id: str, now: float) -> tuple[object, ...]:
         now,
         None,
         r.expires_unix_s,
+        r.tenant,
     )
 
 
 def _reservation(row: tuple[Any, ...]) -> HeldReservation:
-    (rid, job, site, index, count, spec, details, state, request_id, created, ended, expires) = row
+    (rid, job, site, index, count, spec, details, state, request_id, created, ended, expires) = row[
+        :12
+    ]
     return HeldReservation(
         reservation_id=rid,
         job=job,
@@ -469,4 +506,5 @@ def _reservation(row: tuple[Any, ...]) -> HeldReservation:
         created_unix_s=float(created),
         ended_unix_s=None if ended is None else float(ended),
         expires_unix_s=None if expires is None else float(expires),
+        tenant=str(row[12]),
     )

@@ -26,7 +26,8 @@ CREATE TABLE IF NOT EXISTS reservations (
     request_id TEXT NOT NULL,
     created_unix_s REAL NOT NULL,
     ended_unix_s REAL,
-    expires_unix_s REAL
+    expires_unix_s REAL,
+    tenant TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS reservations_active ON reservations (state, site, pool_index);
 CREATE TABLE IF NOT EXISTS history (
@@ -58,11 +59,12 @@ CREATE TABLE IF NOT EXISTS requests (
 """
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """PRAGMA user_version of this schema; `_migrate` brings older files up to it."""
 
 _MIGRATIONS = {
     1: "ALTER TABLE reservations ADD COLUMN expires_unix_s REAL",  # version 1 -> 2
+    2: "ALTER TABLE reservations ADD COLUMN tenant TEXT NOT NULL DEFAULT ''",  # 2 -> 3
 }
 
 
