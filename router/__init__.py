@@ -31,6 +31,9 @@ __all__ = [
     "ServiceUnavailableError",
 ]
 
+# The release; `westward --version` prefers the installed package's metadata.
+__version__ = "0.1.0"
+
 _LAZY = {"RouterClient", "AsyncRouterClient"}
 
 
