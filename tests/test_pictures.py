@@ -21,7 +21,7 @@ from router.model.topology import Topology, default_topology
 from router.plan import plan_jobs
 from router.report.capacity import draw_capacity
 from router.report.mapbase import outline, positions
-from router.report.pictures import draw_map
+from router.report.pictures import backbone, draw_map
 from router.results import Plan
 from router.whatif.compare import JobMove
 from tests.conftest import ROOT
@@ -219,3 +219,22 @@ def test_the_outline_is_shipped_with_its_source_and_licence() -> None:
 
 def test_the_capacity_picture_for_the_readme_is_a_real_picture() -> None:
     assert_real_picture(ROOT / "docs" / "img" / "capacity.png")
+
+
+def test_map_without_a_plan_emphasises_each_citys_routes_west(tmp_path: Path) -> None:
+    topology = default_topology()
+    fig = draw_map(topology, tmp_path / "bare.png")
+    emphasised = backbone(topology, None)
+    drawn = [str(a.get_gid()) for a in artists(fig, "link:")]
+    assert sum(gid.endswith(":backbone") for gid in drawn) == len(emphasised)
+    assert 0 < len(emphasised) < len(topology.links) / 2  # the backbone reads, not a hairball
+    west_hubs = {h.name for h in topology.hubs.values() if h.zone == "west"}
+    for region in topology.regions:
+        reached = {
+            topology.sites[end].hub
+            for link in emphasised
+            if region in link
+            for end in link - {region}
+            if end in topology.sites
+        }
+        assert west_hubs <= reached, region

@@ -25,6 +25,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import FancyArrowPatch
 
 from router.model.topology import Topology
+from router.place.network import Network
 from router.report.mapbase import INK, Label, draw_land, place_labels, positions
 from router.results import Plan
 from router.whatif.compare import Comparison, JobMove, Outcome, SweepResult
@@ -52,8 +53,7 @@ def draw_map(
     coords = positions(topology)
     draw_land(ax)
     _frame(ax, coords)
-    used = _links_used(plan)
-    link_colours = _draw_links(fig, ax, topology, coords, used)
+    link_colours = _draw_links(ax, topology, coords, backbone(topology, plan), plan is None)
     moved_to = {(m.job, m.to_site) for m in moves}
     flow_widths = _draw_flows(ax, plan, coords, moved_to) if plan else {}
     labels = _draw_sites(ax, topology, coords, moves)
@@ -110,32 +110,43 @@ def _frame(ax: Axes, coords: Mapping[str, tuple[float, float]]) -> None:
     ax.set_axisbelow(True)
 
 
-def _links_used(plan: Plan | None) -> set[frozenset[str]]:
-    """The links some placed job's path runs over: the backbone this plan uses."""
-    if plan is None:
-        return set()
-    return {frozenset(pair) for p in plan.placements for pair in pairwise(p.path)}
+def backbone(topology: Topology, plan: Plan | None) -> set[frozenset[str]]:
+    """The links to emphasise: with a plan, those some placed job's path runs over;
+    without one, each city's fastest path to its own hub and to every western hub."""
+    if plan is not None:
+        return {frozenset(pair) for p in plan.placements for pair in pairwise(p.path)}
+    network = Network(topology)
+    links: set[frozenset[str]] = set()
+    for region in topology.regions.values():
+        nearest: dict[str, tuple[float, tuple[str, ...]]] = {}
+        for site, path in network.paths_from(region.name).items():
+            hub = topology.sites[site].hub
+            wanted = hub == region.hub or topology.hubs[hub].zone == "west"
+            if wanted and path.latency_ms < nearest.get(hub, (math.inf, ()))[0]:
+                nearest[hub] = (path.latency_ms, path.places)
+        links |= {frozenset(pair) for _, places in nearest.values() for pair in pairwise(places)}
+    return links
 
 
 def _draw_links(
-    fig: Figure,
     ax: Axes,
     topology: Topology,
     coords: Mapping[str, tuple[float, float]],
-    used: set[frozenset[str]],
+    emphasised: set[frozenset[str]],
+    shade: bool,
 ) -> ScalarMappable | None:
-    """Without a plan, every link shaded by latency; with one, links its jobs use are a
-    thin dark backbone and the rest barely there. Returns the colour scale, if any."""
+    """Emphasised links over faint others; with `shade`, emphasised links are shaded by
+    latency (and the scale is returned for a colour bar)."""
     norm = Normalize(vmin=0, vmax=max((ln.latency_ms for ln in topology.links), default=1.0))
     cmap = _link_colours()
     for link in topology.links:
         (x1, y1), (x2, y2) = coords[link.a], coords[link.b]
-        on_path = frozenset((link.a, link.b)) in used
-        colour: Any
-        if used:
-            colour, lw, alpha = ("#4a5568", 0.7, 0.5) if on_path else ("#718096", 0.4, 0.15)
-        else:
-            colour, lw, alpha = cmap(norm(link.latency_ms)), 0.7, 0.55
+        on_backbone = frozenset((link.a, link.b)) in emphasised
+        colour: Any = "#718096"
+        lw, alpha = 0.4, 0.15
+        if on_backbone:
+            colour = cmap(norm(link.latency_ms)) if shade else "#4a5568"
+            lw, alpha = (1.0, 0.8) if shade else (0.7, 0.5)
         ax.plot(
             [x1, x2],
             [y1, y2],
@@ -144,9 +155,9 @@ def _draw_links(
             lw=lw,
             alpha=alpha,
             zorder=1,
-            gid=f"link:{link.a}-{link.b}:{'backbone' if on_path else 'other'}",
+            gid=f"link:{link.a}-{link.b}:{'backbone' if on_backbone else 'other'}",
         )
-    return None if used else ScalarMappable(norm=norm, cmap=cmap)
+    return ScalarMappable(norm=norm, cmap=cmap) if shade else None
 
 
 def _link_colours() -> Colormap:
@@ -246,7 +257,17 @@ def _legends(
         Line2D([], [], marker="X", ls="", ms=8, color=DOWN_COLOUR, label="site down / drain"),
         Line2D([], [], marker="s", ls="", ms=7, color=INK, label="demand region"),
     ]
-    if plan is not None:
+    if plan is None:
+        handles.append(
+            Line2D(
+                [],
+                [],
+                color="#4a5568",
+                lw=1.0,
+                label="city's fastest path to a\nwest hub or its own",
+            )
+        )
+    else:
         handles += [
             Line2D([], [], color=FLOW_COLOURS["west"], lw=4, label="work sent west"),
             Line2D([], [], color=FLOW_COLOURS["east"], lw=4, label="work kept east"),
