@@ -126,6 +126,8 @@ def place_labels(ax: Axes, labels: list[Label]) -> list[Annotation]:
             fontsize=label.size,
             fontweight=label.weight,
             color=label.colour,
+            # A light box keeps a label readable where flows pass under it.
+            bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.7},
             zorder=7,
             gid=f"label:{label.text.split()[0]}",
         )
