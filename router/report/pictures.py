@@ -55,7 +55,8 @@ def draw_map(
     _frame(ax, coords)
     link_colours = _draw_links(ax, topology, coords, backbone(topology, plan), plan is None)
     moved_to = {(m.job, m.to_site) for m in moves}
-    flow_widths = _draw_flows(ax, plan, coords, moved_to) if plan else {}
+    devices = {s.name: sum(p.count for p in s.pools) for s in topology.sites.values()}
+    flow_widths = _draw_flows(ax, plan, coords, devices, moved_to) if plan else {}
     labels = _draw_sites(ax, topology, coords, moves)
     for region in topology.regions.values():
         ax.scatter(
@@ -177,7 +178,7 @@ def _draw_sites(
     for site in topology.sites.values():
         x, y = coords[site.name]
         devices = sum(p.count for p in site.pools)
-        size = 30 + 7 * math.sqrt(devices)
+        size = marker_area(devices)
         up = site.status == "up"
         ax.scatter(
             x,
@@ -201,10 +202,16 @@ def _draw_sites(
     return labels
 
 
+def marker_area(devices: int) -> float:
+    """Scatter area (points squared) of a site's marker: grows with the root of its devices."""
+    return 30 + 7 * math.sqrt(devices)
+
+
 def _draw_flows(
     ax: Axes,
     plan: Plan,
     coords: Mapping[str, tuple[float, float]],
+    devices: Mapping[str, int],
     moved_to: set[tuple[str, str]],
 ) -> dict[tuple[str, str], float]:
     """One arrow per (origin, site) with work placed; width ~ sqrt(device-hours), so
@@ -233,7 +240,8 @@ def _draw_flows(
                 mutation_scale=7 + 1.5 * width,
                 lw=width,
                 shrinkA=4,
-                shrinkB=6,
+                # The arrowhead stops at the site marker's rim instead of under it.
+                shrinkB=math.sqrt(marker_area(devices[site])) / 2 + 1,
                 color=MOVED_COLOUR if is_moved else FLOW_COLOURS.get(zones[site], "#777777"),
                 alpha=0.8 if is_moved else 0.6,
                 zorder=3,
