@@ -11,7 +11,7 @@ import yaml
 
 from router.model.jobs import parse_jobs
 from router.model.topology import default_topology
-from router.place.explain import _ORDER as REASON_CODES
+from router.place.filters import FILTERS
 from tests.tools import REPO_ROOT
 
 PAGES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
@@ -66,7 +66,8 @@ def test_jobs_page_example_is_a_valid_jobs_file() -> None:
 
 def test_model_page_names_every_reason_code() -> None:
     text = read(REPO_ROOT / "docs" / "model.md")
-    missing = [code for code in REASON_CODES if f"`{code}`" not in text]
+    codes = [code for f in FILTERS for code in f.texts]
+    missing = [code for code in codes if f"`{code}`" not in text]
     assert not missing, f"docs/model.md does not explain {missing}"
 
 

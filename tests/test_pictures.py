@@ -22,8 +22,7 @@ from router.plan import plan_jobs
 from router.report.capacity import draw_capacity
 from router.report.mapbase import outline, positions
 from router.report.pictures import backbone, draw_map
-from router.results import Plan
-from router.whatif.compare import JobMove
+from router.results import JobMove, Plan
 from tests.conftest import ROOT
 
 JOBS = ROOT / "examples" / "jobs" / "east-west-mix.yaml"
@@ -167,7 +166,7 @@ def test_whatif_map_marks_what_moved_against_the_baseline(
 ) -> None:
     topology, _, plan = default_plan
     moved_job = next(p for p in plan.placements if p.path[0] != p.site)
-    moves = [JobMove(moved_job.job, "zhongwei", moved_job.site, "west", moved_job.zone)]
+    moves = [JobMove(moved_job.job, "zhongwei", moved_job.site)]
     fig = draw_map(topology, tmp_path / "moved.png", plan, moves=moves, lost_jobs=["lost-1"])
     moved = [str(a.get_gid()) for a in artists(fig, "flow:") if str(a.get_gid()).endswith(":moved")]
     assert moved == [f"flow:{moved_job.path[0]}>{moved_job.site}:moved"]

@@ -27,8 +27,8 @@ from matplotlib.patches import FancyArrowPatch
 from router.model.topology import Topology
 from router.place.network import Network
 from router.report.mapbase import INK, Label, draw_land, place_labels, positions
-from router.results import Plan
-from router.whatif.compare import Comparison, JobMove, Outcome, SweepResult
+from router.results import JobMove, Plan
+from router.whatif.compare import Comparison, ScenarioOutcome, SweepResult
 
 ZONE_COLOURS = {"east": "#2b6cb0", "west": "#dd6b20"}
 FLOW_COLOURS = {"east": "#4c8fd6", "west": "#f0a35e"}  # lighter than the sites they reach
@@ -368,7 +368,7 @@ def draw_comparison(
     fig.savefig(out, bbox_inches="tight")
 
 
-def _stacked_costs(axes: Axes, outcomes: list[Outcome], zones: Mapping[str, str]) -> None:
+def _stacked_costs(axes: Axes, outcomes: list[ScenarioOutcome], zones: Mapping[str, str]) -> None:
     order = {"east": 0, "west": 1}
     hubs = sorted(
         {h for o in outcomes for h in o.cost_by_hub},
@@ -413,7 +413,7 @@ def _hub_colours(hubs: list[str], zones: Mapping[str, str]) -> dict[str, Any]:
     return colours
 
 
-def draw_sweep(sweep: SweepResult, baseline: Outcome, out: str | Path) -> None:
+def draw_sweep(sweep: SweepResult, baseline: ScenarioOutcome, out: str | Path) -> None:
     """Total cost and west share against the swept value; shaded where jobs flip zone."""
     values = sweep.values
     fig = Figure(figsize=(10, 5.5), dpi=DPI)
