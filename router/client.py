@@ -249,12 +249,20 @@ class RouterClient:
         *,
         site: str | None = None,
         include_ended: bool = False,
+        page_size: int = 0,
         timeout_s: float | None = None,
     ) -> list[Reservation]:
-        """Reservations, oldest first."""
-        request = pb.ListReservationsRequest(site=site or "", include_ended=include_ended)
-        answer = self._call("ListReservations", request, timeout_s)
-        return [convert.reservation_from(r) for r in answer.reservations]
+        """Reservations, oldest first: every page, fetched one after another."""
+        request = pb.ListReservationsRequest(
+            site=site or "", include_ended=include_ended, page_size=page_size
+        )
+        found: list[Reservation] = []
+        while True:
+            answer = self._call("ListReservations", request, timeout_s)
+            found += [convert.reservation_from(r) for r in answer.reservations]
+            if not answer.next_page_token:
+                return found
+            request.page_token = answer.next_page_token
 
     def get_topology(self, *, timeout_s: float | None = None) -> TopologyView:
         """The topology the server routes over, with free devices per pool."""
@@ -419,12 +427,20 @@ class AsyncRouterClient:
         *,
         site: str | None = None,
         include_ended: bool = False,
+        page_size: int = 0,
         timeout_s: float | None = None,
     ) -> list[Reservation]:
-        """Reservations, oldest first."""
-        request = pb.ListReservationsRequest(site=site or "", include_ended=include_ended)
-        answer = await self._call("ListReservations", request, timeout_s)
-        return [convert.reservation_from(r) for r in answer.reservations]
+        """Reservations, oldest first: every page, fetched one after another."""
+        request = pb.ListReservationsRequest(
+            site=site or "", include_ended=include_ended, page_size=page_size
+        )
+        found: list[Reservation] = []
+        while True:
+            answer = await self._call("ListReservations", request, timeout_s)
+            found += [convert.reservation_from(r) for r in answer.reservations]
+            if not answer.next_page_token:
+                return found
+            request.page_token = answer.next_page_token
 
     async def get_topology(self, *, timeout_s: float | None = None) -> TopologyView:
         """The topology the server routes over, with free devices per pool."""

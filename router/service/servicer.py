@@ -34,9 +34,10 @@ from router.model.jobs import Job
 from router.model.schema import load_schema
 from router.model.topology import Topology
 from router.results import PlacementEvent, ReloadResult, RouteResult
-from router.service import convert
+from router.service import convert, pages
 from router.service.committer import GroupCommitter
 from router.service.convert import pb, pb_grpc
+from router.service.requests import request_key, require
 from router.service.status import status_of
 from router.state.engine import Engine, solver_budget
 
@@ -49,6 +50,7 @@ JOB_NAME = re.compile(
     load_schema("jobs")["properties"]["jobs"]["items"]["properties"]["name"]["pattern"]
 )
 T = TypeVar("T")
+Context = grpc.aio.ServicerContext[Any, Any]
 
 log = logging.getLogger("westward.service")
 
@@ -111,18 +113,12 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         log.info("rpc failed", extra={"rpc": method, "code": status.code.name, "error": str(exc)})
         await context.abort_with_status(status)
 
-    def _budget(
-        self, context: grpc.aio.ServicerContext[Any, Any], requested_s: float
-    ) -> Callable[[], float]:
+    def _budget(self, context: Context, requested_s: float) -> Callable[[], float]:
         """Solver seconds left for this call, evaluated when the work actually starts."""
         remaining = context.time_remaining()
         deadline = None if remaining is None else time.monotonic() + remaining
 
         def budget() -> float:
-            if requested_s < 0:
-                raise InvalidInputError(
-                    [FieldProblem("time_limit_s", f"must be >= 0, got {requested_s}")]
-                )
             left = None if deadline is None else deadline - time.monotonic()
             limit = solver_budget(requested_s, self._default_time_limit_s, left)
             if limit < 0.05:
@@ -130,6 +126,20 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             return limit
 
         return budget
+
+    @staticmethod
+    def _wanted(context: Context) -> Callable[[], bool]:
+        """Whether the caller still waits: its deadline has not passed and it has not gone
+        (cancelled, or cut off by a server stop). Asked inside the committing transaction."""
+        remaining = context.time_remaining()
+        deadline = None if remaining is None else time.monotonic() + remaining
+        gone = threading.Event()
+
+        def went(_: object) -> None:
+            gone.set()
+
+        context.add_done_callback(went)  # type: ignore[arg-type]  # stubs want a class
+        return lambda: not gone.is_set() and (deadline is None or time.monotonic() < deadline)
 
     # --- RPCs -------------------------------------------------------------------------
 
@@ -139,9 +149,11 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         """Plan a batch; reserve it unless dry_run."""
         budget = self._budget(context, request.time_limit_s)
 
+        wanted = self._wanted(context)
+        key = request_key("Place", request)
+
         def work() -> pb.PlaceResponse:
-            if request.carbon_price_cny_per_kg < 0:
-                raise InvalidInputError([FieldProblem("carbon_price_cny_per_kg", "must be >= 0")])
+            require(len(request.jobs) > 0, "jobs", "must list at least one job to place")
             specs = [convert.job_entry(j) for j in request.jobs]
             jobs = self._engine.parse(specs)
 
@@ -150,11 +162,12 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
                     jobs,
                     specs,
                     dry_run=request.dry_run,
-                    request_id=request.request_id,
+                    request=key,
                     ttl_s=request.ttl_s,
                     time_limit_s=time_limit_s,
                     carbon_price_cny_per_kg=request.carbon_price_cny_per_kg,
                     encode=lambda r: convert.serialize(convert.place_response(r)),
+                    wanted=wanted,
                 )
 
             try:
@@ -187,8 +200,13 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
                 built.append(convert.route_response(result, request.job))
                 return convert.serialize(built[-1])
 
+            key = request_key("Route", request)
+            wanted = self._wanted(context)
+            first = self._engine.answer(key)  # a retry: the first answer, nothing new
+            if first is not None:
+                return pb.RouteResponse.FromString(first)
             proposal = self._engine.propose_route(
-                job, spec, request_id=request.request_id, ttl_s=request.ttl_s, encode=encode
+                job, spec, request=key, ttl_s=request.ttl_s, encode=encode, wanted=wanted
             )
             try:
                 data = await self._committer.commit(proposal)
@@ -201,9 +219,10 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
                     self._engine.route,
                     job,
                     spec,
-                    request_id=request.request_id,
+                    request=key,
                     ttl_s=request.ttl_s,
                     encode=encode,
+                    wanted=wanted,
                 ),
             )
             return pb.RouteResponse.FromString(data)
@@ -255,8 +274,6 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         """End a reservation."""
 
         def work() -> pb.ReleaseResponse:
-            if not request.reservation_id:
-                raise InvalidInputError([FieldProblem("reservation_id", "is required")])
             released = self._engine.release(request.reservation_id)
             return pb.ReleaseResponse(reservation=convert.reservation_message(released))
 
@@ -265,14 +282,18 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
     async def ListReservations(
         self, request: pb.ListReservationsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListReservationsResponse:
-        """Reservations, oldest first."""
+        """One page of reservations, oldest first (AIP-158)."""
 
         def work() -> pb.ListReservationsResponse:
-            found = self._engine.reservations(
-                site=request.site or None, include_ended=request.include_ended
+            found, last = self._engine.reservation_page(
+                site=request.site or None,
+                include_ended=request.include_ended,
+                after_seq=pages.after(request),
+                size=request.page_size or pages.DEFAULT_PAGE_SIZE,
             )
             return pb.ListReservationsResponse(
-                reservations=[convert.reservation_message(r) for r in found]
+                reservations=[convert.reservation_message(r) for r in found],
+                next_page_token="" if last is None else pages.token(request, last),
             )
 
         return await self._call(context, self._fast, "ListReservations", work)

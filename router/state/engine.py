@@ -15,7 +15,13 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from router.errors import CapacityError, FieldProblem, InvalidInputError, NotFoundError
+from router.errors import (
+    CapacityError,
+    FieldProblem,
+    InvalidInputError,
+    NotFoundError,
+    RouterError,
+)
 from router.model.jobs import Job, parse_jobs
 from router.model.scenario import Scenario
 from router.model.topology import Topology
@@ -36,7 +42,7 @@ from router.results import (
     WhatIfResult,
 )
 from router.state.events import EventHub, Listener
-from router.state.ledger import Commit, HeldReservation, Ledger, SiteState
+from router.state.ledger import Commit, HeldReservation, Ledger, RequestKey, SiteState
 from router.state.ranking import RankedCandidates
 from router.state.records import placement_details, pool_capacities, unique_names, view
 from router.state.retry import until_committed
@@ -57,10 +63,12 @@ REPLACE_ATTEMPTS = 20
 class Proposal:
     """An answer ready to commit: the reservations it makes (maybe none) and its bytes."""
 
-    request_id: str
+    request: RequestKey | None
     held: tuple[HeldReservation, ...]
     answer: bytes
     reservations: tuple[Reservation, ...]
+    wanted: Callable[[], bool] | None = None
+    """Asked inside the committing transaction: False (the caller gave up) reserves nothing."""
 
 
 class Engine:
@@ -125,9 +133,10 @@ class Engine:
         job: Job,
         spec: Mapping[str, Any],
         *,
-        request_id: str = "",
+        request: RequestKey | None = None,
         ttl_s: float = 0.0,
         encode: Callable[[RouteResult], bytes],
+        wanted: Callable[[], bool] | None = None,
     ) -> Proposal:
         """The route answer for free capacity now, not yet committed (pure CPU, no I/O).
 
@@ -144,10 +153,12 @@ class Engine:
         if outcome is None:  # nothing has room: the placer explains why, site by site
             outcome = route_job(topology, job, free, network=network)
         if isinstance(outcome, Unplaced):
-            return Proposal(request_id, (), encode(RouteResult(unplaced=outcome)), ())
-        held = self._hold(outcome, spec, request_id, ttl_s)
+            answer = encode(RouteResult(unplaced=outcome))
+            return Proposal(request, (), answer, (), wanted)
+        held = self._hold(outcome, spec, request, ttl_s)
         reservation = view(held)
-        return Proposal(request_id, (held,), encode(RouteResult(reservation)), (reservation,))
+        answer = encode(RouteResult(reservation))
+        return Proposal(request, (held,), answer, (reservation,), wanted)
 
     def commit(self, proposal: Proposal) -> bytes:
         """Commit a proposal; returns the answer stored for its request (maybe an earlier one).
@@ -155,14 +166,14 @@ class Engine:
         Raises CapacityError when the capacity it counted on is gone (propose again).
         """
         result = self.commit_many([proposal])[0]
-        if isinstance(result, CapacityError):
+        if isinstance(result, RouterError):
             raise result
         return result
 
-    def commit_many(self, proposals: Sequence[Proposal]) -> list[bytes | CapacityError]:
+    def commit_many(self, proposals: Sequence[Proposal]) -> list[bytes | RouterError]:
         """Commit many proposals in one ledger transaction (group commit); one result each."""
         results = self._ledger.commit_batch(
-            [Commit(p.held, p.request_id, p.answer) for p in proposals]
+            [Commit(p.held, p.request, p.answer, p.wanted) for p in proposals]
         )
         self._events.publish(
             [
@@ -179,18 +190,21 @@ class Engine:
         job: Job,
         spec: Mapping[str, Any],
         *,
-        request_id: str = "",
+        request: RequestKey | None = None,
         ttl_s: float = 0.0,
         encode: Callable[[RouteResult], bytes],
+        wanted: Callable[[], bool] | None = None,
     ) -> bytes:
         """Reserve the cheapest feasible pool with free devices now (no solver)."""
-        first = self._ledger.answer(request_id)
+        first = self._ledger.answer(request)
         if first is not None:
             return first
         self.expire_due()
         return until_committed(
             lambda: self.commit(
-                self.propose_route(job, spec, request_id=request_id, ttl_s=ttl_s, encode=encode)
+                self.propose_route(
+                    job, spec, request=request, ttl_s=ttl_s, encode=encode, wanted=wanted
+                )
             ),
             attempts=COMMIT_ATTEMPTS,
             give_up=f"job {job.name}: capacity kept changing; try again",
@@ -202,19 +216,21 @@ class Engine:
         specs: Sequence[Mapping[str, Any]],
         *,
         dry_run: bool = False,
-        request_id: str = "",
+        request: RequestKey | None = None,
         ttl_s: float = 0.0,
         time_limit_s: float,
         carbon_price_cny_per_kg: float = 0.0,
         encode: Callable[[PlaceResult], bytes],
+        wanted: Callable[[], bool] | None = None,
     ) -> bytes:
         """Plan a batch with the solver on free capacity; unless dry_run, reserve it whole.
 
-        With ttl_s > 0 every reservation made expires that many seconds from now.
+        With ttl_s > 0 every reservation made expires that many seconds from now; the
+        reservations are committed only while `wanted()` (the caller's deadline) holds.
         """
         _check_ttl(ttl_s)
         if not dry_run:
-            first = self._ledger.answer(request_id)
+            first = self._ledger.answer(request)
             if first is not None:
                 return first
         self.expire_due()
@@ -233,11 +249,10 @@ class Engine:
             )
             if dry_run:
                 return encode(PlaceResult(plan))
-            held = tuple(self._hold(p, by_name[p.job], request_id, ttl_s) for p in plan.placements)
+            held = tuple(self._hold(p, by_name[p.job], request, ttl_s) for p in plan.placements)
             result = PlaceResult(plan, [view(h) for h in held])
-            return self.commit(
-                Proposal(request_id, held, encode(result), tuple(result.reservations))
-            )
+            answer = encode(result)
+            return self.commit(Proposal(request, held, answer, tuple(result.reservations), wanted))
 
         return until_committed(
             attempt,
@@ -246,7 +261,11 @@ class Engine:
         )
 
     def _hold(
-        self, placement: Placement, spec: Mapping[str, Any], request_id: str, ttl_s: float = 0.0
+        self,
+        placement: Placement,
+        spec: Mapping[str, Any],
+        request: RequestKey | None,
+        ttl_s: float = 0.0,
     ) -> HeldReservation:
         now = self._clock()
         return HeldReservation(
@@ -257,7 +276,7 @@ class Engine:
             count=placement.count,
             spec=dict(spec),
             details=placement_details(placement),
-            request_id=request_id,
+            request_id=request.request_id if request is not None else "",
             created_unix_s=now,
             expires_unix_s=now + ttl_s if ttl_s > 0 else None,
         )
@@ -293,6 +312,22 @@ class Engine:
     ) -> list[Reservation]:
         """Reservations, oldest first."""
         return [view(h) for h in self._ledger.reservations(site=site, include_ended=include_ended)]
+
+    def reservation_page(
+        self, *, site: str | None, include_ended: bool, after_seq: int, size: int
+    ) -> tuple[list[Reservation], int | None]:
+        """Up to `size` reservations after a seq, oldest first, and the seq to continue
+        after (None on the last page)."""
+        held = self._ledger.reservations(
+            site=site, include_ended=include_ended, after_seq=after_seq, limit=size + 1
+        )
+        more = len(held) > size  # the one extra tells whether another page follows
+        page = held[:size]
+        return [view(h) for h in page], page[-1].seq if more else None
+
+    def answer(self, request: RequestKey | None) -> bytes | None:
+        """The answer stored for a request already committed (a retry), if any."""
+        return self._ledger.answer(request)
 
     def topology_view(self) -> TopologyView:
         """The live topology and its free devices."""
