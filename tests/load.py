@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import resource
 import signal
 import socket
 import sqlite3
@@ -51,8 +52,18 @@ def free_port() -> int:
 class ServeProcess:
     """`westward serve` on 127.0.0.1:port with its JSON log in a file (never a full pipe)."""
 
-    def __init__(self, state: Path, topology: Path, port: int, log: Path) -> None:
+    def __init__(
+        self,
+        state: Path,
+        topology: Path,
+        port: int,
+        log: Path,
+        *,
+        max_file_bytes: int | None = None,
+    ) -> None:
         self.state, self.topology, self.port, self.log = state, topology, port, log
+        self.max_file_bytes = max_file_bytes
+        """RLIMIT_FSIZE for the server: writes past it fail as on a full disk."""
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 30.0) -> ServeProcess:
@@ -65,10 +76,15 @@ class ServeProcess:
                     "--listen", f"127.0.0.1:{self.port}", "--state", str(self.state),
                     "--grace", "2",
                 ],
-                cwd=REPO_ROOT, stderr=sink, stdout=subprocess.DEVNULL,
+                cwd=REPO_ROOT, stderr=sink, stdout=subprocess.DEVNULL, preexec_fn=self._limits,
             )  # fmt: skip
         self.wait_for("serving", skip)
         return self
+
+    def _limits(self) -> None:
+        if self.max_file_bytes is not None:
+            size = self.max_file_bytes
+            resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
 
     def lines(self) -> list[dict[str, Any]]:
         """Every JSON log line so far (all runs on this log file)."""
