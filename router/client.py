@@ -3,7 +3,7 @@
     with RouterClient("127.0.0.1:50051") as client:
         result = client.route({"name": "chat", "kind": "inference", ...})
 
-Results are dataclasses (router.results, router.results), never raw protobuf. Every call
+Results are dataclasses (router.results), never raw protobuf. Every call
 has a default deadline. UNAVAILABLE is retried by the channel's service config; that is
 safe because every unary call is idempotent: the SDK gives each Place and Route a
 request_id (retries get the first answer), Release and UpdateSite set absolute state.
@@ -37,14 +37,8 @@ from router.results import (
     WhatIfResult,
 )
 from router.service import convert
+from router.service import credentials as creds
 from router.service.convert import pb, pb_grpc
-from router.service.credentials import (
-    ClientTls,
-    bearer,
-    channel_credentials,
-    with_rate_retries,
-    with_rate_retries_async,
-)
 from router.service.status import error_from
 from router.state.site_changes import PoolChange, SiteChange
 
@@ -60,7 +54,8 @@ DEFAULT_TIMEOUTS_S: Mapping[str, float] = {
     "ReloadTopology": 60.0,
     "Check": 5.0,
 }
-RETRIED = tuple(m for m in DEFAULT_TIMEOUTS_S if m != "Check")
+RETRIED = tuple(method for method in DEFAULT_TIMEOUTS_S if method != "Check")
+"""Every RouterService unary call (all idempotent)."""
 
 JobLike = Job | Mapping[str, Any]
 """A domain Job, or a job in its jobs-file shape (a mapping as in examples/jobs/*.yaml)."""
@@ -161,19 +156,14 @@ class RouterClient:
         target: str,
         *,
         token: str | None = None,
-        tls: bool | ClientTls = False,
+        tls: bool | creds.ClientTls = False,
         credentials: grpc.ChannelCredentials | None = None,
         timeouts_s: Mapping[str, float] | None = None,
         options: Sequence[tuple[str, Any]] = (),
     ) -> None:
-        opts = channel_options(options)
-        credentials = credentials or channel_credentials(tls)
-        self._metadata = bearer(token)
-        self._channel = (
-            grpc.secure_channel(target, credentials, options=opts)
-            if credentials is not None
-            else grpc.insecure_channel(target, options=opts)
-        )
+        credentials = credentials or creds.channel_credentials(tls)
+        self._channel = creds.open_channel(grpc, target, credentials, channel_options(options))
+        self._metadata = creds.bearer(token)
         self._stub = pb_grpc.RouterServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._timeouts = {**DEFAULT_TIMEOUTS_S, **(timeouts_s or {})}
@@ -192,11 +182,8 @@ class RouterClient:
 
     def _call(self, method: str, request: Any, timeout_s: float | None) -> Any:
         timeout = timeout_s if timeout_s is not None else self._timeouts[method]
-        stub = getattr(self._stub, method)
         try:
-            return with_rate_retries(
-                lambda: stub(request, timeout=timeout, metadata=self._metadata)
-            )
+            return creds.retrying(getattr(self._stub, method), request, timeout, self._metadata)
         except grpc.RpcError as exc:
             raise error_from(exc) from None
 
@@ -254,12 +241,20 @@ class RouterClient:
         *,
         site: str | None = None,
         include_ended: bool = False,
+        page_size: int = 0,
         timeout_s: float | None = None,
     ) -> list[Reservation]:
-        """Reservations, oldest first."""
-        request = pb.ListReservationsRequest(site=site or "", include_ended=include_ended)
-        answer = self._call("ListReservations", request, timeout_s)
-        return [convert.reservation_from(r) for r in answer.reservations]
+        """Reservations, oldest first: every page, fetched one after another."""
+        request = pb.ListReservationsRequest(
+            site=site or "", include_ended=include_ended, page_size=page_size
+        )
+        found: list[Reservation] = []
+        while True:
+            answer = self._call("ListReservations", request, timeout_s)
+            found += [convert.reservation_from(r) for r in answer.reservations]
+            if not answer.next_page_token:
+                return found
+            request.page_token = answer.next_page_token
 
     def get_topology(self, *, timeout_s: float | None = None) -> TopologyView:
         """The topology the server routes over, with free devices per pool."""
@@ -340,19 +335,14 @@ class AsyncRouterClient:
         target: str,
         *,
         token: str | None = None,
-        tls: bool | ClientTls = False,
+        tls: bool | creds.ClientTls = False,
         credentials: grpc.ChannelCredentials | None = None,
         timeouts_s: Mapping[str, float] | None = None,
         options: Sequence[tuple[str, Any]] = (),
     ) -> None:
-        opts = channel_options(options)
-        credentials = credentials or channel_credentials(tls)
-        self._metadata = bearer(token)
-        self._channel = (
-            grpc.aio.secure_channel(target, credentials, options=opts)
-            if credentials is not None
-            else grpc.aio.insecure_channel(target, options=opts)
-        )
+        credentials = credentials or creds.channel_credentials(tls)
+        self._channel = creds.open_channel(grpc.aio, target, credentials, channel_options(options))
+        self._metadata = creds.bearer(token)
         self._stub = pb_grpc.RouterServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._timeouts = {**DEFAULT_TIMEOUTS_S, **(timeouts_s or {})}
@@ -371,11 +361,9 @@ class AsyncRouterClient:
 
     async def _call(self, method: str, request: Any, timeout_s: float | None) -> Any:
         timeout = timeout_s if timeout_s is not None else self._timeouts[method]
-        stub = getattr(self._stub, method)
         try:
-            return await with_rate_retries_async(
-                lambda: stub(request, timeout=timeout, metadata=self._metadata)
-            )
+            stub = getattr(self._stub, method)
+            return await creds.retrying_async(stub, request, timeout, self._metadata)
         except grpc.aio.AioRpcError as exc:
             raise error_from(exc) from None
 
@@ -430,12 +418,20 @@ class AsyncRouterClient:
         *,
         site: str | None = None,
         include_ended: bool = False,
+        page_size: int = 0,
         timeout_s: float | None = None,
     ) -> list[Reservation]:
-        """Reservations, oldest first."""
-        request = pb.ListReservationsRequest(site=site or "", include_ended=include_ended)
-        answer = await self._call("ListReservations", request, timeout_s)
-        return [convert.reservation_from(r) for r in answer.reservations]
+        """Reservations, oldest first: every page, fetched one after another."""
+        request = pb.ListReservationsRequest(
+            site=site or "", include_ended=include_ended, page_size=page_size
+        )
+        found: list[Reservation] = []
+        while True:
+            answer = await self._call("ListReservations", request, timeout_s)
+            found += [convert.reservation_from(r) for r in answer.reservations]
+            if not answer.next_page_token:
+                return found
+            request.page_token = answer.next_page_token
 
     async def get_topology(self, *, timeout_s: float | None = None) -> TopologyView:
         """The topology the server routes over, with free devices per pool."""

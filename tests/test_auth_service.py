@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +16,6 @@ from grpc_status import rpc_status
 from router.client import RouterClient
 from router.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 from router.model.topology import Topology
-from router.results import PlacementEvent
 from router.service.background import BackgroundServer
 from router.service.convert import pb, pb_grpc
 from router.service.credentials import ClientTls
@@ -128,26 +126,13 @@ def test_a_tenant_sees_and_releases_only_its_own_reservations(tls: Tls) -> None:
 
 
 def test_watch_shows_a_tenant_only_its_own_events(tls: Tls) -> None:
-    seen: list[PlacementEvent] = []
     with tls.client("research") as research, tls.client("serving") as serving:
-        stream = research.watch_placements(timeout_s=10)
-        ready = threading.Event()
-
-        def watch() -> None:
-            ready.set()
-            for event in stream:
-                seen.append(event)
-                if event.reservation.job["name"] == "mine-2":
-                    return
-
-        reader = threading.Thread(target=watch)
-        reader.start()
-        ready.wait()
-        time.sleep(0.3)  # the stream is open before anything is placed
+        events = research.watch_placements(timeout_s=30)
+        research.route(a800("sync"))  # once seen, the stream is surely open
+        assert next(events).reservation.job["name"] == "sync"
         serving.route(a800("theirs"))
         research.route(a800("mine-2"))
-        reader.join(10)
-    assert [e.reservation.job["name"] for e in seen] == ["mine-2"]
+        assert next(events).reservation.job["name"] == "mine-2"  # "theirs" never shows
 
 
 def test_a_tenant_borrows_up_to_its_limit_then_gets_a_quota_reason(tls: Tls) -> None:
@@ -181,7 +166,9 @@ def test_a_lender_reclaims_its_nominal_by_evicting_the_newest_borrowed_reservati
         borrowed = [research.route(a800(f"r{i}")).reservation for i in range(4)]
         assert serving_first is not None and all(b is not None for b in borrowed)
         with tls.client("ops") as admin:
-            events = admin.watch_placements(timeout_s=10)
+            events = admin.watch_placements(timeout_s=30)
+            admin.route(a800("sync", count=1))  # once seen, the stream is surely open
+            assert next(events).reservation.job["name"] == "sync"
             back = serving.route(a800("s1", count=8)).reservation
             assert back is not None  # 4 + 8 = 12 of its 16 nominal
             kinds = [next(events) for _ in range(2)]

@@ -7,7 +7,7 @@ import contextlib
 from concurrent.futures import ThreadPoolExecutor
 
 from router.errors import (
-    CapacityError,
+    RouterError,
 )
 from router.state.engine import Engine, Proposal
 
@@ -51,7 +51,7 @@ class GroupCommitter:
             for (_, future), result in zip(batch, results, strict=True):
                 if future.done():
                     continue
-                if isinstance(result, CapacityError):
+                if isinstance(result, RouterError):
                     future.set_exception(result)
                 else:
                     future.set_result(result)

@@ -23,6 +23,7 @@ MAX_RETRY_WAIT_S = 5.0
 """A RetryInfo asking for a longer wait than this is not honoured: the error is raised."""
 T = TypeVar("T")
 Pem = str | Path | bytes
+Metadata = tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ def channel_credentials(tls: bool | ClientTls) -> grpc.ChannelCredentials | None
     return (ClientTls() if tls is True else tls).credentials()
 
 
-def bearer(token: str | None) -> tuple[tuple[str, str], ...]:
+def bearer(token: str | None) -> Metadata:
     """The call metadata that carries a bearer token (none without one)."""
     return (("authorization", f"Bearer {token}"),) if token else ()
 
@@ -83,12 +84,21 @@ def _wait(error: grpc.RpcError, attempt: int) -> float | None:
     return delay
 
 
-def with_rate_retries(call: Callable[[], T]) -> T:
-    """Run a blocking call; when a rate limit refuses it, wait as told and try again."""
+def open_channel(
+    module: Any, target: str, credentials: grpc.ChannelCredentials | None, options: Any
+) -> Any:
+    """A channel of `module` (grpc or grpc.aio): TLS with credentials, else plaintext."""
+    if credentials is None:
+        return module.insecure_channel(target, options=options)
+    return module.secure_channel(target, credentials, options=options)
+
+
+def retrying(stub: Callable[..., T], request: Any, timeout: float, metadata: Metadata) -> T:
+    """Call a blocking stub; when a rate limit refuses it, wait as told and try again."""
     attempt = 0
     while True:
         try:
-            return call()
+            return stub(request, timeout=timeout, metadata=metadata)
         except grpc.RpcError as exc:
             delay = _wait(exc, attempt)
             if delay is None:
@@ -97,12 +107,14 @@ def with_rate_retries(call: Callable[[], T]) -> T:
         attempt += 1
 
 
-async def with_rate_retries_async(call: Callable[[], Awaitable[T]]) -> T:
-    """`with_rate_retries` for asyncio calls."""
+async def retrying_async(
+    stub: Callable[..., Awaitable[T]], request: Any, timeout: float, metadata: Metadata
+) -> T:
+    """`retrying` for asyncio stubs."""
     attempt = 0
     while True:
         try:
-            return await call()
+            return await stub(request, timeout=timeout, metadata=metadata)
         except grpc.RpcError as exc:
             delay = _wait(exc, attempt)
             if delay is None:

@@ -21,13 +21,18 @@ from router.errors import (
 )
 from router.model.topology import Topology
 from router.service.auth import AuthInterceptor
-from router.service.convert import pb, pb_grpc
+from router.service.gate import (
+    DEFAULT_UNARY_BUDGET,
+    DEFAULT_WATCHERS,
+    DEFAULT_WATCHERS_PER_PEER,
+    SERVICE,
+    Gate,
+)
 from router.service.servicer import DEFAULT_TIME_LIMIT_S, RouterServicer
 from router.service.tenants import Tenants
 from router.state.engine import Engine
 from router.state.ledger import Ledger
 
-SERVICE_NAME = "router.v1.RouterService"
 DEFAULT_GRACE_S = 10.0
 DEFAULT_EXPIRY_SWEEP_S = 1.0
 
@@ -59,7 +64,7 @@ class RouterServer:
         """Start serving and report SERVING."""
         await self.grpc_server.start()
         self.servicer.start_expiry(self.expiry_sweep_s)
-        for name in ("", SERVICE_NAME):
+        for name in ("", SERVICE.full_name):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
     async def stop(self, grace_s: float = DEFAULT_GRACE_S) -> None:
@@ -68,8 +73,8 @@ class RouterServer:
         self.servicer.end_watches()
         await self.grpc_server.stop(grace_s)
         await self.servicer.close()
-        for executor in self._executors:
-            executor.shutdown(wait=True)
+        for executor in self._executors:  # a solve still running is abandoned, not awaited:
+            executor.shutdown(wait=False, cancel_futures=True)  # its commit is refused
 
 
 def create_server(
@@ -80,7 +85,9 @@ def create_server(
     default_time_limit_s: float = DEFAULT_TIME_LIMIT_S,
     topology_source: Callable[[], Topology] | None = None,
     expiry_sweep_s: float = DEFAULT_EXPIRY_SWEEP_S,
-    max_concurrent_rpcs: int = 512,
+    max_concurrent_rpcs: int = DEFAULT_UNARY_BUDGET,
+    max_watchers: int = DEFAULT_WATCHERS,
+    max_watchers_per_peer: int = DEFAULT_WATCHERS_PER_PEER,
     fast_workers: int = 4,
     slow_workers: int = 2,
     extra_handlers: Sequence[grpc.GenericRpcHandler] = (),
@@ -92,6 +99,8 @@ def create_server(
     Returns the server (not yet started) and the bound port. `topology_source` loads the
     topology again for ReloadTopology / SIGHUP (None: reload is unavailable); reservations
     whose ttl passed are ended every `expiry_sweep_s` (0: only lazily, in Route / Place).
+    `max_concurrent_rpcs` bounds RouterService unary calls in flight; watch streams have
+    their own caps (router.service.gate); Health is never refused.
     With `credentials` the port speaks TLS only (router.service.tls); with `tenants` every
     call is authenticated, authorized and rate-limited first (router.service.auth).
     """
@@ -109,17 +118,16 @@ def create_server(
         default_time_limit_s=default_time_limit_s,
         topology_source=topology_source,
     )
+    gate = Gate(max_concurrent_rpcs, max_watchers, max_watchers_per_peer)
     server = grpc.aio.server(
-        handlers=list(extra_handlers),
+        handlers=[*extra_handlers, gate.handler(servicer)],
         interceptors=[AuthInterceptor(tenants)] if tenants is not None else [],
-        maximum_concurrent_rpcs=max_concurrent_rpcs,
     )
-    pb_grpc.add_RouterServiceServicer_to_server(servicer, server)
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(
         (
-            pb.DESCRIPTOR.services_by_name["RouterService"].full_name,
+            SERVICE.full_name,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ),

@@ -34,22 +34,25 @@ from router.model.jobs import Job
 from router.model.schema import load_schema
 from router.model.topology import Topology
 from router.results import PlacementEvent, ReloadResult, RouteResult
-from router.service import convert
+from router.service import convert, pages
 from router.service.auth import current_caller, sees_everything
 from router.service.committer import GroupCommitter
 from router.service.convert import pb, pb_grpc
+from router.service.requests import request_key, require
 from router.service.status import status_of
 from router.state.engine import Engine, solver_budget
+from router.state.ledger import RequestKey
 
 DEFAULT_TIME_LIMIT_S = 10.0
 CONTENDED_PLAN_S = 0.5
 """Solver seconds of a Place's last try, run on the ledger thread (it holds up commits)."""
 WATCH_QUEUE_EVENTS = 10_000
 PARSED_JOBS_KEPT = 4096
-JOB_NAME = re.compile(
-    load_schema("jobs")["properties"]["jobs"]["items"]["properties"]["name"]["pattern"]
-)
+_NAME_SCHEMA = load_schema("jobs")["properties"]["jobs"]["items"]["properties"]["name"]
+JOB_NAME = re.compile(_NAME_SCHEMA["pattern"])
+JOB_NAME_MAX = int(_NAME_SCHEMA["maxLength"])
 T = TypeVar("T")
+Context = grpc.aio.ServicerContext[Any, Any]
 
 log = logging.getLogger("westward.service")
 
@@ -112,18 +115,12 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         log.info("rpc failed", extra={"rpc": method, "code": status.code.name, "error": str(exc)})
         await context.abort_with_status(status)
 
-    def _budget(
-        self, context: grpc.aio.ServicerContext[Any, Any], requested_s: float
-    ) -> Callable[[], float]:
+    def _budget(self, context: Context, requested_s: float) -> Callable[[], float]:
         """Solver seconds left for this call, evaluated when the work actually starts."""
         remaining = context.time_remaining()
         deadline = None if remaining is None else time.monotonic() + remaining
 
         def budget() -> float:
-            if requested_s < 0:
-                raise InvalidInputError(
-                    [FieldProblem("time_limit_s", f"must be >= 0, got {requested_s}")]
-                )
             left = None if deadline is None else deadline - time.monotonic()
             limit = solver_budget(requested_s, self._default_time_limit_s, left)
             if limit < 0.05:
@@ -131,6 +128,20 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             return limit
 
         return budget
+
+    @staticmethod
+    def _wanted(context: Context) -> Callable[[], bool]:
+        """Whether the caller still waits: its deadline has not passed and it has not gone
+        (cancelled, or cut off by a server stop). Asked inside the committing transaction."""
+        remaining = context.time_remaining()
+        deadline = None if remaining is None else time.monotonic() + remaining
+        gone = threading.Event()
+
+        def went(_: object) -> None:
+            gone.set()
+
+        context.add_done_callback(went)  # type: ignore[arg-type]  # stubs want a class
+        return lambda: not gone.is_set() and (deadline is None or time.monotonic() < deadline)
 
     # --- RPCs -------------------------------------------------------------------------
 
@@ -141,10 +152,12 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         budget = self._budget(context, request.time_limit_s)
         tenant = _tenant()
 
+        wanted = self._wanted(context)
+        key = scoped(request_key("Place", request), tenant)
+
         def work() -> pb.PlaceResponse:
-            if request.carbon_price_cny_per_kg < 0:
-                raise InvalidInputError([FieldProblem("carbon_price_cny_per_kg", "must be >= 0")])
-            specs = [convert.job_entry(j) for j in request.jobs]
+            require(len(request.jobs) > 0, "jobs", "must list at least one job to place")
+            specs = [owned_spec(convert.job_entry(j), tenant) for j in request.jobs]
             jobs = self._engine.parse(specs)
 
             def place(time_limit_s: float) -> bytes:
@@ -152,12 +165,12 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
                     jobs,
                     specs,
                     dry_run=request.dry_run,
-                    request_id=request.request_id,
+                    request=key,
                     ttl_s=request.ttl_s,
                     time_limit_s=time_limit_s,
                     carbon_price_cny_per_kg=request.carbon_price_cny_per_kg,
-                    tenant=tenant,
                     encode=lambda r: convert.serialize(convert.place_response(r)),
+                    wanted=wanted,
                 )
 
             try:
@@ -184,20 +197,20 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         try:
             if not request.HasField("job"):
                 raise InvalidInputError([FieldProblem("job", "is required")])
-            job, spec = self._route_job(request.job)
+            job, spec = owned(*self._route_job(request.job), tenant)
             built: list[pb.RouteResponse] = []
 
             def encode(result: RouteResult) -> bytes:
                 built.append(convert.route_response(result, request.job))
                 return convert.serialize(built[-1])
 
+            key = scoped(request_key("Route", request), tenant)
+            wanted = self._wanted(context)
+            first = self._engine.answer(key)  # a retry: the first answer, nothing new
+            if first is not None:
+                return pb.RouteResponse.FromString(first)
             proposal = self._engine.propose_route(
-                job,
-                spec,
-                request_id=request.request_id,
-                ttl_s=request.ttl_s,
-                tenant=tenant,
-                encode=encode,
+                job, spec, request=key, ttl_s=request.ttl_s, encode=encode, wanted=wanted
             )
             try:
                 data = await self._committer.commit(proposal)
@@ -210,10 +223,10 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
                     self._engine.route,
                     job,
                     spec,
-                    request_id=request.request_id,
+                    request=key,
                     ttl_s=request.ttl_s,
-                    tenant=tenant,
                     encode=encode,
+                    wanted=wanted,
                 ),
             )
             return pb.RouteResponse.FromString(data)
@@ -232,7 +245,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         shape = pb.Job()
         shape.CopyFrom(message)
         shape.name = ""
-        if JOB_NAME.fullmatch(message.name):
+        if len(message.name) <= JOB_NAME_MAX and JOB_NAME.fullmatch(message.name):
             try:
                 job, spec = self._parsed_shape(shape.SerializeToString(deterministic=True))
                 return replace(job, name=message.name), {**spec, "name": message.name}
@@ -266,8 +279,6 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         owner = _owner()
 
         def work() -> pb.ReleaseResponse:
-            if not request.reservation_id:
-                raise InvalidInputError([FieldProblem("reservation_id", "is required")])
             released = self._engine.release(request.reservation_id, owner=owner)
             return pb.ReleaseResponse(reservation=convert.reservation_message(released))
 
@@ -276,15 +287,20 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
     async def ListReservations(
         self, request: pb.ListReservationsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListReservationsResponse:
-        """Reservations, oldest first (a tenant sees only its own)."""
+        """One page of reservations, oldest first (AIP-158); a tenant sees only its own."""
         owner = _owner()
 
         def work() -> pb.ListReservationsResponse:
-            found = self._engine.reservations(
-                site=request.site or None, include_ended=request.include_ended, owner=owner
+            found, last = self._engine.reservation_page(
+                site=request.site or None,
+                include_ended=request.include_ended,
+                after_seq=pages.after(request),
+                size=request.page_size or pages.DEFAULT_PAGE_SIZE,
+                owner=owner,
             )
             return pb.ListReservationsResponse(
-                reservations=[convert.reservation_message(r) for r in found]
+                reservations=[convert.reservation_message(r) for r in found],
+                next_page_token="" if last is None else pages.token(request, last),
             )
 
         return await self._call(context, self._fast, "ListReservations", work)
@@ -450,3 +466,18 @@ def _owner() -> str | None:
     """Whose reservations the caller may see and end (None: everyone's)."""
     caller = current_caller()
     return None if caller is None or sees_everything(caller) else caller.name
+
+
+def scoped(key: RequestKey | None, tenant: str) -> RequestKey | None:
+    """A tenant's idempotency key: another tenant's request_id is never its answer."""
+    return key if key is None or not tenant else replace(key, method=f"{tenant}/{key.method}")
+
+
+def owned_spec(spec: dict[str, Any], tenant: str) -> dict[str, Any]:
+    """A job spec as the caller's: its tenant is whoever calls (none without --auth)."""
+    return {**spec, "tenant": tenant} if tenant else spec
+
+
+def owned(job: Job, spec: dict[str, Any], tenant: str) -> tuple[Job, dict[str, Any]]:
+    """A parsed job and its spec as the caller's (`owned_spec`)."""
+    return (replace(job, tenant=tenant), owned_spec(spec, tenant)) if tenant else (job, spec)

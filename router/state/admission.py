@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from router.model.jobs import Job
 from router.place.filters import PoolKey
@@ -54,12 +54,12 @@ def choose(
 
 
 def batch_quotas(
-    quotas: QuotaPolicy | None, tenant: str, ledger: Ledger, jobs: Sequence[Job]
-) -> tuple[Sequence[Job], BatchQuotas | None]:
-    """A Place's jobs as the caller's, and its quota as solver constraints (None: no quota)."""
-    if quotas is None or tenant not in quotas.tenants:
-        return jobs, None
-    return [replace(j, tenant=tenant) for j in jobs], BatchQuotas(quotas, ledger.usage())
+    quotas: QuotaPolicy | None, ledger: Ledger, jobs: Sequence[Job]
+) -> BatchQuotas | None:
+    """The quotas of a batch's tenants as solver constraints (None: no job has a quota)."""
+    if quotas is None or not any(job.tenant in quotas.tenants for job in jobs):
+        return None
+    return BatchQuotas(quotas, ledger.usage())
 
 
 def holding(held: HeldReservation) -> Holding:

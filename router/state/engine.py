@@ -7,7 +7,6 @@ reservations, so a retried request (same request_id) gets the identical first an
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 import uuid
@@ -15,9 +14,14 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from router.errors import CapacityError, FieldProblem, InvalidInputError, NotFoundError
+from router.errors import (
+    CapacityError,
+    FieldProblem,
+    InvalidInputError,
+    NotFoundError,
+    RouterError,
+)
 from router.model.jobs import Job, parse_jobs
-from router.model.scenario import Scenario
 from router.model.topology import Topology
 from router.place.filters import Candidate
 from router.place.network import Network
@@ -37,7 +41,7 @@ from router.results import (
 )
 from router.state.admission import batch_quotas, choose
 from router.state.events import EventHub, Listener
-from router.state.ledger import Commit, HeldReservation, Ledger, SiteState
+from router.state.ledger import Commit, HeldReservation, Ledger, RequestKey, SiteState
 from router.state.quotas import QuotaPolicy
 from router.state.ranking import RankedCandidates
 from router.state.records import placement_details, pool_capacities, unique_names, view
@@ -45,6 +49,7 @@ from router.state.retry import until_committed
 from router.state.site_changes import SiteChange, changed_site, merged, restored
 from router.state.site_update import plan_replacement
 from router.state.unheld import unheld
+from router.whatif.apply import check_growth
 from router.whatif.compare import parse_scenarios, run_whatif
 
 COMMIT_ATTEMPTS = 5
@@ -59,10 +64,12 @@ REPLACE_ATTEMPTS = 20
 class Proposal:
     """An answer ready to commit: the reservations it makes (maybe none) and its bytes."""
 
-    request_id: str
+    request: RequestKey | None
     held: tuple[HeldReservation, ...]
     answer: bytes
     reservations: tuple[Reservation, ...]
+    wanted: Callable[[], bool] | None = None
+    """Asked inside the committing transaction: False (the caller gave up) reserves nothing."""
     evictions: tuple[HeldReservation, ...] = ()
     """Borrowed reservations a quota reclaim ends in the same transaction."""
     evict_reason: str = ""
@@ -136,13 +143,12 @@ class Engine:
         job: Job,
         spec: Mapping[str, Any],
         *,
-        request_id: str = "",
+        request: RequestKey | None = None,
         ttl_s: float = 0.0,
-        tenant: str = "",
         encode: Callable[[RouteResult], bytes],
+        wanted: Callable[[], bool] | None = None,
     ) -> Proposal:
-        """The route answer for free capacity now, not yet committed (pure CPU, no I/O
-        unless the tenant has a quota).
+        """The route answer for free capacity now, not yet committed (pure CPU, no I/O).
 
         With ttl_s > 0 the reservation expires that many seconds from now.
         """
@@ -154,16 +160,17 @@ class Engine:
             for candidate in self._ranked(job, topology, network)
             if free.get((candidate.site.name, candidate.pool_index), 0) >= job.count
         )
-        outcome, admitted = choose(roomy, self._quotas, tenant, self._ledger, free)
+        outcome, admitted = choose(roomy, self._quotas, job.tenant, self._ledger, free)
         if outcome is None:  # nothing has room: the placer explains why, site by site
             outcome = route_job(topology, job, free, network=network)
         if isinstance(outcome, Unplaced):
-            return Proposal(request_id, (), encode(RouteResult(unplaced=outcome)), ())
-        held = self._hold(outcome, spec, request_id, ttl_s, tenant)
+            answer = encode(RouteResult(unplaced=outcome))
+            return Proposal(request, (), answer, (), wanted)
+        held = self._hold(outcome, spec, request, ttl_s)
         reservation = view(held)
         answer = encode(RouteResult(reservation))
         evicted, why = (admitted.evictions, admitted.reason) if admitted else ((), "")
-        return Proposal(request_id, (held,), answer, (reservation,), evicted, why)
+        return Proposal(request, (held,), answer, (reservation,), wanted, evicted, why)
 
     def commit(self, proposal: Proposal) -> bytes:
         """Commit a proposal; returns the answer stored for its request (maybe an earlier one).
@@ -171,17 +178,14 @@ class Engine:
         Raises CapacityError when the capacity it counted on is gone (propose again).
         """
         result = self.commit_many([proposal])[0]
-        if isinstance(result, CapacityError):
+        if isinstance(result, RouterError):
             raise result
         return result
 
-    def commit_many(self, proposals: Sequence[Proposal]) -> list[bytes | CapacityError]:
+    def commit_many(self, proposals: Sequence[Proposal]) -> list[bytes | RouterError]:
         """Commit many proposals in one ledger transaction (group commit); one result each."""
         results = self._ledger.commit_batch(
-            [
-                Commit(p.held, p.request_id, p.answer, tuple(h.reservation_id for h in p.evictions))
-                for p in proposals
-            ]
+            [Commit(p.held, p.request, p.answer, p.wanted, p.evictions) for p in proposals]
         )
         committed = [p for p, r in zip(proposals, results, strict=True) if r is p.answer]
         self._events.publish(
@@ -199,20 +203,20 @@ class Engine:
         job: Job,
         spec: Mapping[str, Any],
         *,
-        request_id: str = "",
+        request: RequestKey | None = None,
         ttl_s: float = 0.0,
-        tenant: str = "",
         encode: Callable[[RouteResult], bytes],
+        wanted: Callable[[], bool] | None = None,
     ) -> bytes:
         """Reserve the cheapest feasible pool with free devices now (no solver)."""
-        first = self._ledger.answer(request_id)
+        first = self._ledger.answer(request)
         if first is not None:
             return first
         self.expire_due()
         return until_committed(
             lambda: self.commit(
                 self.propose_route(
-                    job, spec, request_id=request_id, ttl_s=ttl_s, tenant=tenant, encode=encode
+                    job, spec, request=request, ttl_s=ttl_s, encode=encode, wanted=wanted
                 )
             ),
             attempts=COMMIT_ATTEMPTS,
@@ -225,19 +229,20 @@ class Engine:
         specs: Sequence[Mapping[str, Any]],
         *,
         dry_run: bool = False,
-        request_id: str = "",
+        request: RequestKey | None = None,
         ttl_s: float = 0.0,
         time_limit_s: float,
         carbon_price_cny_per_kg: float = 0.0,
-        tenant: str = "",
         encode: Callable[[PlaceResult], bytes],
+        wanted: Callable[[], bool] | None = None,
     ) -> bytes:
-        """Plan a batch with the solver on free capacity (and the tenant's quota); unless
-        dry_run, reserve it whole. With ttl_s > 0 reservations expire ttl_s from now.
+        """Plan a batch with the solver on free capacity and quotas; unless dry_run, reserve
+        it whole. With ttl_s > 0 every reservation made expires that many seconds from now;
+        the reservations are committed only while `wanted()` (the caller's deadline) holds.
         """
         _check_ttl(ttl_s)
         if not dry_run:
-            first = self._ledger.answer(request_id)
+            first = self._ledger.answer(request)
             if first is not None:
                 return first
         self.expire_due()
@@ -246,10 +251,10 @@ class Engine:
 
         def attempt() -> bytes:
             topology, network = self._live
-            owned, quotas = batch_quotas(self._quotas, tenant, self._ledger, jobs)
+            quotas = batch_quotas(self._quotas, self._ledger, jobs)
             plan = plan_jobs(
                 topology,
-                owned,
+                jobs,
                 time_limit_s=max(0.05, deadline - time.monotonic()),
                 free=self._ledger.free(),
                 carbon_price_cny_per_kg=carbon_price_cny_per_kg,
@@ -258,13 +263,10 @@ class Engine:
             )
             if dry_run:
                 return encode(PlaceResult(plan))
-            held = tuple(
-                self._hold(p, by_name[p.job], request_id, ttl_s, tenant) for p in plan.placements
-            )
+            held = tuple(self._hold(p, by_name[p.job], request, ttl_s) for p in plan.placements)
             result = PlaceResult(plan, [view(h) for h in held])
-            return self.commit(
-                Proposal(request_id, held, encode(result), tuple(result.reservations))
-            )
+            answer = encode(result)
+            return self.commit(Proposal(request, held, answer, tuple(result.reservations), wanted))
 
         return until_committed(
             attempt,
@@ -276,9 +278,8 @@ class Engine:
         self,
         placement: Placement,
         spec: Mapping[str, Any],
-        request_id: str,
+        request: RequestKey | None,
         ttl_s: float = 0.0,
-        tenant: str = "",
     ) -> HeldReservation:
         now = self._clock()
         return HeldReservation(
@@ -289,10 +290,10 @@ class Engine:
             count=placement.count,
             spec=dict(spec),
             details=placement_details(placement),
-            request_id=request_id,
+            request_id=request.request_id if request is not None else "",
             created_unix_s=now,
             expires_unix_s=now + ttl_s if ttl_s > 0 else None,
-            tenant=tenant,
+            tenant=str(spec.get("tenant", "")),
         )
 
     # --- reservations -------------------------------------------------------------------
@@ -324,11 +325,36 @@ class Engine:
         return events
 
     def reservations(
-        self, *, site: str | None = None, include_ended: bool = False, owner: str | None = None
+        self, *, site: str | None = None, include_ended: bool = False
     ) -> list[Reservation]:
-        """Reservations, oldest first (with `owner`, only that tenant's)."""
-        held = self._ledger.reservations(site=site, include_ended=include_ended)
-        return [view(h) for h in held if owner is None or h.tenant == owner]
+        """Reservations, oldest first."""
+        return [view(h) for h in self._ledger.reservations(site=site, include_ended=include_ended)]
+
+    def reservation_page(
+        self,
+        *,
+        site: str | None,
+        include_ended: bool,
+        after_seq: int,
+        size: int,
+        owner: str | None = None,
+    ) -> tuple[list[Reservation], int | None]:
+        """Up to `size` reservations after a seq, oldest first (with `owner`, only that
+        tenant's), and the seq to continue after (None on the last page)."""
+        held = self._ledger.reservations(
+            site=site,
+            include_ended=include_ended,
+            after_seq=after_seq,
+            limit=size + 1,
+            tenant=owner,
+        )
+        more = len(held) > size  # the one extra tells whether another page follows
+        page = held[:size]
+        return [view(h) for h in page], page[-1].seq if more else None
+
+    def answer(self, request: RequestKey | None) -> bytes | None:
+        """The answer stored for a request already committed (a retry), if any."""
+        return self._ledger.answer(request)
 
     def topology_view(self) -> TopologyView:
         """The live topology and its free devices."""
@@ -438,7 +464,7 @@ class Engine:
             live = unique_names([h.spec for h in self._ledger.reservations()])
             jobs = parse_jobs({"jobs": live}, topology)
         parsed = parse_scenarios(scenarios, topology, jobs)
-        _check_growth(jobs, parsed)
+        check_growth(jobs, parsed, MAX_BATCH_JOBS)
         per_plan = time_limit_s / (1 + len(parsed))
 
         def planner(t: Topology, js: Sequence[Job]) -> Any:
@@ -447,37 +473,6 @@ class Engine:
             )
 
         return run_whatif(topology, jobs, parsed, planner)
-
-
-def _check_growth(jobs: Sequence[Job], scenarios: Sequence[Scenario]) -> None:
-    """Refuse a scenario whose demand scaling could grow the batch past MAX_BATCH_JOBS.
-
-    Checked on the factors before any copy is made: a factor f makes at most ceil(f)
-    copies of each job it selects, and copies are selected by no more changes than
-    their original.
-    """
-    for i, scenario in enumerate(scenarios):
-        factors = [change.demand_factor or 1.0 for change in scenario.changes]
-        sweep = scenario.sweep
-        if sweep is not None and sweep.field == "demand_factor":
-            factors[sweep.change] = max(sweep.start, sweep.stop)
-        total = 0
-        for job in jobs:
-            copies = 1
-            for change, factor in zip(scenario.changes, factors, strict=True):
-                if factor != 1.0 and change.select.selects_job(job):
-                    copies *= max(1, math.ceil(factor))
-            total += min(copies, MAX_BATCH_JOBS + 1)
-            if total > MAX_BATCH_JOBS:
-                raise InvalidInputError(
-                    [
-                        FieldProblem(
-                            f"scenarios[{i}].changes",
-                            f"demand scaling would grow {len(jobs)} jobs past "
-                            f"{MAX_BATCH_JOBS:,}; scale less",
-                        )
-                    ]
-                )
 
 
 def _check_ttl(ttl_s: float) -> None:

@@ -6,7 +6,11 @@ its callers these obligations (the engine relies on each of them):
 - durability: an acknowledged commit survives a crash (kill -9) of the process;
 - capacity: checked inside the committing transaction, so concurrent callers, in any
   process, never hand out more devices than a pool has (`CapacityError` undoes a commit);
-- idempotency: an answer stored under a request_id is returned instead of reserving again;
+- idempotency: an answer stored under a (method, request_id) is returned instead of
+  reserving again, and only for the same request body (RequestKey.body_hash);
+- deadlines: a Commit's `wanted` is asked inside the committing transaction, and a
+  commit nobody wants any more is undone (DeadlineExceededError);
+- storage trouble (full, locked, I/O) is ServiceUnavailableError with nothing written;
 - quotas: with `set_quotas`, checked in the same transaction as capacity, so no tenant
   ever holds more than its quota allows (router.state.quotas);
 - history: every change to a pool's devices in use is recorded with the count in use and
@@ -18,12 +22,12 @@ its callers these obligations (the engine relies on each of them):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
-from router.errors import CapacityError
+from router.errors import RouterError
 from router.place.filters import PoolKey
 from router.state.quotas import QuotaPolicy
 
@@ -57,6 +61,8 @@ class HeldReservation:
     created_unix_s: float = 0.0
     ended_unix_s: float | None = None
     expires_unix_s: float | None = None
+    seq: int = 0
+    """Its place in the ledger's order (set when read; pages continue after a seq)."""
     tenant: str = ""
     """Who holds it ("" on a server without --auth); quotas count it against them."""
 
@@ -93,13 +99,32 @@ class SiteState:
 
 
 @dataclass(frozen=True)
+class RequestKey:
+    """An idempotency key: scoped to its method, with a canonical hash of the request body.
+
+    The same (method, request_id) with another body_hash is the caller's mistake: the
+    ledger answers InvalidInputError on `request_id` rather than the first answer.
+    """
+
+    method: str
+    request_id: str
+    body_hash: str
+
+
+@dataclass(frozen=True)
 class Commit:
-    """One request's reservations (maybe none) and the answer to keep for its request_id."""
+    """One request's reservations (maybe none) and the answer to keep for its request.
+
+    `wanted` is asked inside the committing transaction, after every check and just
+    before the commit: False (the caller's deadline passed, or it went away) undoes the
+    commit with DeadlineExceededError, so nothing is reserved for a caller who gave up.
+    """
 
     reservations: tuple[HeldReservation, ...]
-    request_id: str = ""
+    request: RequestKey | None = None
     answer: bytes = b""
-    evictions: tuple[str, ...] = ()
+    wanted: Callable[[], bool] | None = None
+    evictions: tuple[HeldReservation, ...] = ()
     """Active reservations to evict in the same transaction (quota reclaim)."""
 
 
@@ -118,27 +143,30 @@ class Ledger(Protocol):
         """Devices not held by active reservations, per pool (never negative; read-only)."""
         ...
 
-    def answer(self, request_id: str) -> bytes | None:
-        """The first answer stored for request_id, if any."""
-        ...
-
-    def remember(self, request_id: str, answer: bytes) -> bytes:
-        """Store an answer that reserved nothing; returns the first answer for request_id."""
+    def answer(self, request: RequestKey | None) -> bytes | None:
+        """The first answer stored for the request, if any (InvalidInputError if its body
+        differs from the one stored under the same method and request_id)."""
         ...
 
     def reserve(
-        self, reservations: Sequence[HeldReservation], *, request_id: str = "", answer: bytes = b""
+        self,
+        reservations: Sequence[HeldReservation],
+        *,
+        request: RequestKey | None = None,
+        answer: bytes = b"",
     ) -> bytes:
-        """Commit every reservation or none; store `answer` under request_id.
+        """Commit every reservation or none; store `answer` under the request.
 
-        Returns the answer now stored for request_id: `answer` itself, or the first
+        Returns the answer now stored for the request: `answer` itself, or the first
         answer when the same request already committed (then nothing new is reserved).
         Raises CapacityError when a pool would be overbooked.
         """
         ...
 
-    def commit_batch(self, commits: Sequence[Commit]) -> list[bytes | CapacityError]:
-        """Many independent commits, one transaction: an answer or CapacityError each.
+    def commit_batch(self, commits: Sequence[Commit]) -> list[bytes | RouterError]:
+        """Many independent commits, one transaction: per commit its stored answer, or the
+        error that undid it alone (CapacityError, DeadlineExceededError, InvalidInputError
+        for a reused request_id).
 
         A commit's evictions end first; then its reservations must fit the pools and, with
         quotas set, their tenants' quotas (QuotaExceededError, a CapacityError, if not).
@@ -178,9 +206,16 @@ class Ledger(Protocol):
         ...
 
     def reservations(
-        self, *, site: str | None = None, include_ended: bool = False
+        self,
+        *,
+        site: str | None = None,
+        include_ended: bool = False,
+        after_seq: int = 0,
+        limit: int | None = None,
+        tenant: str | None = None,
     ) -> list[HeldReservation]:
-        """Reservations, oldest first, optionally of one site and including ended ones."""
+        """Reservations in ledger order (oldest first), optionally of one site or tenant,
+        including ended ones, after a seq and at most `limit` of them (ListReservations)."""
         ...
 
     def forget_answers(self, before_unix_s: float) -> int:

@@ -8,6 +8,7 @@ groups many independent commits into one transaction (one fsync).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
@@ -18,14 +19,23 @@ from typing import Any
 
 from router.errors import (
     CapacityError,
+    DeadlineExceededError,
     FieldProblem,
     InvalidInputError,
     NotFoundError,
     QuotaExceededError,
+    RouterError,
     ServiceUnavailableError,
 )
 from router.place.filters import PoolKey
-from router.state.ledger import Commit, HeldReservation, Move, ReservationState, SiteState
+from router.state.ledger import (
+    Commit,
+    HeldReservation,
+    Move,
+    RequestKey,
+    ReservationState,
+    SiteState,
+)
 from router.state.quotas import QuotaPolicy
 from router.state.quotas import check as quota_check
 from router.state.sqlite_schema import migrate
@@ -106,45 +116,42 @@ class SqliteLedger:
 
     # --- idempotency ----------------------------------------------------------------
 
-    def answer(self, request_id: str) -> bytes | None:
-        """The first answer stored for request_id, if any."""
-        if not request_id:
+    def answer(self, request: RequestKey | None) -> bytes | None:
+        """The first answer stored for the request, if any (InvalidInputError if the same
+        method and request_id came with another body)."""
+        if request is None or not request.request_id:
             return None
         with self._lock:
-            return self._stored_answer(request_id)
-
-    def remember(self, request_id: str, answer: bytes) -> bytes:
-        """Store an answer that reserved nothing; returns the first answer for request_id."""
-        if not request_id:
-            return answer
-        result = self.commit_batch([Commit((), request_id, answer)])[0]
-        assert isinstance(result, bytes)  # reserving nothing cannot overbook
-        return result
+            return self._stored_answer(request)
 
     # --- reservations ---------------------------------------------------------------
 
     def reserve(
-        self, reservations: Sequence[HeldReservation], *, request_id: str = "", answer: bytes = b""
+        self,
+        reservations: Sequence[HeldReservation],
+        *,
+        request: RequestKey | None = None,
+        answer: bytes = b"",
     ) -> bytes:
-        """Commit every reservation or none; store `answer` under request_id.
+        """Commit every reservation or none; store `answer` under the request.
 
-        Returns the answer now stored for request_id: `answer` itself, or the first
+        Returns the answer now stored for the request: `answer` itself, or the first
         answer when the same request already committed (then nothing new is reserved).
         Raises CapacityError when a pool would be overbooked.
         """
-        result = self.commit_batch([Commit(tuple(reservations), request_id, answer)])[0]
-        if isinstance(result, CapacityError):
+        result = self.commit_batch([Commit(tuple(reservations), request, answer)])[0]
+        if isinstance(result, RouterError):
             raise result
         return result
 
-    def commit_batch(self, commits: Sequence[Commit]) -> list[bytes | CapacityError]:
+    def commit_batch(self, commits: Sequence[Commit]) -> list[bytes | RouterError]:
         """Several independent commits in one transaction and one fsync (group commit).
 
         Each commit succeeds or fails alone (a savepoint each), exactly as `reserve` would
-        one after the other; the result per commit is its stored answer or CapacityError.
+        one after the other; the result per commit is its stored answer or its error.
         """
         now = time.time()
-        results: list[bytes | CapacityError] = []
+        results: list[bytes | RouterError] = []
         added: list[HeldReservation] = []
         with self._lock:
             with self._transaction():
@@ -152,14 +159,14 @@ class SqliteLedger:
                     self._db.execute("SAVEPOINT one")
                     try:
                         results.append(self._apply(commit, now))
-                    except CapacityError as exc:
+                    except (CapacityError, DeadlineExceededError, InvalidInputError) as exc:
                         self._db.execute("ROLLBACK TO one")
                         results.append(exc)
                     else:
                         if results[-1] is commit.answer:
                             added += commit.reservations
                     self._db.execute("RELEASE one")
-            if any(isinstance(r, CapacityError) for r in results) or any(
+            if any(isinstance(r, RouterError) for r in results) or any(
                 c.evictions for c in commits
             ):
                 self._refresh()
@@ -175,18 +182,20 @@ class SqliteLedger:
         return results
 
     def _apply(self, commit: Commit, now: float) -> bytes:
-        """One commit inside the open transaction; raises CapacityError to undo it."""
-        if commit.request_id:
+        """One commit inside the open transaction; raises to undo it (back to its savepoint)."""
+        request = commit.request if commit.request and commit.request.request_id else None
+        if request is not None:
             inserted = self._db.execute(
-                "INSERT OR IGNORE INTO requests (request_id, answer, created_unix_s) "
-                "VALUES (?, ?, ?)",
-                (commit.request_id, commit.answer, now),
+                "INSERT OR IGNORE INTO requests (request_id, body_hash, answer, created_unix_s) "
+                "VALUES (?, ?, ?, ?)",
+                (_key(request), request.body_hash, commit.answer, now),
             ).rowcount
             if not inserted:  # the same request committed before: its first answer stands
-                first = self._stored_answer(commit.request_id)
+                first = self._stored_answer(request)
                 assert first is not None
                 return first
-        for rid in commit.evictions:
+        for evicted in commit.evictions:
+            rid = evicted.reservation_id
             held = self._get(rid)
             if held.state is not ReservationState.ACTIVE:
                 raise CapacityError(f"reservation {rid} to evict is no longer active")
@@ -198,14 +207,17 @@ class SqliteLedger:
             if why is not None:
                 raise QuotaExceededError(why)
         if commit.reservations:
+            request_id = request.request_id if request is not None else ""
             self._db.executemany(
                 f"INSERT INTO reservations ({_COLUMNS}) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [_row(r, commit.request_id, now) for r in commit.reservations],
+                [_row(r, request_id, now) for r in commit.reservations],
             )
             for r in commit.reservations:
                 self._use(r.pool, r.count, "placed", r.reservation_id)
             self._check_capacity({r.pool for r in commit.reservations})
+        if commit.wanted is not None and not commit.wanted():
+            raise DeadlineExceededError("the caller's deadline passed before the commit")
         return commit.answer
 
     def set_quotas(self, policy: QuotaPolicy | None) -> None:
@@ -304,7 +316,7 @@ class SqliteLedger:
         with self._lock:
             with self._transaction():
                 rows = self._db.execute(
-                    f"SELECT {_COLUMNS} FROM reservations WHERE state = ? "
+                    f"SELECT {_COLUMNS}, seq FROM reservations WHERE state = ? "
                     "AND expires_unix_s IS NOT NULL AND expires_unix_s <= ? ORDER BY seq",
                     (ReservationState.ACTIVE.value, now_unix_s),
                 ).fetchall()
@@ -327,22 +339,33 @@ class SqliteLedger:
             return self._get(reservation_id)
 
     def reservations(
-        self, *, site: str | None = None, include_ended: bool = False
+        self,
+        *,
+        site: str | None = None,
+        include_ended: bool = False,
+        after_seq: int = 0,
+        limit: int | None = None,
+        tenant: str | None = None,
     ) -> list[HeldReservation]:
-        """Reservations, oldest first, optionally of one site and including ended ones."""
-        where: list[str] = []
-        args: list[object] = []
+        """Reservations in ledger order (oldest first), optionally of one site or tenant,
+        including ended ones, after a seq and at most `limit` of them."""
+        where = ["seq > ?"]
+        args: list[object] = [after_seq]
+        if tenant is not None:
+            where.append("tenant = ?")
+            args.append(tenant)
         if not include_ended:
             where.append("state = ?")
             args.append(ReservationState.ACTIVE.value)
         if site is not None:
             where.append("site = ?")
             args.append(site)
-        sql = f"SELECT {_COLUMNS} FROM reservations"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        sql = f"SELECT {_COLUMNS}, seq FROM reservations WHERE {' AND '.join(where)} ORDER BY seq"
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
         with self._lock:
-            rows = self._db.execute(sql + " ORDER BY seq", args).fetchall()
+            rows = self._db.execute(sql, args).fetchall()
         return [_reservation(row) for row in rows]
 
     def forget_answers(self, before_unix_s: float) -> int:
@@ -379,15 +402,27 @@ class SqliteLedger:
     def _transaction(self) -> _Transaction:
         return _Transaction(self._db)
 
-    def _stored_answer(self, request_id: str) -> bytes | None:
+    def _stored_answer(self, request: RequestKey) -> bytes | None:
         row = self._db.execute(
-            "SELECT answer FROM requests WHERE request_id = ?", (request_id,)
+            "SELECT answer, body_hash FROM requests WHERE request_id = ?", (_key(request),)
         ).fetchone()
-        return None if row is None else bytes(row[0])
+        if row is None:
+            return None
+        if row[1] and row[1] != request.body_hash:
+            raise InvalidInputError(
+                [
+                    FieldProblem(
+                        "request_id",
+                        f"{request.request_id!r} was used for a different {request.method} "
+                        "request; use a new request_id for a new request",
+                    )
+                ]
+            )
+        return bytes(row[0])
 
     def _get(self, reservation_id: str) -> HeldReservation:
         row = self._db.execute(
-            f"SELECT {_COLUMNS} FROM reservations WHERE reservation_id = ?", (reservation_id,)
+            f"SELECT {_COLUMNS}, seq FROM reservations WHERE reservation_id = ?", (reservation_id,)
         ).fetchone()
         if row is None:
             raise NotFoundError(f"no reservation {reservation_id!r}")
@@ -464,7 +499,19 @@ class _Transaction:
             raise ServiceUnavailableError(f"the ledger is busy ({exc}); try again") from None
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")
+        failure = exc if isinstance(exc, sqlite3.Error) else None
+        if exc_type is None:
+            try:
+                self._db.execute("COMMIT")
+                return
+            except sqlite3.Error as commit_failure:
+                failure = commit_failure
+        with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already
+            self._db.execute("ROLLBACK")
+        if failure is not None:  # disk full, locked, I/O: retryable, and nothing was written
+            raise ServiceUnavailableError(
+                f"the ledger could not write ({failure}); nothing changed, try again"
+            ) from None
 
 
 def _dump(value: Mapping[str, Any]) -> str:
@@ -490,9 +537,22 @@ def _row(r: HeldReservation, request_id: str, now: float) -> tuple[object, ...]:
 
 
 def _reservation(row: tuple[Any, ...]) -> HeldReservation:
-    (rid, job, site, index, count, spec, details, state, request_id, created, ended, expires) = row[
-        :12
-    ]
+    (
+        rid,
+        job,
+        site,
+        index,
+        count,
+        spec,
+        details,
+        state,
+        request_id,
+        created,
+        ended,
+        expires,
+        tenant,
+        seq,
+    ) = row
     return HeldReservation(
         reservation_id=rid,
         job=job,
@@ -506,5 +566,11 @@ def _reservation(row: tuple[Any, ...]) -> HeldReservation:
         created_unix_s=float(created),
         ended_unix_s=None if ended is None else float(ended),
         expires_unix_s=None if expires is None else float(expires),
-        tenant=str(row[12]),
+        seq=int(seq),
+        tenant=str(tenant),
     )
+
+
+def _key(request: RequestKey) -> str:
+    """Where a request's answer is stored: request ids are scoped to their method."""
+    return f"{request.method}/{request.request_id}"

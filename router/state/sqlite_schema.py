@@ -53,18 +53,20 @@ CREATE TABLE IF NOT EXISTS site_changes (
 );
 CREATE TABLE IF NOT EXISTS requests (
     request_id TEXT PRIMARY KEY,
+    body_hash TEXT NOT NULL DEFAULT '',
     answer BLOB NOT NULL,
     created_unix_s REAL NOT NULL
 );
 """
 
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """PRAGMA user_version of this schema; `_migrate` brings older files up to it."""
 
 _MIGRATIONS = {
     1: "ALTER TABLE reservations ADD COLUMN expires_unix_s REAL",  # version 1 -> 2
-    2: "ALTER TABLE reservations ADD COLUMN tenant TEXT NOT NULL DEFAULT ''",  # 2 -> 3
+    2: "ALTER TABLE requests ADD COLUMN body_hash TEXT NOT NULL DEFAULT ''",  # 2 -> 3
+    3: "ALTER TABLE reservations ADD COLUMN tenant TEXT NOT NULL DEFAULT ''",  # 3 -> 4
 }
 
 

@@ -224,6 +224,7 @@ class Job(_message.Message):
     DENIED_PROVIDERS_FIELD_NUMBER: _builtins.int
     PRIORITY_FIELD_NUMBER: _builtins.int
     PRECISION_FIELD_NUMBER: _builtins.int
+    TENANT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     kind: Global___JobKind.ValueType
     origin: _builtins.str
@@ -233,6 +234,8 @@ class Job(_message.Message):
     deadline_hours: _builtins.float
     priority: _builtins.int
     precision: Global___Precision.ValueType
+    tenant: _builtins.str
+    """Whose quota the job counts against; a server with --auth uses the caller's tenant."""
     @_builtins.property
     def accelerators(self) -> Global___AcceleratorRequest: ...
     @_builtins.property
@@ -257,10 +260,11 @@ class Job(_message.Message):
         denied_providers: _abc.Iterable[_builtins.str] | None = ...,
         priority: _builtins.int | None = ...,
         precision: Global___Precision.ValueType = ...,
+        tenant: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_deadline_hours", b"_deadline_hours", "_priority", b"_priority", "accelerators", b"accelerators", "deadline_hours", b"deadline_hours", "priority", b"priority"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_deadline_hours", b"_deadline_hours", "_priority", b"_priority", "accelerators", b"accelerators", "allowed_hubs", b"allowed_hubs", "allowed_zones", b"allowed_zones", "data_gb", b"data_gb", "deadline_hours", b"deadline_hours", "denied_providers", b"denied_providers", "hours", b"hours", "kind", b"kind", "max_latency_ms", b"max_latency_ms", "name", b"name", "origin", b"origin", "precision", b"precision", "priority", b"priority"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_deadline_hours", b"_deadline_hours", "_priority", b"_priority", "accelerators", b"accelerators", "allowed_hubs", b"allowed_hubs", "allowed_zones", b"allowed_zones", "data_gb", b"data_gb", "deadline_hours", b"deadline_hours", "denied_providers", b"denied_providers", "hours", b"hours", "kind", b"kind", "max_latency_ms", b"max_latency_ms", "name", b"name", "origin", b"origin", "precision", b"precision", "priority", b"priority", "tenant", b"tenant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__deadline_hours: _TypeAlias = _typing.Literal["deadline_hours"]  # noqa: Y015
     _WhichOneofArgType__deadline_hours: _TypeAlias = _typing.Literal["_deadline_hours", b"_deadline_hours"]  # noqa: Y015
@@ -446,9 +450,12 @@ class Reservation(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    TENANT_FIELD_NUMBER: _builtins.int
     reservation_id: _builtins.str
     state: Global___ReservationState.ValueType
     request_id: _builtins.str
+    tenant: _builtins.str
+    """The tenant holding it (empty on a server without --auth)."""
     @_builtins.property
     def placement(self) -> Global___Placement: ...
     @_builtins.property
@@ -469,10 +476,11 @@ class Reservation(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         request_id: _builtins.str = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
+        tenant: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time", "job", b"job", "placement", b"placement"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time", "job", b"job", "placement", b"placement", "request_id", b"request_id", "reservation_id", b"reservation_id", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time", "job", b"job", "placement", b"placement", "request_id", b"request_id", "reservation_id", b"reservation_id", "state", b"state", "tenant", b"tenant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -968,25 +976,33 @@ Global___ReleaseResponse: _TypeAlias = ReleaseResponse  # noqa: Y015
 
 @_typing.final
 class ListReservationsRequest(_message.Message):
-    """ListReservationsRequest filters the reservations listed."""
+    """ListReservationsRequest filters the reservations listed, one page at a time (AIP-158)."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     SITE_FIELD_NUMBER: _builtins.int
     INCLUDE_ENDED_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     site: _builtins.str
     """Only reservations at this site (empty: all sites)."""
     include_ended: _builtins.bool
     """Include released and evicted reservations too."""
+    page_size: _builtins.int
+    """Reservations per page: 0 means 100; at most 1000."""
+    page_token: _builtins.str
+    """The next_page_token of the previous page, with the same filters; empty: the first page."""
     def __init__(
         self,
         *,
         site: _builtins.str = ...,
         include_ended: _builtins.bool = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_ended", b"include_ended", "site", b"site"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_ended", b"include_ended", "page_size", b"page_size", "page_token", b"page_token", "site", b"site"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -994,21 +1010,25 @@ Global___ListReservationsRequest: _TypeAlias = ListReservationsRequest  # noqa: 
 
 @_typing.final
 class ListReservationsResponse(_message.Message):
-    """ListReservationsResponse lists reservations, oldest first."""
+    """ListReservationsResponse is one page of reservations, oldest first."""
 
     DESCRIPTOR: _descriptor.Descriptor
 
     RESERVATIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Pass as page_token for the next page; empty on the last page."""
     @_builtins.property
     def reservations(self) -> _containers.RepeatedCompositeFieldContainer[Global___Reservation]: ...
     def __init__(
         self,
         *,
         reservations: _abc.Iterable[Global___Reservation] | None = ...,
+        next_page_token: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["reservations", b"reservations"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "reservations", b"reservations"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
