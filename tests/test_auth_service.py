@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Iterator
@@ -10,19 +11,22 @@ from typing import Any
 
 import grpc
 import pytest
+import yaml
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
+from router.cli.main import main
 from router.client import RouterClient
 from router.errors import AuthenticationError, NotFoundError, PermissionDeniedError
 from router.model.topology import Topology
 from router.service.background import BackgroundServer
 from router.service.convert import pb, pb_grpc
 from router.service.credentials import ClientTls
-from router.service.tenants import Tenants, load_tenants
+from router.service.tenants import Tenants, hash_token, load_tenants
 from router.service.tls import ServerCertificates, TlsFiles
 from router.state.sqlite import SqliteLedger
 from tests.certs import Authority
+from tests.conftest import MINI
 from tests.test_service import job
 
 TENANTS_FILE = """\
@@ -48,8 +52,6 @@ NAMES = ("ops", "auditor", "research", "serving", "bursty")
 
 
 def tenants_file(tmp_path: Path) -> Tenants:
-    from router.service.tenants import hash_token
-
     path = tmp_path / "tenants.yaml"
     path.write_text(TENANTS_FILE % {n: hash_token(f"{n}-token") for n in NAMES})
     return load_tenants(path)
@@ -239,3 +241,58 @@ def test_every_call_is_logged_with_tenant_method_status_and_duration(tls: Tls) -
     logged = [(r.rpc, r.tenant, r.code) for r in records]  # type: ignore[attr-defined]
     assert logged == [("Route", "research", "OK"), ("Route", "auditor", "PERMISSION_DENIED")]
     assert all(r.ms >= 0 for r in records)  # type: ignore[attr-defined]
+
+
+def test_place_plans_within_the_callers_quota(tls: Tls) -> None:
+    with tls.client("research") as research:
+        result = research.place([a800(f"p{i}") for i in range(5)], time_limit_s=2)
+    assert len(result.reservations) == 4  # 8 nominal + 8 borrowed = 16 devices
+    assert all(r.tenant == "research" for r in result.reservations)
+    (left,) = result.plan.unplaced
+    assert left.reason.startswith("quota: research holds 16 of 8 A800")
+    assert left.reasons == {"quota": 1}
+
+
+def _jobs_file(tmp_path: Path, jobs: list[dict[str, Any]]) -> Path:
+    path = tmp_path / "jobs.yaml"
+    path.write_text(yaml.safe_dump({"jobs": jobs}))
+    return path
+
+
+def test_plan_with_tenants_keeps_each_tenant_within_its_quota(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tenants = tmp_path / "tenants.yaml"
+    tenants.write_text(TENANTS_FILE % {n: hash_token(f"{n}-token") for n in NAMES})
+    jobs = [a800(f"r{i}", tenant="research") for i in range(5)] + [a800("free"), a800("x")]
+    path = _jobs_file(tmp_path, jobs)
+    argv = ["plan", "--jobs", str(path), "--topology", str(MINI), "--json", "--time-limit", "2"]
+    assert main([*argv, "--tenants", str(tenants)]) == 0
+    plan = json.loads(capsys.readouterr().out)
+    placed = {p["job"] for p in plan["placements"]}
+    assert {"free", "x"} <= placed and len(placed & {f"r{i}" for i in range(5)}) == 4
+    assert [u["reasons"] for u in plan["unplaced"]] == [{"quota": 1}]
+    assert main(argv) == 0  # without --tenants, nothing limits research
+    assert len(json.loads(capsys.readouterr().out)["placements"]) == 7
+    unknown = _jobs_file(tmp_path, [a800("a", tenant="nobody")])
+    bad = ["plan", "--jobs", str(unknown), "--topology", str(MINI), "--tenants", str(tenants)]
+    assert main(bad) == 2
+    assert "jobs[0].tenant: 'nobody' is not a tenant of" in capsys.readouterr().err
+
+
+def test_server_commands_take_token_file_ca_and_westward_token(
+    tls: Tls, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = _jobs_file(tmp_path, [a800("remote")])
+    token = tmp_path / "token"
+    token.write_text("research-token\n")
+    argv = ["plan", "--jobs", str(path), "--server", tls.address, "--ca", str(tls.ca), "--json"]
+    assert main([*argv, "--token-file", str(token)]) == 0
+    assert json.loads(capsys.readouterr().out)["placements"][0]["job"] == "remote"
+    monkeypatch.setenv("WESTWARD_TOKEN", "research-token")
+    assert main(argv) == 0
+    monkeypatch.setenv("WESTWARD_TOKEN", "wrong")
+    assert main(argv) == 1
+    assert "unknown or malformed bearer token" in capsys.readouterr().err
+    assert main([*argv, "--token-file", str(tmp_path / "missing")]) == 2
+    assert "--token-file: cannot read" in capsys.readouterr().err

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from router.errors import FieldProblem, InvalidInputError
+
+if TYPE_CHECKING:
+    from router.model.jobs import Job
+    from router.state.quotas import BatchQuotas
 
 
 def register(commands: Any) -> None:
@@ -34,3 +39,23 @@ def _cmd_hash_token(args: argparse.Namespace) -> int:
         raise InvalidInputError([FieldProblem("stdin", "expected one token on one line")])
     print(hash_token(token))
     return 0
+
+
+def plan_quotas(tenants_path: str, jobs_path: str, jobs: Sequence[Job]) -> BatchQuotas:
+    """`plan --tenants F`: the tenants' quotas as plan constraints (nothing held yet).
+
+    Every job's `tenant` must be in the file; jobs without one are not limited.
+    """
+    from router.service.tenants import load_tenants
+    from router.state.quotas import BatchQuotas
+
+    tenants = load_tenants(tenants_path)
+    known = {t.name for t in tenants.tenants}
+    unknown = [
+        FieldProblem(f"jobs[{i}].tenant", f"{job.tenant!r} is not a tenant of {tenants_path}")
+        for i, job in enumerate(jobs)
+        if job.tenant and job.tenant not in known
+    ]
+    if unknown:
+        raise InvalidInputError([FieldProblem(p.path, p.message, jobs_path) for p in unknown])
+    return BatchQuotas(tenants.quota_policy(), {})

@@ -14,14 +14,16 @@ from router.cli import service as cli_service
 from router.cli import topology as cli_topology
 from router.cli import whatif as cli_whatif
 from router.cli.common import (
+    add_server_options,
     add_time_limit_option,
     add_topology_option,
+    connect,
     non_negative_float,
     print_json,
     progress,
     topology_from,
 )
-from router.errors import InvalidInputError, RouterError
+from router.errors import FieldProblem, InvalidInputError, RouterError
 
 if TYPE_CHECKING:
     from router.results import Plan
@@ -74,9 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--json", action="store_true", help="print one JSON object")
     plan.add_argument(
-        "--server",
-        metavar="ADDR",
-        help="plan on a westward server (host:port) instead of locally; reserves nothing",
+        "--tenants",
+        metavar="F",
+        help="tenants file: each job's `tenant` quota limits the plan (docs/security.md)",
+    )
+    add_server_options(
+        plan, "plan on a westward server (host:port) instead of locally; reserves nothing"
     )
     plan.set_defaults(handler=_cmd_plan)
 
@@ -125,9 +130,13 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from router.results import plan_to_dict
 
     if args.server:
+        if args.tenants:
+            raise InvalidInputError(
+                [FieldProblem("--tenants", "a server uses its own --auth file; drop one")]
+            )
         progress(f"planning {args.jobs} on {args.server}...")
         plan = cli_service.remote_plan(
-            args.server,
+            connect(args),
             args.jobs,
             time_limit_s=args.time_limit,
             carbon_price_cny_per_kg=args.carbon_price,
@@ -141,6 +150,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             jobs,
             time_limit_s=args.time_limit,
             carbon_price_cny_per_kg=args.carbon_price,
+            quotas=cli_auth.plan_quotas(args.tenants, args.jobs, jobs) if args.tenants else None,
         )
     if args.json:
         print_json(plan_to_dict(plan))

@@ -10,6 +10,7 @@ from router.cli.common import non_negative_float, positive_int
 from router.errors import FieldProblem, InvalidInputError
 
 if TYPE_CHECKING:
+    from router.client import RouterClient
     from router.results import Plan
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
@@ -121,10 +122,9 @@ def _cmd_bench_route(args: argparse.Namespace) -> int:
 
 
 def remote_plan(
-    server: str, jobs_path: str, *, time_limit_s: float, carbon_price_cny_per_kg: float
+    client: RouterClient, jobs_path: str, *, time_limit_s: float, carbon_price_cny_per_kg: float
 ) -> Plan:
     """Plan a jobs file on a westward server (nothing is reserved); problems name file:line."""
-    from router.client import RouterClient
     from router.model.sourcefile import read_yaml
 
     source = read_yaml(jobs_path)
@@ -133,7 +133,7 @@ def remote_plan(
     if not isinstance(entries, list):
         raise source.locate([FieldProblem("jobs", "is required (a list of jobs)")])
     try:
-        with RouterClient(server) as client:
+        with client:
             return client.plan(
                 entries,
                 time_limit_s=time_limit_s,
