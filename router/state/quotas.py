@@ -209,6 +209,45 @@ class BatchQuotas:
         )
 
 
+def violations(policy: QuotaPolicy, usage: Usage, tenant: str) -> list[str]:
+    """How the tenant's holding breaks its quota now (none: within it): over nominal plus
+    borrowing limit, or its cohort's pool overdrawn. Audits replay history through this."""
+    quota = policy.tenants.get(tenant)
+    if quota is None:
+        return []
+    found = []
+    for key, limit in quota.limits.items():
+        held = used(policy, usage, tenant, key)
+        borrow = limit.borrowing_limit if quota.cohort else 0
+        if borrow is not None and held > limit.nominal + borrow:
+            found.append(f"{tenant} holds {held} {key}, more than {limit.nominal + borrow}")
+        members = [quota, *policy.peers(quota, key)]
+        pool = sum(m.limits[key].lendable for m in members)
+        drawn = sum(
+            max(
+                0,
+                used(policy, usage, m.tenant, key)
+                - (m.limits[key].nominal - m.limits[key].lendable),
+            )
+            for m in members
+        )
+        if quota.cohort and drawn > pool:
+            found.append(f"cohort {quota.cohort} drew {drawn} {key} of a pool of {pool}")
+    return found
+
+
+def audit(policy: QuotaPolicy, changes: Iterable[tuple[str, str, int]]) -> list[str]:
+    """Replay (tenant, accelerator, device delta) changes in commit order; every moment a
+    tenant was over its quota, said once per change that put it there."""
+    usage: dict[tuple[str, str], int] = {}
+    found: list[str] = []
+    for tenant, accelerator, delta in changes:
+        usage[(tenant, accelerator)] = usage.get((tenant, accelerator), 0) + delta
+        if delta > 0:
+            found += violations(policy, usage, tenant)
+    return found
+
+
 def usage_of(holdings: Iterable[Holding]) -> dict[tuple[str, str], int]:
     """Devices held per (tenant, accelerator)."""
     usage: dict[tuple[str, str], int] = {}
