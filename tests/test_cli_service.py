@@ -35,11 +35,11 @@ def westward(*args: str) -> list[str]:
 class Served:
     """A `westward serve` process and the structured log lines it has written."""
 
-    def __init__(self, state: Path) -> None:
+    def __init__(self, state: Path, *options: str) -> None:
         self.process = subprocess.Popen(
             westward(
                 "serve", "--topology", str(MINI), "--listen", "127.0.0.1:0",
-                "--state", str(state), "--grace", "5",
+                "--state", str(state), "--grace", "5", *options,
             ),
             cwd=REPO_ROOT,
             stderr=subprocess.PIPE,

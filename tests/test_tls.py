@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -149,3 +151,37 @@ def test_serve_cli_exits_2_on_exposure_and_unreadable_certificates(
 
 def test_grpc_channel_is_not_left_plaintext_by_default() -> None:
     assert isinstance(ClientTls().credentials(), grpc.ChannelCredentials)
+
+
+def test_westward_serve_with_tls_and_auth_logs_calls_and_reloads_on_sighup(
+    tmp_path: Path, pki: Authority
+) -> None:
+    from tests.test_cli_service import Served
+
+    pair = pki.server()
+    tenants = tmp_path / "tenants.yaml"
+    tenants.write_text(
+        f"tenants:\n  - {{name: ops, role: admin, token_sha256: {hash_token('t')}}}\n"
+    )
+    served = Served(
+        tmp_path / "state.sqlite",
+        *("--tls-cert", str(pair.cert), "--tls-key", str(pair.key), "--auth", str(tenants)),
+    )
+    address = f"localhost:{served.port}"
+    try:
+        with RouterClient(address, token="t", tls=ClientTls(ca=pki.pem)) as client:
+            assert client.get_topology().topology.name == "mini"
+        call = served.wait_for("rpc")
+        assert (call["rpc"], call["tenant"], call["code"]) == ("GetTopology", "ops", "OK")
+        renewed_ca = Authority(tmp_path / "renewed", "renewed CA")
+        renewed = renewed_ca.server()
+        pair.cert.write_bytes(renewed.cert.read_bytes())
+        pair.key.write_bytes(renewed.key.read_bytes())
+        served.process.send_signal(signal.SIGHUP)
+        time.sleep(0.5)  # the signal is handled on the server's loop
+        with RouterClient(address, token="t", tls=ClientTls(ca=renewed_ca.pem)) as client:
+            assert client.get_topology().topology.name == "mini"
+        _cannot_connect(address, token="t", tls=ClientTls(ca=pki.pem))
+    finally:
+        assert served.terminate() == 0
+    assert "certificates reloaded" in [line["msg"] for line in served.logs]
