@@ -35,7 +35,7 @@ from router.state.ledger import (
     ReservationState,
     SiteState,
 )
-from router.state.sqlite_rows import COLUMNS, dump, record_of, request_key, row_of
+from router.state.sqlite_rows import COLUMNS, dump, record_of, stored_request_id, row_of
 from router.state.sqlite_schema import migrate
 
 
@@ -178,7 +178,7 @@ class SqliteLedger:
             inserted = self._db.execute(
                 "INSERT OR IGNORE INTO requests (request_id, body_hash, answer, created_unix_s) "
                 "VALUES (?, ?, ?, ?)",
-                (request_key(request), request.body_hash, commit.answer, now),
+                (stored_request_id(request), request.body_hash, commit.answer, now),
             ).rowcount
             if not inserted:  # the same request committed before: its first answer stands
                 first = self._stored_answer(request)
@@ -360,7 +360,8 @@ class SqliteLedger:
 
     def _stored_answer(self, request: RequestKey) -> bytes | None:
         row = self._db.execute(
-            "SELECT answer, body_hash FROM requests WHERE request_id = ?", (request_key(request),)
+            "SELECT answer, body_hash FROM requests WHERE request_id = ?",
+            (stored_request_id(request),),
         ).fetchone()
         if row is None:
             return None

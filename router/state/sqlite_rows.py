@@ -71,6 +71,6 @@ def record_of(row: tuple[Any, ...]) -> HeldReservation:
     )
 
 
-def request_key(request: RequestKey) -> str:
+def stored_request_id(request: RequestKey) -> str:
     """Where a request's answer is stored: request ids are scoped to their method."""
     return f"{request.method}/{request.request_id}"
