@@ -35,7 +35,7 @@ from router.state.ledger import (
     ReservationState,
     SiteState,
 )
-from router.state.sqlite_rows import COLUMNS, dump, record_of, stored_request_id, row_of
+from router.state.sqlite_rows import COLUMNS, dump, record_of, row_of, stored_request_id
 from router.state.sqlite_schema import migrate
 
 
