@@ -39,7 +39,7 @@ from router.service.committer import GroupCommitter
 from router.service.convert import pb, pb_grpc
 from router.service.requests import request_key, require
 from router.service.status import status_of
-from router.state.engine import Engine, solver_budget
+from router.state.engine import Engine
 
 DEFAULT_TIME_LIMIT_S = 10.0
 CONTENDED_PLAN_S = 0.5
@@ -336,12 +336,14 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
     ) -> pb.WhatIfResponse:
         """Plan jobs under scenarios and diff them against the baseline."""
         budget = self._budget(context, request.time_limit_s)
+        wanted = self._wanted(context)
 
         def work() -> pb.WhatIfResponse:
             result = self._engine.whatif(
                 [convert.job_entry(j) for j in request.jobs],
                 convert.scenario_entries(request.scenarios),
                 time_limit_s=budget(),
+                wanted=wanted,
             )
             return convert.whatif_response(result)
 
@@ -444,3 +446,15 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         for queue in list(self._watchers):
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(None)
+
+
+def solver_budget(requested_s: float, default_s: float, remaining_s: float | None) -> float:
+    """The solver time limit for a call: the request's (or default), within its deadline.
+
+    A fifth of the remaining time (at least 50 ms) is kept for screening, committing and
+    answering, so the solver never runs past the caller's deadline.
+    """
+    limit = requested_s if requested_s > 0 else default_s
+    if remaining_s is not None:
+        limit = min(limit, remaining_s - max(0.05, remaining_s * 0.2))
+    return max(0.0, limit)
