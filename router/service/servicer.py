@@ -44,6 +44,8 @@ from router.state.engine import Engine
 DEFAULT_TIME_LIMIT_S = 10.0
 CONTENDED_PLAN_S = 0.5
 """Solver seconds of a Place's last try, run on the ledger thread (it holds up commits)."""
+ANSWER_MARGIN_S = 0.05
+"""A commit needs this much of the call's time left to send its answer, or it is undone."""
 WATCH_QUEUE_EVENTS = 10_000
 PARSED_JOBS_KEPT = 4096
 _NAME_SCHEMA = load_schema("jobs")["properties"]["jobs"]["items"]["properties"]["name"]
@@ -139,7 +141,10 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             gone.set()
 
         context.add_done_callback(went)  # type: ignore[arg-type]  # stubs want a class
-        return lambda: not gone.is_set() and (deadline is None or time.monotonic() < deadline)
+        return lambda: (
+            not gone.is_set()
+            and (deadline is None or time.monotonic() < deadline - ANSWER_MARGIN_S)
+        )
 
     # --- RPCs -------------------------------------------------------------------------
 
