@@ -207,9 +207,6 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
 
             key = request_key("Route", request)
             wanted = self._wanted(context)
-            first = self._engine.answer(key)  # a retry: the first answer, nothing new
-            if first is not None:
-                return pb.RouteResponse.FromString(first)
             proposal = self._engine.propose_route(
                 job, spec, request=key, ttl_s=request.ttl_s, encode=encode, wanted=wanted
             )

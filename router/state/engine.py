@@ -324,10 +324,6 @@ class Engine:
         page = held[:size]
         return [view(h) for h in page], page[-1].seq if more else None
 
-    def answer(self, request: RequestKey | None) -> bytes | None:
-        """The answer stored for a request already committed (a retry), if any."""
-        return self._ledger.answer(request)
-
     def topology_view(self) -> TopologyView:
         """The live topology and its free devices."""
         return TopologyView(self.topology, dict(self._ledger.free()))
