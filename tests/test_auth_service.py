@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -296,3 +297,26 @@ def test_server_commands_take_token_file_ca_and_westward_token(
     assert "unknown or malformed bearer token" in capsys.readouterr().err
     assert main([*argv, "--token-file", str(tmp_path / "missing")]) == 2
     assert "--token-file: cannot read" in capsys.readouterr().err
+
+
+def test_reflection_stays_open_and_the_async_client_sends_its_token(tls: Tls) -> None:
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    from router.client import AsyncRouterClient
+
+    channel = grpc.secure_channel(tls.address, grpc.ssl_channel_credentials(tls.ca.read_bytes()))
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    request = reflection_pb2.ServerReflectionRequest(list_services="")
+    (answer,) = list(stub.ServerReflectionInfo(iter([request]), timeout=5))
+    channel.close()
+    names = {s.name for s in answer.list_services_response.service}
+    assert "router.v1.RouterService" in names
+
+    async def route() -> str:
+        tls_config = ClientTls(ca=tls.ca)
+        async with AsyncRouterClient(tls.address, token="research-token", tls=tls_config) as c:
+            result = await c.route(a800("async"))
+            assert result.reservation is not None
+            return result.reservation.tenant
+
+    assert asyncio.run(route()) == "research"
