@@ -230,7 +230,11 @@ def test_an_old_state_file_is_migrated_by_user_version(tmp_path: Path) -> None:
         SCHEMA.replace(
             "    expires_unix_s REAL,\n    tenant TEXT NOT NULL DEFAULT ''\n",
             "    ended_unix_s_ REAL\n",
-        ).replace("    body_hash TEXT NOT NULL DEFAULT '',\n", "")
+        )
+        .replace("    body_hash TEXT NOT NULL DEFAULT '',\n", "")
+        .replace(
+            "CREATE INDEX IF NOT EXISTS reservations_tenant ON reservations (tenant, state);", ""
+        )
     )
     old.execute(
         "INSERT INTO reservations (reservation_id, job, site, pool_index, count, spec, details,"

@@ -47,7 +47,8 @@ def choose(
     a tenant without quota; for a governed tenant, what `admit` allows (None: no room)."""
     if quotas is None or tenant not in quotas.tenants:
         return next(roomy, None), None
-    chosen = admit(quotas, tenant, roomy, ledger.usage(), ledger.reservations, free)
+    usage = ledger.usage(quotas.sharing([tenant]))
+    chosen = admit(quotas, tenant, roomy, usage, ledger.reservations, free)
     if isinstance(chosen, Admitted):
         return chosen.placement, chosen
     return chosen, None
@@ -59,7 +60,7 @@ def batch_quotas(
     """The quotas of a batch's tenants as solver constraints (None: no job has a quota)."""
     if quotas is None or not any(job.tenant in quotas.tenants for job in jobs):
         return None
-    return BatchQuotas(quotas, ledger.usage())
+    return BatchQuotas(quotas, ledger.usage(quotas.sharing(job.tenant for job in jobs)))
 
 
 def holding(held: HeldReservation) -> Holding:

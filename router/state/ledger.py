@@ -25,7 +25,7 @@ its callers these obligations (the engine relies on each of them):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
@@ -180,8 +180,8 @@ class Ledger(Protocol):
         """Check every commit against these tenant quotas (router.state.quotas)."""
         ...
 
-    def usage(self) -> dict[tuple[str, str], int]:
-        """Devices held by active reservations per (tenant, accelerator type)."""
+    def usage(self, tenants: Iterable[str]) -> dict[tuple[str, str], int]:
+        """Devices the tenants' active reservations hold per (tenant, accelerator type)."""
         ...
 
     def release(self, reservation_id: str) -> HeldReservation:

@@ -64,6 +64,15 @@ class QuotaPolicy:
 
     tenants: Mapping[str, TenantQuota] = field(default_factory=dict)
 
+    def sharing(self, tenants: Iterable[str]) -> set[str]:
+        """The governed tenants among `tenants` and their cohorts' members: whose holdings
+        their quotas depend on."""
+        governed = [self.tenants[t] for t in tenants if t in self.tenants]
+        cohorts = {q.cohort for q in governed if q.cohort}
+        return {q.tenant for q in governed} | {
+            q.tenant for q in self.tenants.values() if q.cohort and q.cohort in cohorts
+        }
+
     def peers(self, quota: TenantQuota, key: str) -> list[TenantQuota]:
         """The other members of the tenant's cohort that have the same quota key."""
         if not quota.cohort:

@@ -217,10 +217,10 @@ class SqliteLedger:
         """Check every commit against these tenant quotas from now on (None: no quotas)."""
         self._quotas = policy
 
-    def usage(self) -> dict[tuple[str, str], int]:
-        """Devices held by active reservations per (tenant, accelerator type)."""
+    def usage(self, tenants: Iterable[str]) -> dict[tuple[str, str], int]:
+        """Devices the tenants' active reservations hold per (tenant, accelerator type)."""
         with self._lock:
-            return held_by_tenant(self._db)
+            return held_by_tenant(self._db, tenants)
 
     def release(self, reservation_id: str) -> HeldReservation:
         """End a reservation; releasing an ended one returns it unchanged."""

@@ -30,6 +30,7 @@ CREATE TABLE IF NOT EXISTS reservations (
     tenant TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS reservations_active ON reservations (state, site, pool_index);
+CREATE INDEX IF NOT EXISTS reservations_tenant ON reservations (tenant, state);
 CREATE TABLE IF NOT EXISTS history (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     time_unix_s REAL NOT NULL,
