@@ -8,11 +8,11 @@ proposed again.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from router.model.jobs import Job
-from router.place.filters import PoolKey
+from router.place.filters import Candidate
 from router.results import Placement, Unplaced
 from router.state.ledger import HeldReservation, Ledger
 from router.state.quotas import (
@@ -37,18 +37,19 @@ class Admitted:
 
 
 def choose(
-    roomy: Iterator[Placement],
+    job: Job,
+    roomy: Iterator[Candidate],
     quotas: QuotaPolicy | None,
-    tenant: str,
     ledger: Ledger,
-    free: Mapping[PoolKey, int],
+    place: Callable[[Candidate], Placement],
 ) -> tuple[Placement | Unplaced | None, Admitted | None]:
-    """The route for a job among placements with room (cheapest first): the first one for
+    """The route for a job among candidates with room (cheapest first): the first one for
     a tenant without quota; for a governed tenant, what `admit` allows (None: no room)."""
-    if quotas is None or tenant not in quotas.tenants:
-        return next(roomy, None), None
-    usage = ledger.usage(quotas.sharing([tenant]))
-    chosen = admit(quotas, tenant, roomy, usage, ledger.reservations, free)
+    if quotas is None or job.tenant not in quotas.tenants:
+        first = next(roomy, None)
+        return (None if first is None else place(first)), None
+    usage = ledger.usage(quotas.sharing([job.tenant]))
+    chosen = admit(quotas, job, roomy, usage, ledger, place)
     if isinstance(chosen, Admitted):
         return chosen.placement, chosen
     return chosen, None
@@ -77,43 +78,42 @@ def holding(held: HeldReservation) -> Holding:
 
 def admit(
     policy: QuotaPolicy,
-    tenant: str,
-    placements: Iterable[Placement],
+    job: Job,
+    candidates: Iterable[Candidate],
     usage: Usage,
-    active: Callable[[], Sequence[HeldReservation]],
-    free: Mapping[PoolKey, int],
+    ledger: Ledger,
+    place: Callable[[Candidate], Placement],
 ) -> Admitted | Unplaced | None:
-    """The cheapest of `placements` (cheapest first, each with room) the tenant's quota
-    allows; else the cheapest reclaim can make room for; else Unplaced with the quota's
-    reason. None when no placement was offered at all."""
-    offered = list(placements)
+    """The cheapest candidate (each with room) the tenant's quota allows; else the cheapest
+    reclaim can make room for; else Unplaced with the quota's reason. None when no
+    candidate was offered at all. Each accelerator type is judged once."""
+    offered: list[Candidate] = []
+    refused: dict[str, str] = {}  # accelerator type -> why not
+    for candidate in candidates:
+        kind = candidate.accelerator.name
+        if kind not in refused:
+            why = refusal(policy, usage, job.tenant, kind, job.count)
+            if why is None:
+                return Admitted(place(candidate))
+            refused[kind] = why
+        offered.append(candidate)
     if not offered:
         return None
-    first_refusal = ""
-    for placement in offered:
-        why = refusal(policy, usage, tenant, placement.accelerator, placement.count)
-        if why is None:
-            return Admitted(placement)
-        first_refusal = first_refusal or why
-    held = list(active())
+    first_refusal = refused[offered[0].accelerator.name]
+    held = ledger.reservations()
     holdings = [holding(h) for h in held]
     by_id = {h.reservation_id: h for h in held}
-    for placement in offered:
-        taken = reclaim(policy, holdings, tenant, placement.accelerator, placement.count)
+    free = ledger.free()
+    for candidate in offered:
+        taken = reclaim(policy, holdings, job.tenant, candidate.accelerator.name, job.count)
         if taken:
-            freed = sum(
-                h.devices for h in taken if by_id[h.reservation_id].pool == _pool(placement)
-            )
-            if free.get(_pool(placement), 0) + freed >= placement.count:
+            pool = (candidate.site.name, candidate.pool_index)
+            freed = sum(h.devices for h in taken if by_id[h.reservation_id].pool == pool)
+            if free.get(pool, 0) + freed >= job.count:
                 evicted = tuple(by_id[h.reservation_id] for h in taken)
-                why = f"reclaimed by {tenant} within its nominal quota ({first_refusal})"
-                return Admitted(placement, evicted, why)
-    accelerator = offered[0].accelerator
-    ends = next_frees(policy, holdings, tenant, accelerator)
+                why = f"reclaimed by {job.tenant} within its nominal quota ({first_refusal})"
+                return Admitted(place(candidate), evicted, why)
+    ends = next_frees(policy, holdings, job.tenant, offered[0].accelerator.name)
     if ends is not None:
         first_refusal += "; next frees at " + time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(ends))
-    return Unplaced(offered[0].job, first_refusal, {"quota": 1})
-
-
-def _pool(placement: Placement) -> PoolKey:
-    return (placement.site, placement.pool_index)
+    return Unplaced(job.name, first_refusal, {"quota": 1})

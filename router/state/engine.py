@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from router.errors import (
@@ -154,11 +155,12 @@ class Engine:
         topology, network = self._live
         free = self._ledger.free()
         roomy = (
-            placement_of(job, candidate, topology)
+            candidate
             for candidate in self._ranked(job, topology, network)
             if free.get((candidate.site.name, candidate.pool_index), 0) >= job.count
         )
-        outcome, admitted = choose(roomy, self._quotas, job.tenant, self._ledger, free)
+        place = partial(placement_of, job, topology=topology)
+        outcome, admitted = choose(job, roomy, self._quotas, self._ledger, place)
         if outcome is None:  # nothing has room: the placer explains why, site by site
             outcome = route_job(topology, job, free, network=network)
         if isinstance(outcome, Unplaced):
