@@ -86,7 +86,13 @@ def test_no_tenant_is_ever_over_its_quota_with_two_servers_on_one_file(
         "SELECT r.tenant, json_extract(r.details, '$.accelerator'), h.delta "
         "FROM history h JOIN reservations r USING (reservation_id) ORDER BY h.seq"
     ).fetchall()
+    kept = dict(((t, a), n) for t, a, n in db.execute("SELECT * FROM tenant_use") if n)
+    recounted = db.execute(
+        "SELECT tenant, json_extract(details, '$.accelerator'), SUM(count) FROM reservations "
+        "WHERE state = 'active' AND tenant != '' GROUP BY 1, 2"
+    ).fetchall()
     db.close()
+    assert kept == {(t, a): n for t, a, n in recounted}  # the triggers kept count
     assert len(changes) > 50
     assert audit(TENANTS.quota_policy(), changes) == []
 

@@ -9,16 +9,49 @@ from collections.abc import Iterable, Sequence
 from router.state.ledger import HeldReservation
 from router.state.quotas import QuotaPolicy, check
 
+_ACCELERATOR = "COALESCE(json_extract({}.details, '$.accelerator'), '')"
+TENANT_USE = f"""
+CREATE TABLE IF NOT EXISTS tenant_use (
+    tenant TEXT NOT NULL,
+    accelerator TEXT NOT NULL,
+    used INTEGER NOT NULL,
+    PRIMARY KEY (tenant, accelerator)
+);
+CREATE TRIGGER IF NOT EXISTS tenant_use_placed AFTER INSERT ON reservations
+WHEN NEW.state = 'active' AND NEW.tenant != '' BEGIN
+    INSERT INTO tenant_use VALUES (NEW.tenant, {_ACCELERATOR.format("NEW")}, NEW.count)
+    ON CONFLICT (tenant, accelerator) DO UPDATE SET used = used + excluded.used;
+END;
+CREATE TRIGGER IF NOT EXISTS tenant_use_ended AFTER UPDATE OF state ON reservations
+WHEN OLD.state = 'active' AND NEW.state != 'active' AND OLD.tenant != '' BEGIN
+    UPDATE tenant_use SET used = used - OLD.count
+    WHERE tenant = OLD.tenant AND accelerator = {_ACCELERATOR.format("OLD")};
+END;
+CREATE TRIGGER IF NOT EXISTS tenant_use_moved AFTER UPDATE OF details ON reservations
+WHEN OLD.state = 'active' AND NEW.state = 'active' AND OLD.tenant != '' BEGIN
+    UPDATE tenant_use SET used = used - OLD.count
+    WHERE tenant = OLD.tenant AND accelerator = {_ACCELERATOR.format("OLD")};
+    INSERT INTO tenant_use VALUES (NEW.tenant, {_ACCELERATOR.format("NEW")}, NEW.count)
+    ON CONFLICT (tenant, accelerator) DO UPDATE SET used = used + excluded.used;
+END;
+BEGIN IMMEDIATE;
+DELETE FROM tenant_use;
+INSERT INTO tenant_use SELECT tenant, {_ACCELERATOR.format("reservations")}, SUM(count)
+    FROM reservations WHERE state = 'active' AND tenant != '' GROUP BY 1, 2;
+COMMIT;
+"""
+"""Devices held per (tenant, accelerator type), kept by triggers in the same transaction
+as every reservation change, and recounted from the rows whenever a ledger opens the file."""
 _HELD = (
-    "SELECT tenant, json_extract(details, '$.accelerator'), SUM(count) FROM reservations "
-    "WHERE tenant IN (SELECT value FROM json_each(?)) AND state = 'active' GROUP BY 1, 2"
+    "SELECT tenant, accelerator, used FROM tenant_use "
+    "WHERE tenant IN (SELECT value FROM json_each(?))"
 )
 
 
 def held_by_tenant(db: sqlite3.Connection, tenants: Iterable[str]) -> dict[tuple[str, str], int]:
     """Devices held by the tenants' active reservations per (tenant, accelerator type)."""
     rows = db.execute(_HELD, (json.dumps(sorted(tenants)),))
-    return {(tenant, str(kind)): int(n) for tenant, kind, n in rows}
+    return {(tenant, kind): int(n) for tenant, kind, n in rows if n}
 
 
 def quota_refusal(

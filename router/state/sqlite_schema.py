@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from router.errors import FieldProblem, InvalidInputError
+from router.state.sqlite_quotas import TENANT_USE
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pools (
@@ -82,7 +83,7 @@ def migrate(db: sqlite3.Connection) -> None:
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'reservations'"
     ).fetchone()
     if not exists:
-        db.executescript(SCHEMA)
+        db.executescript(SCHEMA + TENANT_USE)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         return
     if version == 0:
@@ -100,3 +101,4 @@ def migrate(db: sqlite3.Connection) -> None:
         version += 1
         db.execute(f"PRAGMA user_version = {version}")
     db.executescript(SCHEMA)  # tables added since (CREATE ... IF NOT EXISTS)
+    db.executescript(TENANT_USE)  # tenants' holdings, recounted from the rows
