@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from router.errors import FieldProblem, InvalidInputError
 
 if TYPE_CHECKING:
+    from router.client import RouterClient
     from router.model.topology import Topology
 
 
@@ -67,6 +68,18 @@ def add_topology_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--topology", metavar="F", help="topology YAML (default: the embedded china-edwc)"
     )
+
+
+def add_server_option(parser: argparse.ArgumentParser, *, required: bool, help: str) -> None:
+    """The common `--server ADDR` option of commands that talk to a westward server."""
+    parser.add_argument("--server", required=required, metavar="ADDR", help=help)
+
+
+def connect(args: argparse.Namespace) -> RouterClient:
+    """A client for `args.server`; the one place every `--server` command connects."""
+    from router.client import RouterClient
+
+    return RouterClient(args.server)
 
 
 def writable_output(path: str) -> Path:

@@ -9,12 +9,15 @@ from typing import TYPE_CHECKING
 
 from router.cli import bench as cli_bench
 from router.cli import ledger as cli_ledger
+from router.cli import live as cli_live
 from router.cli import service as cli_service
 from router.cli import topology as cli_topology
 from router.cli import whatif as cli_whatif
 from router.cli.common import (
+    add_server_option,
     add_time_limit_option,
     add_topology_option,
+    connect,
     non_negative_float,
     print_json,
     progress,
@@ -71,10 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="price of emitted CO2 in CNY per kg (default 0)",
     )
     plan.add_argument("--json", action="store_true", help="print one JSON object")
-    plan.add_argument(
-        "--server",
-        metavar="ADDR",
-        help="plan on a westward server (host:port) instead of locally; reserves nothing",
+    add_server_option(
+        plan,
+        required=False,
+        help="plan on a westward server (host:port) instead of locally, on the devices its "
+        "reservations leave free; reserves nothing",
     )
     plan.set_defaults(handler=_cmd_plan)
 
@@ -83,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_bench.register(commands)
     cli_service.register(commands)
     cli_ledger.register(commands)
+    cli_live.register(commands)
 
     jobs = commands.add_parser("jobs", help="validate job files")
     jobs_commands = jobs.add_subparsers(dest="jobs_command", required=True)
@@ -98,14 +103,17 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from router.plan import plan_jobs
     from router.results import plan_to_dict
 
+    held: int | None = None
     if args.server:
         progress(f"planning {args.jobs} on {args.server}...")
-        plan = cli_service.remote_plan(
-            args.server,
-            args.jobs,
-            time_limit_s=args.time_limit,
-            carbon_price_cny_per_kg=args.carbon_price,
-        )
+        with connect(args) as client:
+            plan = cli_service.remote_plan(
+                client,
+                args.jobs,
+                time_limit_s=args.time_limit,
+                carbon_price_cny_per_kg=args.carbon_price,
+            )
+            held = cli_service.held_devices(client.get_topology())
     else:
         topology = topology_from(args.topology)
         jobs = load_jobs(args.jobs, topology)
@@ -117,15 +125,20 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             carbon_price_cny_per_kg=args.carbon_price,
         )
     if args.json:
-        print_json(plan_to_dict(plan))
+        data = plan_to_dict(plan)
+        if held is not None:
+            data["held_devices"] = held
+        print_json(data)
     else:
-        print(render_plan(plan))
+        print(render_plan(plan, held_devices=held))
     return 0
 
 
-def render_plan(plan: Plan) -> str:
-    """A plan as a table for people, with totals and the comparison with staying east."""
+def render_plan(plan: Plan, held_devices: int | None = None) -> str:
+    """A plan as a table for people, with totals and the comparison with staying east;
+    `held_devices`: what a server's reservations hold (the plan used only the rest)."""
     from router.report.tables import cny, format_table
+    from router.report.words import plural
 
     rows = [
         [
@@ -161,6 +174,11 @@ def render_plan(plan: Plan) -> str:
         f"Lower bound           {cny(plan.lower_bound_cny):>14} CNY (gap {gap})",
         f"Solver                {plan.solver_status:>14}   ({plan.solver_seconds:.2f} s)",
     ]
+    if held_devices is not None:
+        out.append(
+            f"Server reservations hold {plural(held_devices, 'device')}; this plan used only "
+            "the devices they leave free."
+        )
     return "\n".join(out)
 
 

@@ -10,7 +10,8 @@ from router.cli.common import non_negative_float, positive_int
 from router.errors import FieldProblem, InvalidInputError
 
 if TYPE_CHECKING:
-    from router.results import Plan
+    from router.client import RouterClient
+    from router.results import Plan, TopologyView
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_STATE = "westward-state.sqlite"
@@ -89,10 +90,9 @@ def _cmd_bench_route(args: argparse.Namespace) -> int:
 
 
 def remote_plan(
-    server: str, jobs_path: str, *, time_limit_s: float, carbon_price_cny_per_kg: float
+    client: RouterClient, jobs_path: str, *, time_limit_s: float, carbon_price_cny_per_kg: float
 ) -> Plan:
     """Plan a jobs file on a westward server (nothing is reserved); problems name file:line."""
-    from router.client import RouterClient
     from router.model.sourcefile import read_yaml
 
     source = read_yaml(jobs_path)
@@ -101,12 +101,20 @@ def remote_plan(
     if not isinstance(entries, list):
         raise source.locate([FieldProblem("jobs", "is required (a list of jobs)")])
     try:
-        with RouterClient(server) as client:
-            return client.plan(
-                entries,
-                time_limit_s=time_limit_s,
-                carbon_price_cny_per_kg=carbon_price_cny_per_kg,
-                timeout_s=time_limit_s + 30.0,
-            )
+        return client.plan(
+            entries,
+            time_limit_s=time_limit_s,
+            carbon_price_cny_per_kg=carbon_price_cny_per_kg,
+            timeout_s=time_limit_s + 30.0,
+        )
     except InvalidInputError as exc:
         raise source.locate(exc.problems) from None
+
+
+def held_devices(view: TopologyView) -> int:
+    """Devices that reservations hold on a server (each pool's count minus its free)."""
+    return sum(
+        max(0, pool.count - view.free.get((site.name, index), pool.count))
+        for site in view.topology.sites.values()
+        for index, pool in enumerate(site.pools)
+    )
