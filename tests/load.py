@@ -20,7 +20,7 @@ from typing import Any
 
 from router.client import RouterClient
 from router.errors import RouterError
-from router.state.ledger import audit
+from router.state.audit import audit
 from router.v1 import router_pb2 as pb
 from tests.tools import REPO_ROOT
 

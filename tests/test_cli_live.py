@@ -15,7 +15,7 @@ from router.cli import main
 from router.client import RouterClient
 from router.model.topology import Topology
 from router.service.background import BackgroundServer
-from router.state.ledger import SqliteLedger
+from router.state.sqlite import SqliteLedger
 from tests.tools import REPO_ROOT
 
 

@@ -20,8 +20,9 @@ from typing import Any
 
 from router.errors import FieldProblem, InvalidInputError, RouterError
 from router.model.topology import Topology, default_topology, load_topology
-from router.service.server import DEFAULT_GRACE_S, ListenError, RouterServicer, create_server, log
-from router.state.ledger import SqliteLedger
+from router.service.server import DEFAULT_GRACE_S, ListenError, create_server
+from router.service.servicer import RouterServicer, log
+from router.state.sqlite import SqliteLedger
 
 ANSWER_KEEP_S = 7 * 24 * 3600.0
 """Stored Place/Route answers older than this are dropped at start (retries are quicker)."""
