@@ -11,6 +11,7 @@ from typing import Any
 
 from router.cli import service as cli_service
 from router.cli.common import positive_float, positive_int, print_json, progress, topology_from
+from router.report.words import plural
 
 DEFAULT_LOAD = 0.8
 
@@ -128,7 +129,7 @@ def run_synthetic(
 def _cmd_synthetic(args: argparse.Namespace) -> int:
     from router.report.tables import format_table
 
-    progress(f"generating and planning {args.jobs} jobs...")
+    progress(f"generating and planning {plural(args.jobs, 'job')}...")
     result = run_synthetic(
         args.jobs, args.sites, args.seed, args.time_limit, args.topology, args.load
     )

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from router.cli.common import add_server_option, at_least, connect, print_json
 from router.errors import FieldProblem, InvalidInputError
+from router.report.words import plural
 
 if TYPE_CHECKING:
     from router.results import PlacementEvent, Reservation, SiteUpdateResult, TopologyView
@@ -116,7 +117,6 @@ def reservation_to_dict(r: Reservation) -> dict[str, Any]:
 def render_reservations(found: list[Reservation]) -> str:
     """Reservations as a table, with how many devices they hold."""
     from router.report.tables import format_table
-    from router.report.words import plural
 
     if not found:
         return "No reservations."
@@ -235,7 +235,6 @@ def _event_to_dict(event: PlacementEvent) -> dict[str, Any]:
 def render_update(result: SiteUpdateResult, live: TopologyView) -> str:
     """The site after the update, and every job it moved or evicted."""
     from router.report.tables import format_table
-    from router.report.words import plural
 
     data = update_to_dict(result, live)
     rows = [

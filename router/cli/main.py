@@ -24,6 +24,7 @@ from router.cli.common import (
     topology_from,
 )
 from router.errors import InvalidInputError, RouterError
+from router.report.words import plural
 
 if TYPE_CHECKING:
     from router.results import Plan
@@ -117,7 +118,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     else:
         topology = topology_from(args.topology)
         jobs = load_jobs(args.jobs, topology)
-        progress(f"planning {len(jobs)} jobs on {len(topology.sites)} sites...")
+        progress(f"planning {plural(len(jobs), 'job')} on {plural(len(topology.sites), 'site')}...")
         plan = plan_jobs(
             topology,
             jobs,
@@ -138,7 +139,6 @@ def render_plan(plan: Plan, held_devices: int | None = None) -> str:
     """A plan as a table for people, with totals and the comparison with staying east;
     `held_devices`: what a server's reservations hold (the plan used only the rest)."""
     from router.report.tables import cny, format_table
-    from router.report.words import plural
 
     rows = [
         [
@@ -160,26 +160,59 @@ def render_plan(plan: Plan, held_devices: int | None = None) -> str:
         out.append("")
         out.append(f"Unplaced ({len(plan.unplaced)}):")
         out += [f"  {u.job}: {u.reason}" for u in plan.unplaced]
-    west = sum(p.count * p.run_hours for p in plan.placements if p.zone == "west")
-    total = sum(p.count * p.run_hours for p in plan.placements) or 1.0
-    gap = _gap_pct(plan.total_cost_cny, plan.lower_bound_cny)
-    out += [
-        "",
-        f"Placed {len(plan.placements)} of {len(plan.placements) + len(plan.unplaced)} jobs; "
-        f"{100 * west / total:.0f}% of device-hours in the west.",
-        f"Total cost            {cny(plan.total_cost_cny):>14} CNY",
-        f"Baseline (stay east)  {cny(plan.baseline_cost_cny):>14} CNY",
-        f"Savings vs baseline   {cny(plan.savings_cny):>14} CNY on jobs both place",
-        f"Unlocked jobs         {plan.unlocked_jobs:>14}   (placed only by moving)",
-        f"Lower bound           {cny(plan.lower_bound_cny):>14} CNY (gap {gap})",
-        f"Solver                {plan.solver_status:>14}   ({plan.solver_seconds:.2f} s)",
-    ]
+    out += ["", *render_totals(plan)]
     if held_devices is not None:
         out.append(
             f"Server reservations hold {plural(held_devices, 'device')}; this plan used only "
             "the devices they leave free."
         )
     return "\n".join(out)
+
+
+def render_totals(plan: Plan) -> list[str]:
+    """The headline figures, each saying how many jobs it covers: the plan and the baseline
+    place different numbers of jobs, so savings compare only the jobs both place."""
+    from router.report.tables import cny
+
+    jobs = len(plan.placements) + len(plan.unplaced)
+    west = sum(p.count * p.run_hours for p in plan.placements if p.zone == "west")
+    total = sum(p.count * p.run_hours for p in plan.placements) or 1.0
+    shared_plan_cost = plan.baseline_shared_cost_cny - plan.savings_cny
+    saved = "savings" if plan.savings_cny >= 0 else "extra cost"
+    gap = _gap_pct(plan.total_cost_cny, plan.lower_bound_cny)
+
+    def line(label: str, value: str, note: str = "", unit: str = "CNY") -> str:
+        return f"{label:<22}{value:>14} {unit:<3}  {note}".rstrip()
+
+    return [
+        line(
+            "Plan",
+            cny(plan.total_cost_cny),
+            f"places {len(plan.placements)} of {plural(jobs, 'job')}; "
+            f"{100 * west / total:.0f}% of device-hours in the west",
+        ),
+        line(
+            "Baseline (stay east)",
+            cny(plan.baseline_cost_cny),
+            f"places {plan.baseline_jobs} of {plural(jobs, 'job')} (each in its origin's hub)",
+        ),
+        f"On the {plural(plan.shared_jobs, 'job')} both place:",
+        line("  baseline", cny(plan.baseline_shared_cost_cny)),
+        line("  plan", cny(shared_plan_cost)),
+        line(
+            f"  {saved}",
+            cny(abs(plan.savings_cny)),
+            f"{100 * abs(plan.savings_share):.1f}% of the baseline's cost",
+        ),
+        line(
+            "Unlocked jobs",
+            f"{plan.unlocked_jobs:,}",
+            "placed by the plan only: the baseline cannot place them",
+            unit="",
+        ),
+        line("Lower bound", cny(plan.lower_bound_cny), f"gap {gap}"),
+        line("Solver", plan.solver_status, f"{plan.solver_seconds:.2f} s", unit=""),
+    ]
 
 
 def _gap_pct(cost: float, bound: float) -> str:
@@ -192,7 +225,7 @@ def _cmd_jobs_validate(args: argparse.Namespace) -> int:
     from router.model.jobs import load_jobs
 
     jobs = load_jobs(args.file, topology_from(args.topology))
-    print(f"{args.file}: ok: {len(jobs)} jobs")
+    print(f"{args.file}: ok: {plural(len(jobs), 'job')}")
     return 0
 
 

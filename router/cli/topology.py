@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from router.cli.common import at_least, print_json, topology_from, writable_output
 from router.errors import FieldProblem, InvalidInputError
 from router.model.authoring import DEFAULT_FIXED_MS, DEFAULT_ROUTE_FACTOR
+from router.report.words import plural
 
 if TYPE_CHECKING:
     from router.model.topology import Topology
@@ -72,10 +73,14 @@ def _cmd_topology_validate(args: argparse.Namespace) -> int:
 
     topology = load_topology(args.file)
     pools = sum(len(s.pools) for s in topology.sites.values())
-    print(
-        f"{args.file}: ok: {len(topology.hubs)} hubs, {len(topology.regions)} regions, "
-        f"{len(topology.sites)} sites, {pools} pools, {len(topology.links)} links"
+    counts = (
+        plural(len(topology.hubs), "hub"),
+        plural(len(topology.regions), "region"),
+        plural(len(topology.sites), "site"),
+        plural(pools, "pool"),
+        plural(len(topology.links), "link"),
     )
+    print(f"{args.file}: ok: {', '.join(counts)}")
     return 0
 
 
@@ -183,9 +188,11 @@ def _cmd_topology_fill(args: argparse.Namespace) -> int:
         writable_output(args.out).write_text(filled, encoding="utf-8")
     else:
         sys.stdout.write(filled)
+
     where = f" into {args.out}" if args.out else ""
+    estimated = plural(len(estimates), "link latency", "link latencies")
     print(
-        f"{args.file}: estimated {len(estimates)} link latencies{where} (marked [E])",
+        f"{args.file}: estimated {estimated}{where} (marked [E])",
         file=sys.stderr,
     )
     return 0
