@@ -3,7 +3,7 @@
     with RouterClient("127.0.0.1:50051") as client:
         result = client.route({"name": "chat", "kind": "inference", ...})
 
-Results are dataclasses (router.results, router.results), never raw protobuf. Every call
+Results are dataclasses (router.results), never raw protobuf. Every call
 has a default deadline. UNAVAILABLE is retried by the channel's service config; that is
 safe because every unary call is idempotent: the SDK gives each Place and Route a
 request_id (retries get the first answer), Release and UpdateSite set absolute state.
@@ -52,16 +52,8 @@ DEFAULT_TIMEOUTS_S: Mapping[str, float] = {
     "ReloadTopology": 60.0,
     "Check": 5.0,
 }
-RETRIED = (
-    "Place",
-    "Route",
-    "Release",
-    "ListReservations",
-    "GetTopology",
-    "UpdateSite",
-    "WhatIf",
-    "ReloadTopology",
-)
+RETRIED = tuple(method for method in DEFAULT_TIMEOUTS_S if method != "Check")
+"""Every RouterService unary call (all idempotent)."""
 
 JobLike = Job | Mapping[str, Any]
 """A domain Job, or a job in its jobs-file shape (a mapping as in examples/jobs/*.yaml)."""

@@ -145,8 +145,9 @@ def show(value: Any) -> str:
         return "nothing"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str):  # a long value is cut: answers echo it, and must stay small
+        text = json.dumps(value if len(value) <= 60 else value[:40], ensure_ascii=False)
+        return text if len(value) <= 60 else f'{text[:-1]}..." ({len(value):,} characters)'
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):

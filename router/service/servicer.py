@@ -46,9 +46,9 @@ CONTENDED_PLAN_S = 0.5
 """Solver seconds of a Place's last try, run on the ledger thread (it holds up commits)."""
 WATCH_QUEUE_EVENTS = 10_000
 PARSED_JOBS_KEPT = 4096
-JOB_NAME = re.compile(
-    load_schema("jobs")["properties"]["jobs"]["items"]["properties"]["name"]["pattern"]
-)
+_NAME_SCHEMA = load_schema("jobs")["properties"]["jobs"]["items"]["properties"]["name"]
+JOB_NAME = re.compile(_NAME_SCHEMA["pattern"])
+JOB_NAME_MAX = int(_NAME_SCHEMA["maxLength"])
 T = TypeVar("T")
 Context = grpc.aio.ServicerContext[Any, Any]
 
@@ -241,7 +241,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         shape = pb.Job()
         shape.CopyFrom(message)
         shape.name = ""
-        if JOB_NAME.fullmatch(message.name):
+        if len(message.name) <= JOB_NAME_MAX and JOB_NAME.fullmatch(message.name):
             try:
                 job, spec = self._parsed_shape(shape.SerializeToString(deterministic=True))
                 return replace(job, name=message.name), {**spec, "name": message.name}
