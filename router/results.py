@@ -183,6 +183,18 @@ class TopologyView:
     topology: Topology
     free: dict[tuple[str, int], int]
 
+    def held(self) -> dict[tuple[str, int], int]:
+        """Devices reservations hold per (site, pool index): what the pool can hand out
+        (nothing while its site is down) minus what is free."""
+        return {
+            (site.name, index): max(
+                0,
+                (0 if site.status == "down" else pool.count) - self.free.get((site.name, index), 0),
+            )
+            for site in self.topology.sites.values()
+            for index, pool in enumerate(site.pools)
+        }
+
 
 @dataclass(frozen=True)
 class JobMove:

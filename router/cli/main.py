@@ -138,7 +138,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
                 time_limit_s=args.time_limit,
                 carbon_price_cny_per_kg=args.carbon_price,
             )
-            held = cli_service.held_devices(client.get_topology())
+            held = sum(client.get_topology().held().values())
     else:
         topology = topology_from(args.topology)
         jobs = load_jobs(args.jobs, topology)

@@ -11,7 +11,7 @@ from router.errors import FieldProblem, InvalidInputError
 
 if TYPE_CHECKING:
     from router.client import RouterClient
-    from router.results import Plan, TopologyView
+    from router.results import Plan
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_STATE = "westward-state.sqlite"
@@ -35,6 +35,10 @@ def register(commands: Any) -> None:
         "--grace", type=non_negative_float, default=10.0, metavar="S",
         help="seconds in-flight calls get to finish on SIGTERM/SIGINT (default 10)",
     )  # fmt: skip
+    serve.add_argument(
+        "--metrics-listen", metavar="ADDR",
+        help="also serve Prometheus metrics at http://ADDR/metrics (host:port; default: off)",
+    )  # fmt: skip
     serve.set_defaults(handler=_cmd_serve)
 
 
@@ -42,7 +46,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from router.service.process import serve
 
     return serve(
-        topology_path=args.topology, listen=args.listen, state_path=args.state, grace_s=args.grace
+        topology_path=args.topology,
+        listen=args.listen,
+        state_path=args.state,
+        grace_s=args.grace,
+        metrics_listen=args.metrics_listen,
     )
 
 
@@ -109,12 +117,3 @@ def remote_plan(
         )
     except InvalidInputError as exc:
         raise source.locate(exc.problems) from None
-
-
-def held_devices(view: TopologyView) -> int:
-    """Devices that reservations hold on a server (each pool's count minus its free)."""
-    return sum(
-        max(0, pool.count - view.free.get((site.name, index), pool.count))
-        for site in view.topology.sites.values()
-        for index, pool in enumerate(site.pools)
-    )
