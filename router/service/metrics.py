@@ -188,6 +188,8 @@ class CallObserver(grpc.aio.ServerInterceptor):
 
     def __init__(self, metrics: Metrics | None = None) -> None:
         self.metrics = metrics
+        # Each method's handler is the same object call after call: wrap it once.
+        self._wrapped: dict[str, tuple[object, Any]] = {}
 
     async def intercept_service(
         self,
@@ -200,6 +202,15 @@ class CallObserver(grpc.aio.ServerInterceptor):
         if handler is None:
             return handler
         method: str = handler_call_details.method
+        seen = self._wrapped.get(method)
+        if seen is not None and seen[0] is handler:
+            wrapped: grpc.RpcMethodHandler[_Req, _Resp] = seen[1]
+            return wrapped
+        wrapped = self._wrap(method, handler)
+        self._wrapped[method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, method: str, handler: Any) -> Any:
         wrap = {
             "unary_unary": (self._unary, grpc.unary_unary_rpc_method_handler),
             "unary_stream": (self._stream, grpc.unary_stream_rpc_method_handler),
