@@ -156,7 +156,8 @@ def test_unreachable_server_is_one_line_exit_1_without_traceback() -> None:
         cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 1
-    assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
+    assert done.stderr.startswith("error: --server 127.0.0.1:9: failed to connect")
+    assert "Traceback" not in done.stderr
 
 
 def test_plan_on_a_server_says_what_reservations_hold(

@@ -58,3 +58,14 @@ def test_a_plan_dearer_on_shared_jobs_shows_extra_cost_not_negative_savings() ->
     assert lines[2] == "On the 1 job both place:"
     assert lines[5].split()[:4] == ["extra", "cost", "100", "CNY"]
     assert lines[5].endswith("10.0% of the baseline's cost")
+
+
+def test_nouns_agree_with_their_numbers() -> None:
+    from router.report.words import noun, plural
+
+    assert plural(1, "region") == "1 region"
+    assert plural(0, "region") == "0 regions"
+    assert plural(1500, "job") == "1,500 jobs"
+    assert plural(1, "link latency", "link latencies") == "1 link latency"
+    assert plural(2, "link latency", "link latencies") == "2 link latencies"
+    assert noun(1, "zone") == "zone" and noun(3, "zone") == "zones"

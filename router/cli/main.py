@@ -20,10 +20,10 @@ from router.cli.common import (
     connect,
     non_negative_float,
     print_json,
-    progress,
     topology_from,
+    working,
 )
-from router.errors import InvalidInputError, RouterError
+from router.errors import InvalidInputError, RouterError, ServiceUnavailableError
 from router.report.words import plural
 
 if TYPE_CHECKING:
@@ -43,6 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except ServiceUnavailableError as exc:
+        server = getattr(args, "server", None)
+        where = f"--server {server}: " if server else ""
+        print(f"error: {where}{exc}", file=sys.stderr)
+        return 1
     except RouterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -94,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     jobs = commands.add_parser("jobs", help="validate job files")
     jobs_commands = jobs.add_subparsers(dest="jobs_command", required=True)
     jobs_validate = jobs_commands.add_parser("validate", help="check a jobs file")
-    jobs_validate.add_argument("file", metavar="F")
+    jobs_validate.add_argument("file", metavar="F", help="jobs file (YAML, JSON or JSON Lines)")
     add_topology_option(jobs_validate)
     jobs_validate.set_defaults(handler=_cmd_jobs_validate)
     return parser
@@ -130,8 +135,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
     held: int | None = None
     if args.server:
-        progress(f"planning {args.jobs} on {args.server}...")
-        with connect(args) as client:
+        with connect(args) as client, working(f"planning {args.jobs} on {args.server}"):
             plan = cli_service.remote_plan(
                 client,
                 args.jobs,
@@ -142,13 +146,14 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     else:
         topology = topology_from(args.topology)
         jobs = load_jobs(args.jobs, topology)
-        progress(f"planning {plural(len(jobs), 'job')} on {plural(len(topology.sites), 'site')}...")
-        plan = plan_jobs(
-            topology,
-            jobs,
-            time_limit_s=args.time_limit,
-            carbon_price_cny_per_kg=args.carbon_price,
-        )
+        size = f"{plural(len(jobs), 'job')} on {plural(len(topology.sites), 'site')}"
+        with working(f"planning {size} (solver time limit {args.time_limit:g} s)"):
+            plan = plan_jobs(
+                topology,
+                jobs,
+                time_limit_s=args.time_limit,
+                carbon_price_cny_per_kg=args.carbon_price,
+            )
     if args.json:
         data = plan_to_dict(plan)
         if held is not None:

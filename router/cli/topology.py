@@ -21,13 +21,13 @@ def register(commands: Any) -> None:
     topology = commands.add_parser("topology", help="validate, inspect and author topology files")
     topology_commands = topology.add_subparsers(dest="topology_command", required=True)
     validate = topology_commands.add_parser("validate", help="check a topology file")
-    validate.add_argument("file", metavar="F")
+    validate.add_argument("file", metavar="F", help="topology YAML file")
     validate.set_defaults(handler=_cmd_topology_validate)
     show = topology_commands.add_parser(
         "show", help="hubs, sites, pools, prices and the latency matrix from regions to sites"
     )
     show.add_argument("file", nargs="?", metavar="F", help="default: the embedded topology")
-    show.add_argument("--json", action="store_true")
+    show.add_argument("--json", action="store_true", help="print one JSON object")
     show.set_defaults(handler=_cmd_topology_show)
     render = topology_commands.add_parser(
         "render", help="draw the topology (sites by zone, pools, links by latency) as PNG"
@@ -55,7 +55,7 @@ def register(commands: Any) -> None:
         "great-circle km x route factor + fixed ms. Comments and layout are kept; each "
         "estimate gets a `# [E]` comment.",
     )
-    fill.add_argument("file", metavar="F")
+    fill.add_argument("file", metavar="F", help="topology YAML file with links lacking latency_ms")
     fill.add_argument("--out", metavar="F2", help="write here (default: print to stdout)")
     fill.add_argument(
         "--route-factor",
