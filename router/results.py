@@ -186,14 +186,10 @@ class TopologyView:
     def held(self) -> dict[tuple[str, int], int]:
         """Devices reservations hold per (site, pool index): what the pool can hand out
         (nothing while its site is down) minus what is free."""
-        return {
-            (site.name, index): max(
-                0,
-                (0 if site.status == "down" else pool.count) - self.free.get((site.name, index), 0),
-            )
-            for site in self.topology.sites.values()
-            for index, pool in enumerate(site.pools)
-        }
+        from router.state.records import pool_capacities  # records imports this module
+
+        usable = pool_capacities(self.topology)
+        return {key: max(0, count - self.free.get(key, 0)) for key, count in usable.items()}
 
 
 @dataclass(frozen=True)
