@@ -27,7 +27,7 @@ from router.model.topology import Topology
 from router.results import PlacementEvent
 from router.service.background import BackgroundServer
 from router.service.convert import pb, pb_grpc
-from router.state.engine import solver_budget
+from router.service.servicer import solver_budget
 from router.state.site_changes import PoolChange
 from router.state.sqlite import SqliteLedger
 

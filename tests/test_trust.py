@@ -47,6 +47,18 @@ def job(name: str = "j", count: int = 1, **fields: Any) -> pb.Job:
     return message
 
 
+def small(name: str) -> dict[str, Any]:
+    """One A800 for an hour, in the jobs-file shape the SDK takes."""
+    return {
+        "name": name,
+        "kind": "inference",
+        "origin": "shanghai",
+        "max_latency_ms": 50,
+        "accelerators": {"count": 1, "types": ["A800"]},
+        "hours": 1,
+    }
+
+
 def violations(error: grpc.RpcError) -> list[str]:
     """The BadRequest field paths of an INVALID_ARGUMENT answer."""
     assert error.code() is grpc.StatusCode.INVALID_ARGUMENT, (error.code(), error.details())
@@ -201,14 +213,7 @@ def test_250_reservations_are_listed_over_3_pages(served: ServeProcess) -> None:
     with RouterClient(f"127.0.0.1:{served.port}") as client:
         made = [
             client.route(
-                {
-                    "name": f"p{i}",
-                    "kind": "inference",
-                    "origin": "shanghai",
-                    "max_latency_ms": 50,
-                    "accelerators": {"count": 1, "types": ["A800"]},
-                    "hours": 1,
-                },
+                small(f"p{i}"),
                 request_id=f"page-{i}",
             ).reservation
             for i in range(250)
@@ -293,14 +298,7 @@ def test_a_full_disk_is_unavailable_and_leaves_nothing_half_written(tmp_path: Pa
             for i in range(2000):
                 try:
                     routed = client.route(
-                        {
-                            "name": f"f{i}",
-                            "kind": "inference",
-                            "origin": "shanghai",
-                            "max_latency_ms": 50,
-                            "accelerators": {"count": 1, "types": ["A800"]},
-                            "hours": 1,
-                        },
+                        small(f"f{i}"),
                         request_id=f"full-{i}",
                         timeout_s=5,
                     )

@@ -39,11 +39,13 @@ from router.service.committer import GroupCommitter
 from router.service.convert import pb, pb_grpc
 from router.service.requests import request_key, require
 from router.service.status import status_of
-from router.state.engine import Engine, solver_budget
+from router.state.engine import Engine
 
 DEFAULT_TIME_LIMIT_S = 10.0
 CONTENDED_PLAN_S = 0.5
 """Solver seconds of a Place's last try, run on the ledger thread (it holds up commits)."""
+ANSWER_MARGIN_S = 0.05
+"""A commit needs this much of the call's time left to send its answer, or it is undone."""
 WATCH_QUEUE_EVENTS = 10_000
 PARSED_JOBS_KEPT = 4096
 _NAME_SCHEMA = load_schema("jobs")["properties"]["jobs"]["items"]["properties"]["name"]
@@ -139,7 +141,10 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             gone.set()
 
         context.add_done_callback(went)  # type: ignore[arg-type]  # stubs want a class
-        return lambda: not gone.is_set() and (deadline is None or time.monotonic() < deadline)
+        return lambda: (
+            not gone.is_set()
+            and (deadline is None or time.monotonic() < deadline - ANSWER_MARGIN_S)
+        )
 
     # --- RPCs -------------------------------------------------------------------------
 
@@ -202,9 +207,6 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
 
             key = request_key("Route", request)
             wanted = self._wanted(context)
-            first = self._engine.answer(key)  # a retry: the first answer, nothing new
-            if first is not None:
-                return pb.RouteResponse.FromString(first)
             proposal = self._engine.propose_route(
                 job, spec, request=key, ttl_s=request.ttl_s, encode=encode, wanted=wanted
             )
@@ -336,12 +338,14 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
     ) -> pb.WhatIfResponse:
         """Plan jobs under scenarios and diff them against the baseline."""
         budget = self._budget(context, request.time_limit_s)
+        wanted = self._wanted(context)
 
         def work() -> pb.WhatIfResponse:
             result = self._engine.whatif(
                 [convert.job_entry(j) for j in request.jobs],
                 convert.scenario_entries(request.scenarios),
                 time_limit_s=budget(),
+                wanted=wanted,
             )
             return convert.whatif_response(result)
 
@@ -444,3 +448,15 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         for queue in list(self._watchers):
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(None)
+
+
+def solver_budget(requested_s: float, default_s: float, remaining_s: float | None) -> float:
+    """The solver time limit for a call: the request's (or default), within its deadline.
+
+    A fifth of the remaining time (at least 50 ms) is kept for screening, committing and
+    answering, so the solver never runs past the caller's deadline.
+    """
+    limit = requested_s if requested_s > 0 else default_s
+    if remaining_s is not None:
+        limit = min(limit, remaining_s - max(0.05, remaining_s * 0.2))
+    return max(0.0, limit)

@@ -17,6 +17,7 @@ from typing import Any
 
 from router.errors import (
     CapacityError,
+    DeadlineExceededError,
     FieldProblem,
     InvalidInputError,
     NotFoundError,
@@ -142,7 +143,6 @@ class Engine:
 
         With ttl_s > 0 the reservation expires that many seconds from now.
         """
-        _check_ttl(ttl_s)
         topology, network = self._live
         free = self._ledger.free()
         outcome: Placement | Unplaced | None = None
@@ -228,7 +228,6 @@ class Engine:
         With ttl_s > 0 every reservation made expires that many seconds from now; the
         reservations are committed only while `wanted()` (the caller's deadline) holds.
         """
-        _check_ttl(ttl_s)
         if not dry_run:
             first = self._ledger.answer(request)
             if first is not None:
@@ -324,10 +323,6 @@ class Engine:
         more = len(held) > size  # the one extra tells whether another page follows
         page = held[:size]
         return [view(h) for h in page], page[-1].seq if more else None
-
-    def answer(self, request: RequestKey | None) -> bytes | None:
-        """The answer stored for a request already committed (a retry), if any."""
-        return self._ledger.answer(request)
 
     def topology_view(self) -> TopologyView:
         """The live topology and its free devices."""
@@ -428,9 +423,15 @@ class Engine:
         scenarios: Sequence[Mapping[str, Any]],
         *,
         time_limit_s: float,
+        wanted: Callable[[], bool] = lambda: True,
     ) -> WhatIfResult:
-        """Plan jobs (default: the active reservations' jobs) under each scenario."""
+        """Plan jobs (default: the active reservations' jobs) under each scenario.
+
+        All the plans share `time_limit_s`; before each one, a caller who left (`wanted`
+        says no) or a spent budget stops the work instead of planning on for nobody.
+        """
         topology, network = self._live
+        deadline = time.monotonic() + time_limit_s
         if specs:
             jobs = parse_jobs({"jobs": [dict(s) for s in specs]}, topology)
         else:
@@ -441,8 +442,11 @@ class Engine:
         per_plan = time_limit_s / (1 + len(parsed))
 
         def planner(t: Topology, js: Sequence[Job]) -> Any:
+            left = deadline - time.monotonic()
+            if left <= 0 or not wanted():
+                raise DeadlineExceededError("what-if: the time limit or the caller ran out")
             return plan_jobs(
-                t, js, time_limit_s=per_plan, network=network if t is topology else None
+                t, js, time_limit_s=min(per_plan, left), network=network if t is topology else None
             )
 
         return run_whatif(topology, jobs, parsed, planner)
@@ -477,22 +481,3 @@ def _check_growth(jobs: Sequence[Job], scenarios: Sequence[Scenario]) -> None:
                         )
                     ]
                 )
-
-
-def _check_ttl(ttl_s: float) -> None:
-    if not ttl_s >= 0:
-        raise InvalidInputError(
-            [FieldProblem("ttl_s", f"must be >= 0 seconds (0: never expires), got {ttl_s}")]
-        )
-
-
-def solver_budget(requested_s: float, default_s: float, remaining_s: float | None) -> float:
-    """The solver time limit for a call: the request's (or default), within its deadline.
-
-    A fifth of the remaining time (at least 50 ms) is kept for screening, committing and
-    answering, so the solver never runs past the caller's deadline.
-    """
-    limit = requested_s if requested_s > 0 else default_s
-    if remaining_s is not None:
-        limit = min(limit, remaining_s - max(0.05, remaining_s * 0.2))
-    return max(0.0, limit)

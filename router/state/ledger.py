@@ -7,13 +7,16 @@ its callers these obligations (the engine relies on each of them):
 - capacity: checked inside the committing transaction, so concurrent callers, in any
   process, never hand out more devices than a pool has (`CapacityError` undoes a commit);
 - idempotency: an answer stored under a (method, request_id) is returned instead of
-  reserving again, and only for the same request body (RequestKey.body_hash);
+  reserving again, and only for the same request body (RequestKey.body_hash; another
+  body is InvalidInputError with a problem on `request_id`);
 - deadlines: a Commit's `wanted` is asked inside the committing transaction, and a
   commit nobody wants any more is undone (DeadlineExceededError);
 - storage trouble (full, locked, I/O) is ServiceUnavailableError with nothing written;
 - history: every change to a pool's devices in use is recorded with the count in use and
   the capacity after it, so "no pool was ever over its count" can be checked afterwards;
 - expiry: reservations may carry an expiry; `expire` ends the due ones;
+- pages: `reservations(after_seq=, limit=)` lists in one stable order and sets each
+  record's `seq`, so ListReservations can continue after the last one it sent;
 - run-time site changes are kept, so they outlive restarts, and are committed in the
   same transaction as the moves and evictions they cause (`relocate` with a SiteState).
 """

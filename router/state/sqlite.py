@@ -35,12 +35,8 @@ from router.state.ledger import (
     ReservationState,
     SiteState,
 )
+from router.state.sqlite_rows import COLUMNS, dump, record_of, row_of, stored_request_id
 from router.state.sqlite_schema import migrate
-
-_COLUMNS = (
-    "reservation_id, job, site, pool_index, count, spec, details, state, request_id, "
-    "created_unix_s, ended_unix_s, expires_unix_s"
-)
 
 
 class SqliteLedger:
@@ -182,7 +178,7 @@ class SqliteLedger:
             inserted = self._db.execute(
                 "INSERT OR IGNORE INTO requests (request_id, body_hash, answer, created_unix_s) "
                 "VALUES (?, ?, ?, ?)",
-                (_key(request), request.body_hash, commit.answer, now),
+                (stored_request_id(request), request.body_hash, commit.answer, now),
             ).rowcount
             if not inserted:  # the same request committed before: its first answer stands
                 first = self._stored_answer(request)
@@ -191,9 +187,8 @@ class SqliteLedger:
         if commit.reservations:
             request_id = request.request_id if request is not None else ""
             self._db.executemany(
-                f"INSERT INTO reservations ({_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [_row(r, request_id, now) for r in commit.reservations],
+                f"INSERT INTO reservations ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [row_of(r, request_id, now) for r in commit.reservations],
             )
             for r in commit.reservations:
                 self._use(r.pool, r.count, "placed", r.reservation_id)
@@ -253,7 +248,7 @@ class SqliteLedger:
                         self._db.execute(
                             "UPDATE reservations SET site = ?, pool_index = ?, details = ? "
                             "WHERE reservation_id = ?",
-                            (move.site, move.pool_index, _dump(move.details), move.reservation_id),
+                            (move.site, move.pool_index, dump(move.details), move.reservation_id),
                         )
                     for rid in evictions:
                         self._end(rid, ReservationState.EVICTED)
@@ -268,7 +263,7 @@ class SqliteLedger:
         self._db.execute(
             "INSERT INTO site_changes (site, change) VALUES (?, ?) "
             "ON CONFLICT (site) DO UPDATE SET change = excluded.change",
-            (state.site, _dump(state.change)),
+            (state.site, dump(state.change)),
         )
         self._write_capacity(state.capacity)
 
@@ -281,11 +276,11 @@ class SqliteLedger:
         with self._lock:
             with self._transaction():
                 rows = self._db.execute(
-                    f"SELECT {_COLUMNS}, seq FROM reservations WHERE state = ? "
+                    f"SELECT {COLUMNS}, seq FROM reservations WHERE state = ? "
                     "AND expires_unix_s IS NOT NULL AND expires_unix_s <= ? ORDER BY seq",
                     (ReservationState.ACTIVE.value, now_unix_s),
                 ).fetchall()
-                due = [_reservation(row) for row in rows]
+                due = [record_of(row) for row in rows]
                 for r in due:
                     self._end(r.reservation_id, ReservationState.EXPIRED)
                     self._use(r.pool, -r.count, "expired", r.reservation_id)
@@ -321,13 +316,13 @@ class SqliteLedger:
         if site is not None:
             where.append("site = ?")
             args.append(site)
-        sql = f"SELECT {_COLUMNS}, seq FROM reservations WHERE {' AND '.join(where)} ORDER BY seq"
+        sql = f"SELECT {COLUMNS}, seq FROM reservations WHERE {' AND '.join(where)} ORDER BY seq"
         if limit is not None:
             sql += " LIMIT ?"
             args.append(limit)
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
-        return [_reservation(row) for row in rows]
+        return [record_of(row) for row in rows]
 
     def forget_answers(self, before_unix_s: float) -> int:
         """Drop stored request answers older than a time; returns how many went.
@@ -365,7 +360,8 @@ class SqliteLedger:
 
     def _stored_answer(self, request: RequestKey) -> bytes | None:
         row = self._db.execute(
-            "SELECT answer, body_hash FROM requests WHERE request_id = ?", (_key(request),)
+            "SELECT answer, body_hash FROM requests WHERE request_id = ?",
+            (stored_request_id(request),),
         ).fetchone()
         if row is None:
             return None
@@ -383,11 +379,11 @@ class SqliteLedger:
 
     def _get(self, reservation_id: str) -> HeldReservation:
         row = self._db.execute(
-            f"SELECT {_COLUMNS}, seq FROM reservations WHERE reservation_id = ?", (reservation_id,)
+            f"SELECT {COLUMNS}, seq FROM reservations WHERE reservation_id = ?", (reservation_id,)
         ).fetchone()
         if row is None:
             raise NotFoundError(f"no reservation {reservation_id!r}")
-        return _reservation(row)
+        return record_of(row)
 
     def _end(self, reservation_id: str, state: ReservationState) -> None:
         self._db.execute(
@@ -473,62 +469,3 @@ class _Transaction:
             raise ServiceUnavailableError(
                 f"the ledger could not write ({failure}); nothing changed, try again"
             ) from None
-
-
-def _dump(value: Mapping[str, Any]) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
-
-
-def _row(r: HeldReservation, request_id: str, now: float) -> tuple[object, ...]:
-    return (
-        r.reservation_id,
-        r.job,
-        r.site,
-        r.pool_index,
-        r.count,
-        _dump(r.spec),
-        _dump(r.details),
-        ReservationState.ACTIVE.value,
-        request_id or r.request_id,
-        now,
-        None,
-        r.expires_unix_s,
-    )
-
-
-def _reservation(row: tuple[Any, ...]) -> HeldReservation:
-    (
-        rid,
-        job,
-        site,
-        index,
-        count,
-        spec,
-        details,
-        state,
-        request_id,
-        created,
-        ended,
-        expires,
-        seq,
-    ) = row
-    return HeldReservation(
-        reservation_id=rid,
-        job=job,
-        site=site,
-        pool_index=int(index),
-        count=int(count),
-        spec=json.loads(spec),
-        details=json.loads(details),
-        state=ReservationState(state),
-        request_id=request_id,
-        created_unix_s=float(created),
-        ended_unix_s=None if ended is None else float(ended),
-        expires_unix_s=None if expires is None else float(expires),
-        seq=int(seq),
-    )
-
-
-def _key(request: RequestKey) -> str:
-    """Where a request's answer is stored: request ids are scoped to their method."""
-    return f"{request.method}/{request.request_id}"
