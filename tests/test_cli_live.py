@@ -144,10 +144,15 @@ def test_site_update_mistakes_exit_2_naming_the_field(
     code, _, err = run(capsys, "site", "update", "atlantis", *down)
     assert code == 1 and "atlantis" in err
 
-    with pytest.raises(SystemExit) as exited:
-        main(["site", "update", "zhongwei", "--pool", "zero=4", "--server", address])
-    assert exited.value.code == 2
-    assert "must be INDEX=COUNT" in capsys.readouterr().err
+    code, _, err = run(capsys, "site", "update", "zhongwei", "--price-factor", "1e9", *down[2:])
+    assert code == 2
+    assert err.startswith("error: --price-factor: pool 0's price must be a number > 0 and <=")
+
+    for bad in ("zero=4", "0=99999999999"):
+        with pytest.raises(SystemExit) as exited:
+            main(["site", "update", "zhongwei", "--pool", bad, "--server", address])
+        assert exited.value.code == 2
+        assert "must be INDEX=COUNT, whole numbers 0-" in capsys.readouterr().err
 
 
 def test_unreachable_server_is_one_line_exit_1_without_traceback() -> None:

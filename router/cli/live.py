@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import TYPE_CHECKING, Any
 
-from router.cli.common import add_server_option, at_least, connect, print_json
+from router.cli.common import add_server_option, connect, positive_float, print_json
 from router.errors import FieldProblem, InvalidInputError
 from router.report.words import plural
 
@@ -57,7 +57,7 @@ def register(commands: Any) -> None:
         help="set pool INDEX (0-based, as `topology show` lists them) to COUNT devices; repeatable",
     )  # fmt: skip
     update.add_argument(
-        "--price-factor", type=at_least(0.0), metavar="X",
+        "--price-factor", type=positive_float, metavar="X",
         help="multiply every pool's price per device-hour by X (1.2: 20%% dearer)",
     )  # fmt: skip
     update.add_argument("--json", action="store_true", help="print one JSON object")
@@ -65,11 +65,18 @@ def register(commands: Any) -> None:
 
 
 def pool_count(text: str) -> tuple[int, int]:
-    """argparse type: INDEX=COUNT, two whole numbers >= 0."""
+    """argparse type: INDEX=COUNT, two whole numbers within what UpdateSite accepts."""
+    from router.model.schema import load_schema
+
+    bounds = load_schema("requests")["properties"]["pools"]["items"]["properties"]
+    most_index, most_count = bounds["pool_index"]["maximum"], bounds["count"]["maximum"]
     index, sep, count = text.partition("=")
-    if sep and index.strip().isdigit() and count.strip().isdigit():
+    numbers = sep and index.strip().isdigit() and count.strip().isdigit()
+    if numbers and int(index) <= most_index and int(count) <= most_count:
         return int(index), int(count)
-    raise argparse.ArgumentTypeError(f"must be INDEX=COUNT, two whole numbers >= 0, got {text!r}")
+    raise argparse.ArgumentTypeError(
+        f"must be INDEX=COUNT, whole numbers 0-{most_index:,} and 0-{most_count:,}, got {text!r}"
+    )
 
 
 # --- reservations ---------------------------------------------------------------------------
@@ -193,10 +200,14 @@ def pool_changes(
 
 
 def _as_option(problem: FieldProblem, pools: list[PoolChange]) -> FieldProblem:
-    """A server's `pools[k]...` field path as the `--pool INDEX` option it came from."""
-    head = problem.path.partition("]")[0]
+    """A server's `pools[k].field` path as the option it came from: `--price-factor` for
+    a price, `--pool INDEX` for the rest."""
+    head, _, field = problem.path.partition("].")
     if head.startswith("pools[") and head[6:].isdigit() and int(head[6:]) < len(pools):
-        return FieldProblem(f"--pool {pools[int(head[6:])].pool_index}", problem.message)
+        index = pools[int(head[6:])].pool_index
+        if field == "price_cny_per_hour":
+            return FieldProblem("--price-factor", f"pool {index}'s price {problem.message}")
+        return FieldProblem(f"--pool {index}", problem.message)
     return problem
 
 
