@@ -98,7 +98,11 @@ def _abandon_running_work() -> None:
     """Exit now if a solve outlived the grace period: its call was cancelled, so its commit
     would be refused anyway, and waiting for the worker thread (as Python's exit does)
     would keep a SIGTERM from stopping the server in time."""
-    busy = [t.name for t in threading.enumerate() if t.name.startswith("westward-")]
+    workers = [t for t in threading.enumerate() if t.name.startswith("westward-")]
+    until = time.monotonic() + 0.5  # idle workers are ending on their own: let them
+    for worker in workers:
+        worker.join(max(0.0, until - time.monotonic()))
+    busy = [t.name for t in workers if t.is_alive()]
     if busy:
         log.warning("abandoning work still running after the grace period", extra={"threads": busy})
         logging.shutdown()
