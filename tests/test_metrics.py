@@ -3,16 +3,24 @@ JSON log line for every call."""
 
 from __future__ import annotations
 
+import logging
 import socket
 import subprocess
+import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from router.client import RouterClient
-from router.errors import NotFoundError
+from router.errors import InvalidInputError, NotFoundError
+from router.model.topology import Topology
+from router.service.background import BackgroundServer
+from router.state.sqlite import SqliteLedger
 from tests.conftest import MINI
 from tests.test_cli_service import JOB, Served, westward
 from tests.tools import REPO_ROOT
@@ -117,3 +125,64 @@ def _serve_fails(tmp_path: Path, address: str, expected: str) -> None:
     assert done.returncode == 2, done.stderr
     assert f"error: --metrics-listen: {expected}" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_streams_health_and_failed_calls_are_observed_too(
+    mini: Topology, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ledger = SqliteLedger(tmp_path / "state.sqlite")
+    caplog.set_level(logging.INFO, logger="westward.calls")
+    with BackgroundServer(topology=mini, ledger=ledger, metrics=True) as bg:
+        assert bg.server is not None and bg.server.metrics is not None
+        registry = bg.server.metrics.registry
+        with RouterClient(f"127.0.0.1:{bg.port}") as client:
+            assert client.health() == "serving"
+            events = client.watch_placements()
+            _wait_for_watcher(bg)
+            placed = client.route(JOB)
+            assert placed.reservation is not None
+            assert next(iter(events)).type == "placed"
+            events.close()
+            with pytest.raises(InvalidInputError):
+                client.route(dict(JOB, hours=-1))
+            _wait_for(lambda: _logged(caplog, "WatchPlacements"))
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(generate_latest(registry).decode())
+            for s in family.samples
+        }
+    ledger.close()
+    health = (("code", "OK"), ("method", "/grpc.health.v1.Health/Check"))
+    assert samples[("westward_calls_total", health)] == 1
+    assert calls(samples, "Route", "INVALID_ARGUMENT") == 1
+    watched = _logged(caplog, "WatchPlacements")
+    assert watched is not None and watched.code in ("CANCELLED", "OK")
+    assert calls(samples, "WatchPlacements", watched.code) == 1
+    stream_latency = ("westward_call_seconds_count", (("method", watched.method),))
+    assert stream_latency not in samples, "a stream's lifetime is not a call latency"
+    bad = _logged(caplog, "Route", "INVALID_ARGUMENT")
+    assert bad is not None and bad.ms >= 0
+
+
+def _logged(caplog: pytest.LogCaptureFixture, method: str, code: str | None = None) -> Any:
+    for record in caplog.records:
+        facts = record.__dict__
+        if record.getMessage() != "call" or not facts["method"].endswith(f"/{method}"):
+            continue
+        if code is None or facts["code"] == code:
+            return record
+    return None
+
+
+def _wait_for(ready: Callable[[], object], timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        assert time.monotonic() < deadline, "never happened"
+        time.sleep(0.01)
+
+
+def _wait_for_watcher(bg: BackgroundServer) -> None:
+    assert bg.server is not None
+    engine = bg.server.engine
+    # Metrics count events through one listener of their own; the stream adds another.
+    _wait_for(lambda: engine.listener_count >= 2)
