@@ -78,18 +78,6 @@ def add_topology_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def add_server_option(parser: argparse.ArgumentParser, *, required: bool, help: str) -> None:
-    """The common `--server ADDR` option of commands that talk to a westward server."""
-    parser.add_argument("--server", required=required, metavar="ADDR", help=help)
-
-
-def connect(args: argparse.Namespace) -> RouterClient:
-    """A client for `args.server`; the one place every `--server` command connects."""
-    from router.client import RouterClient
-
-    return RouterClient(args.server)
-
-
 def writable_output(path: str) -> Path:
     """`path` as a Path, after checking its directory exists (before any long work)."""
     out = Path(path)
@@ -156,3 +144,17 @@ def _number(text: str) -> float:
     if value != value or value in (float("inf"), float("-inf")):
         raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
     return value
+
+
+def add_server_options(
+    parser: argparse.ArgumentParser, help: str, *, required: bool = False
+) -> None:
+    """`--server ADDR` of every command that talks to a westward server."""
+    parser.add_argument("--server", required=required, metavar="ADDR", help=help)
+
+
+def connect(args: argparse.Namespace) -> RouterClient:
+    """A client for `--server`: the one place every `--server` command connects."""
+    from router.client import RouterClient
+
+    return RouterClient(args.server)

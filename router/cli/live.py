@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import TYPE_CHECKING, Any
 
-from router.cli.common import add_server_option, connect, positive_float, print_json
+from router.cli.common import add_server_options, connect, positive_float, print_json
 from router.errors import FieldProblem, InvalidInputError
 from router.report.words import plural
 
@@ -25,7 +25,7 @@ def register(commands: Any) -> None:
     )
     group = reservations.add_subparsers(dest="reservations_command", required=True)
     listing = group.add_parser("list", help="the reservations a server holds, oldest first")
-    add_server_option(listing, required=True, help=SERVER_HELP)
+    add_server_options(listing, SERVER_HELP, required=True)
     listing.add_argument("--site", metavar="S", help="only reservations at site S")
     listing.add_argument(
         "--include-ended", action="store_true", help="also released, evicted and expired ones"
@@ -34,7 +34,7 @@ def register(commands: Any) -> None:
     listing.set_defaults(handler=_cmd_list)
     release = group.add_parser("release", help="end a reservation and free its devices")
     release.add_argument("reservation_id", metavar="ID", help="the reservation's id")
-    add_server_option(release, required=True, help=SERVER_HELP)
+    add_server_options(release, SERVER_HELP, required=True)
     release.add_argument("--json", action="store_true", help="print the released reservation")
     release.set_defaults(handler=_cmd_release)
 
@@ -47,7 +47,7 @@ def register(commands: Any) -> None:
         "hold are moved elsewhere in the same transaction, or evicted when nothing fits.",
     )
     update.add_argument("site", metavar="SITE", help="the site's name")
-    add_server_option(update, required=True, help=SERVER_HELP)
+    add_server_options(update, SERVER_HELP, required=True)
     update.add_argument(
         "--status", choices=STATUSES, help="up: takes work; drain: keeps its jobs, takes no "
         "new ones; down: its jobs move or are evicted",

@@ -14,7 +14,7 @@ from router.cli import service as cli_service
 from router.cli import topology as cli_topology
 from router.cli import whatif as cli_whatif
 from router.cli.common import (
-    add_server_option,
+    add_server_options,
     add_time_limit_option,
     add_topology_option,
     connect,
@@ -81,10 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="price of emitted CO2 in CNY per kg (default 0)",
     )
     plan.add_argument("--json", action="store_true", help="print one JSON object")
-    add_server_option(
+    add_server_options(
         plan,
-        required=False,
-        help="plan on a westward server (host:port) instead of locally, on the devices its "
+        "plan on a westward server (host:port) instead of locally, on the devices its "
         "reservations leave free; reserves nothing",
     )
     plan.set_defaults(handler=_cmd_plan)
