@@ -64,8 +64,11 @@ def test_list_shows_reservations_and_the_devices_they_hold(
     assert listed[0]["job"]["name"] == "first" and listed[0]["state"] == "active"
 
     site = first.placement.site
-    code, out, _ = run(capsys, "reservations", "list", "--server", address, "--site", "nowhere")
+    other = "qingpu" if first.placement.site == "zhongwei" else "zhongwei"
+    code, out, _ = run(capsys, "reservations", "list", "--server", address, "--site", other)
     assert (code, out.strip()) == (0, "No reservations.")
+    code, out, err = run(capsys, "reservations", "list", "--server", address, "--site", "zhongwie")
+    assert (code, err) == (2, "error: --site: unknown site 'zhongwie'; did you mean 'zhongwei'?\n")
     code, out, _ = run(capsys, "reservations", "list", "--server", address, "--site", site)
     assert first.reservation_id in out
 

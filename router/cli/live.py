@@ -85,6 +85,12 @@ def pool_count(text: str) -> tuple[int, int]:
 def _cmd_list(args: argparse.Namespace) -> int:
     with connect(args) as client:
         found = client.list_reservations(site=args.site, include_ended=args.include_ended)
+        if args.site and not found:  # a misspelt site lists nothing: say so instead
+            sites = set(client.get_topology().topology.sites)
+            if args.site not in sites:
+                from router.model.schema import unknown_reference
+
+                raise InvalidInputError([unknown_reference("--site", "site", args.site, sites)])
     if args.json:
         print_json([reservation_to_dict(r) for r in found])
     else:
