@@ -239,8 +239,9 @@ def test_every_call_is_logged_with_tenant_method_status_and_duration(tls: Tls) -
     finally:
         calls.removeHandler(handler)
         calls.setLevel(level)
-    logged = [(r.rpc, r.tenant, r.code) for r in records]  # type: ignore[attr-defined]
-    assert logged == [("Route", "research", "OK"), ("Route", "auditor", "PERMISSION_DENIED")]
+    logged = [(r.method, r.tenant, r.code) for r in records]  # type: ignore[attr-defined]
+    route = "/router.v1.RouterService/Route"
+    assert logged == [(route, "research", "OK"), (route, "auditor", "PERMISSION_DENIED")]
     assert all(r.ms >= 0 for r in records)  # type: ignore[attr-defined]
 
 

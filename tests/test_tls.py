@@ -171,8 +171,12 @@ def test_westward_serve_with_tls_and_auth_logs_calls_and_reloads_on_sighup(
     try:
         with RouterClient(address, token="t", tls=ClientTls(ca=pki.pem)) as client:
             assert client.get_topology().topology.name == "mini"
-        call = served.wait_for("rpc")
-        assert (call["rpc"], call["tenant"], call["code"]) == ("GetTopology", "ops", "OK")
+        call = served.wait_for("call")
+        assert (call["method"], call["tenant"], call["code"]) == (
+            "/router.v1.RouterService/GetTopology",
+            "ops",
+            "OK",
+        )
         renewed_ca = Authority(tmp_path / "renewed", "renewed CA")
         renewed = renewed_ca.server()
         pair.cert.write_bytes(renewed.cert.read_bytes())

@@ -33,12 +33,20 @@ def print_json(data: object) -> None:
     sys.stdout.write("\n")
 
 
-def progress(message: str) -> None:
-    """A progress line for people watching a terminal; silent in pipes and CI."""
-    if sys.stderr.isatty():
-        from rich.console import Console
+@contextmanager
+def working(message: str) -> Iterator[None]:
+    """A spinner with the time elapsed while long work runs, for people watching a
+    terminal; silent in pipes and CI."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        Console(stderr=True, highlight=False).print(message, style="dim")
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as spinner:
+        spinner.add_task(message, total=None)
+        yield
 
 
 @contextmanager
@@ -117,14 +125,17 @@ def at_least(minimum: float) -> Callable[[str], float]:
 non_negative_float = at_least(0.0)
 
 
-def add_time_limit_option(parser: argparse.ArgumentParser, per: str = "") -> None:
+def add_time_limit_option(
+    parser: argparse.ArgumentParser, per: str = "", default: float = 10.0
+) -> None:
     """The common `--time-limit S` option of commands that plan (default 10 s)."""
     parser.add_argument(
         "--time-limit",
         type=positive_float,
-        default=10.0,
+        default=default,
         metavar="S",
-        help=f"solver time limit{per} in seconds (default 10)",
+        help=f"solver time limit{per} in seconds; it stops sooner when it proves the plan "
+        f"optimal (default {default:g})",
     )
 
 
@@ -138,9 +149,11 @@ def _number(text: str) -> float:
     return value
 
 
-def add_server_options(parser: argparse.ArgumentParser, help: str) -> None:
+def add_server_options(
+    parser: argparse.ArgumentParser, help: str, *, required: bool = False
+) -> None:
     """`--server ADDR` and the credentials every --server command takes (docs/security.md)."""
-    parser.add_argument("--server", metavar="ADDR", help=help)
+    parser.add_argument("--server", required=required, metavar="ADDR", help=help)
     parser.add_argument(
         "--token-file", metavar="F", help=f"bearer token for --server (default: ${TOKEN_ENV})"
     )
@@ -150,7 +163,8 @@ def add_server_options(parser: argparse.ArgumentParser, help: str) -> None:
 
 
 def connect(args: argparse.Namespace) -> RouterClient:
-    """A client for `--server` with the credentials of the options (or $WESTWARD_TOKEN)."""
+    """A client for `--server` with the credentials of the options (or $WESTWARD_TOKEN):
+    the one place every `--server` command connects."""
     from router.client import RouterClient
     from router.service.credentials import ClientTls
 

@@ -14,9 +14,9 @@ from router.cli.common import (
     add_topology_option,
     connect,
     print_json,
-    progress,
     steps,
     topology_from,
+    working,
     writable_output,
 )
 from router.errors import FieldProblem, InvalidInputError
@@ -154,8 +154,9 @@ def _on_server(
         if problems:
             located = [p for path, found in problems.items() for p in _located(path, found)]
             raise InvalidInputError(located)
-        progress(f"planning {len(runs) + 1} plans on {args.server}...")
-        answer = client.what_if(payload, jobs=jobs, time_limit_s=args.time_limit * (len(runs) + 1))
+        with working(f"planning {len(runs) + 1} plans on {args.server}"):
+            limit_s = args.time_limit * (len(runs) + 1)
+            answer = client.what_if(payload, jobs=jobs, time_limit_s=limit_s)
     baseline = summarize("baseline", answer.baseline, None, topology)
     outcomes = [
         summarize(

@@ -4,15 +4,13 @@ A caller proves who it is with `authorization: Bearer <token>` (looked up by its
 or, with mTLS, by a SAN of its client certificate. No or unknown credentials:
 UNAUTHENTICATED; a role without the right: PERMISSION_DENIED; over its rate:
 RESOURCE_EXHAUSTED with google.rpc.QuotaFailure and RetryInfo. Health and reflection stay
-open. Every RouterService call is logged with tenant, method, status and duration. The
-servicer reads the caller with `current_caller()` (None: the server runs without --auth).
+open. The call log (router.service.metrics) gets the caller's tenant. The servicer reads
+the caller with `current_caller()` (None: the server runs without --auth).
 """
 
 from __future__ import annotations
 
-import logging
 import math
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
@@ -22,6 +20,7 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from router.service.metrics import note_call
 from router.service.ratelimit import RateLimiter
 from router.service.tenants import Role, Tenant, Tenants
 
@@ -43,7 +42,6 @@ ALLOWED: dict[str, frozenset[Role]] = {
 """The roles that may call each RouterService method (a method not listed: admin only)."""
 
 _caller: ContextVar[Tenant | None] = ContextVar("westward_caller", default=None)
-log = logging.getLogger("westward.calls")
 if TYPE_CHECKING:
     Handler = grpc.RpcMethodHandler[Any, Any]
 
@@ -144,29 +142,29 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
             )
         return handler
 
-    def _admit(self, tenant: Tenant, method: str) -> None:
+    def _admit(self, method: str, metadata: Any, context: Any) -> Tenant:
+        """The caller, once it may make this call now (Refused if not); its name goes on
+        the call's log line (router.service.metrics)."""
+        tenant = identify(self._tenants, metadata, context)
+        note_call(tenant=tenant.name)
         authorize(tenant, method)
         if tenant.rate_limit_per_s is not None:
             wait_s = self._limiter.take(tenant.name, tenant.rate_limit_per_s)
             if wait_s > 0:
                 raise rate_limited(tenant, wait_s)
+        return tenant
 
     def _unary(self, method: str, metadata: Any, behavior: Any) -> Any:
         async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            started = time.perf_counter()
-            tenant: Tenant | None = None
             try:
-                tenant = identify(self._tenants, metadata, context)
-                self._admit(tenant, method)
-                token = _caller.set(tenant)
-                try:
-                    return await behavior(request, context)
-                finally:
-                    _caller.reset(token)
+                tenant = self._admit(method, metadata, context)
             except Refused as refused:
                 await context.abort_with_status(refused.status)
+            token = _caller.set(tenant)
+            try:
+                return await behavior(request, context)
             finally:
-                _log_call(method, tenant, context, started)
+                _caller.reset(token)
 
         return call
 
@@ -174,39 +172,18 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         async def call(
             request: Any, context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
-            started = time.perf_counter()
-            tenant: Tenant | None = None
             try:
-                try:
-                    tenant = identify(self._tenants, metadata, context)
-                    self._admit(tenant, method)
-                except Refused as refused:
-                    await context.abort_with_status(refused.status)
-                token = _caller.set(tenant)
-                try:
-                    async for item in behavior(request, context):
-                        yield item
-                finally:
-                    _caller.reset(token)
+                tenant = self._admit(method, metadata, context)
+            except Refused as refused:
+                await context.abort_with_status(refused.status)
+            token = _caller.set(tenant)
+            try:
+                async for item in behavior(request, context):
+                    yield item
             finally:
-                _log_call(method, tenant, context, started)
+                _caller.reset(token)
 
         return call
-
-
-def _log_call(method: str, tenant: Tenant | None, context: Any, started: float) -> None:
-    code = context.code()
-    name = "OK" if code is None else getattr(code, "name", str(code))
-    log.info(
-        "rpc",
-        extra={
-            "rpc": method,
-            "tenant": tenant.name if tenant is not None else None,
-            "code": name,
-            "ms": round((time.perf_counter() - started) * 1000, 3),
-            "peer": context.peer(),
-        },
-    )
 
 
 def _auth_context(context: Any) -> list[bytes]:

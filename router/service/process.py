@@ -23,6 +23,7 @@ from typing import Any
 
 from router.errors import FieldProblem, InvalidInputError, RouterError
 from router.model.topology import Topology, default_topology, load_topology
+from router.service.metrics import serve_metrics
 from router.service.server import DEFAULT_GRACE_S, ListenError, create_server
 from router.service.servicer import RouterServicer, log
 from router.service.tenants import Tenants, load_tenants
@@ -79,8 +80,13 @@ def serve(
     auth_path: str | Path | None = None,
     tls: TlsFiles | None = None,
     insecure: bool = False,
+    metrics_listen: str | None = None,
 ) -> int:
-    """Run `westward serve` until SIGTERM or SIGINT, then shut down gracefully; exit status."""
+    """Run `westward serve` until SIGTERM or SIGINT, then shut down gracefully; exit status.
+
+    With `metrics_listen` (host:port), Prometheus metrics are served there at /metrics;
+    `auth_path`, `tls` and `insecure` are docs/security.md's `--auth`, TLS and `--insecure`.
+    """
     check_exposure(listen, tls=tls is not None, auth=auth_path is not None, insecure=insecure)
     tenants = load_tenants(auth_path) if auth_path is not None else None
     certificates = ServerCertificates(tls) if tls is not None else None
@@ -98,7 +104,7 @@ def serve(
     try:
         source = partial(load_topology, topology_path) if topology_path else default_topology
         access = Access(tenants, certificates)
-        asyncio.run(_serve(listen, topology, ledger, grace_s, source, access))
+        asyncio.run(_serve(listen, topology, ledger, grace_s, source, metrics_listen, access))
     except ListenError as exc:
         raise InvalidInputError([FieldProblem("--listen", str(exc))]) from None
     finally:
@@ -128,6 +134,7 @@ async def _serve(
     ledger: SqliteLedger,
     grace_s: float,
     source: Callable[[], Topology],
+    metrics_listen: str | None,
     access: Access,
 ) -> None:
     certificates = access.certificates
@@ -136,9 +143,19 @@ async def _serve(
         topology=topology,
         ledger=ledger,
         topology_source=source,
+        metrics=metrics_listen is not None,
         credentials=certificates.credentials() if certificates is not None else None,
         tenants=access.tenants,
     )
+    stop_metrics = None
+    serving: dict[str, Any] = {}
+    if server.metrics is not None and metrics_listen is not None:
+        try:
+            metrics_port, stop_metrics = serve_metrics(metrics_listen, server.metrics)
+        except InvalidInputError:
+            await server.stop(0)
+            raise
+        serving["metrics_port"] = metrics_port
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -167,11 +184,14 @@ async def _serve(
             "sites": len(topology.sites),
             "tls": "mtls" if certificates and certificates.files.client_ca else bool(certificates),
             "tenants": len(access.tenants.tenants) if access.tenants is not None else None,
+            **serving,
         },
     )
     await stopping.wait()
     log.info("shutting down", extra={"grace_s": grace_s})
     await server.stop(grace_s)
+    if stop_metrics is not None:
+        stop_metrics()
     log.info("stopped")
 
 
