@@ -9,12 +9,14 @@ import threading
 import time
 from pathlib import Path
 
+from router.cli.main import main
 from router.client import RouterClient
 from router.model.topology import Topology
 from router.service.background import BackgroundServer
 from router.service.tenants import Role, Tenant, Tenants, hash_token
 from router.state.quotas import Limit, TenantQuota, audit
 from router.state.sqlite import SqliteLedger
+from router.state.sqlite_quotas import quota_changes
 from tests.test_service import job
 
 QUOTAS = {
@@ -31,6 +33,15 @@ TENANTS = Tenants(
     )
 )
 RUN_S = 3.0
+TENANTS_FILE = f"""\
+tenants:
+  - {{name: a, role: tenant, token_sha256: {hash_token("a")}, cohort: c,
+     quota: {{A800: {{nominal: 8, borrowing_limit: 8}}}}}}
+  - {{name: b, role: tenant, token_sha256: {hash_token("b")}, cohort: c,
+     reclaim_within_cohort: true, quota: {{A800: {{nominal: 8, lending_limit: 4}}}}}}
+  - {{name: solo, role: tenant, token_sha256: {hash_token("solo")},
+     quota: {{A800: {{nominal: SOLO}}}}}}
+"""
 
 
 def _caller(port: int, tenant: str, seed: int, stop: threading.Event, tally: list[str]) -> None:
@@ -82,10 +93,7 @@ def test_no_tenant_is_ever_over_its_quota_with_two_servers_on_one_file(
             ledger.close()
     assert tally.count("placed") > 50 and tally.count("quota") > 10  # the limits were hit
     db = sqlite3.connect(state)
-    changes = db.execute(
-        "SELECT r.tenant, json_extract(r.details, '$.accelerator'), h.delta "
-        "FROM history h JOIN reservations r USING (reservation_id) ORDER BY h.seq"
-    ).fetchall()
+    changes = quota_changes(db)
     kept = dict(((t, a), n) for t, a, n in db.execute("SELECT * FROM tenant_use") if n)
     recounted = db.execute(
         "SELECT tenant, json_extract(details, '$.accelerator'), SUM(count) FROM reservations "
@@ -95,6 +103,17 @@ def test_no_tenant_is_ever_over_its_quota_with_two_servers_on_one_file(
     assert kept == {(t, a): n for t, a, n in recounted}  # the triggers kept count
     assert len(changes) > 50
     assert audit(TENANTS.quota_policy(), changes) == []
+    _ledger_audit_agrees(state, tmp_path)
+
+
+def _ledger_audit_agrees(state: Path, tmp_path: Path) -> None:
+    """`westward ledger audit --tenants F` says the same, and catches a smaller quota."""
+    tenants = tmp_path / "tenants.yaml"
+    tenants.write_text(TENANTS_FILE.replace("SOLO", "4"))
+    argv = ["ledger", "audit", "--state", str(state), "--tenants", str(tenants)]
+    assert main(argv) == 0
+    tenants.write_text(TENANTS_FILE.replace("SOLO", "1"))
+    assert main(argv) == 1
 
 
 def test_the_audit_finds_a_tenant_over_its_quota() -> None:

@@ -25,6 +25,9 @@ def register(commands: Any) -> None:
     check.add_argument(
         "--state", required=True, metavar="F", help="the SQLite state file of `westward serve`"
     )
+    check.add_argument(
+        "--tenants", metavar="F", help="also prove no tenant was ever over its quota in F"
+    )
     check.add_argument("--json", action="store_true", help="print one JSON object")
     check.set_defaults(handler=_cmd_audit)
 
@@ -38,11 +41,12 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         raise InvalidInputError([FieldProblem("--state", f"no state file {args.state}")])
     try:
         result = audit(args.state)
+        over_quota = _quota_audit(args.state, args.tenants) if args.tenants else []
     except sqlite3.DatabaseError as exc:
         problem = f"{args.state} is not a westward state file ({exc})"
         raise InvalidInputError([FieldProblem("--state", problem)]) from None
     if args.json:
-        print_json(dataclasses.asdict(result))
+        print_json({**dataclasses.asdict(result), "over_quota": over_quota})
     else:
         replayed = plural(result.changes, "change")
         print(f"{replayed} replayed, {plural(result.active, 'active reservation')}")
@@ -50,6 +54,26 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             print(f"overbooked: {line}")
         for line in result.mismatched:
             print(f"mismatch: {line}")
+        for line in over_quota:
+            print(f"over quota: {line}")
         if not (result.overbooked or result.mismatched):
             print("ok: no pool was ever over its count; use matches the reservations")
-    return EXIT_PROBLEMS if result.overbooked or result.mismatched else 0
+        if args.tenants and not over_quota:
+            print("ok: no tenant was ever over its quota")
+    return EXIT_PROBLEMS if result.overbooked or result.mismatched or over_quota else 0
+
+
+def _quota_audit(state: str, tenants_path: str) -> list[str]:
+    """Every moment the history shows a tenant over its quota in the tenants file."""
+    import sqlite3
+
+    from router.service.tenants import load_tenants
+    from router.state.quotas import audit
+    from router.state.sqlite_quotas import quota_changes
+
+    policy = load_tenants(tenants_path).quota_policy()
+    db = sqlite3.connect(f"file:{state}?mode=ro", uri=True)
+    try:
+        return audit(policy, quota_changes(db))
+    finally:
+        db.close()

@@ -64,3 +64,14 @@ def quota_refusal(
         return None  # nobody here has a quota: nothing to read
     adds = [(r.tenant, r.accelerator, r.count) for r in adding]
     return check(policy, held_by_tenant(db, involved), adds)
+
+
+def quota_changes(db: sqlite3.Connection) -> list[tuple[str, str, int]]:
+    """Every change to tenants' holdings in commit order, (tenant, accelerator, devices),
+    from the history (router.state.quotas.audit replays them)."""
+    rows = db.execute(
+        "SELECT r.tenant, COALESCE(json_extract(r.details, '$.accelerator'), ''), h.delta "
+        "FROM history h JOIN reservations r USING (reservation_id) "
+        "WHERE r.tenant != '' ORDER BY h.seq"
+    )
+    return [(tenant, kind, int(delta)) for tenant, kind, delta in rows]
