@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -154,13 +154,19 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 raise rate_limited(tenant, wait_s)
         return tenant
 
+    async def _enter(self, method: str, metadata: Any, context: Any) -> Token[Tenant | None]:
+        """Admit the call (ending it with the refusal's status if refused) and make its
+        tenant the current caller; reset the returned token when the call ends."""
+        try:
+            tenant = self._admit(method, metadata, context)
+        except Refused as refused:
+            await context.abort_with_status(refused.status)
+            raise  # abort_with_status raises; this keeps the type checker sure of it
+        return _caller.set(tenant)
+
     def _unary(self, method: str, metadata: Any, behavior: Any) -> Any:
         async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-            try:
-                tenant = self._admit(method, metadata, context)
-            except Refused as refused:
-                await context.abort_with_status(refused.status)
-            token = _caller.set(tenant)
+            token = await self._enter(method, metadata, context)
             try:
                 return await behavior(request, context)
             finally:
@@ -172,11 +178,7 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         async def call(
             request: Any, context: grpc.aio.ServicerContext[Any, Any]
         ) -> AsyncIterator[Any]:
-            try:
-                tenant = self._admit(method, metadata, context)
-            except Refused as refused:
-                await context.abort_with_status(refused.status)
-            token = _caller.set(tenant)
+            token = await self._enter(method, metadata, context)
             try:
                 async for item in behavior(request, context):
                     yield item
