@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -20,6 +21,9 @@ from router.solve.pipeline import solve
 from router.solve.problem import Problem
 
 MBPS_PER_GBPS = 1000
+OUTPUT_SHARE = 0.05  # of the time limit kept for building the plan rows
+OUTPUT_SECONDS_PER_JOB = 4e-5  # measured: plan rows, reasons and baseline per job
+MIN_SOLVE_SECONDS = 0.2  # the solver always gets this, even when screening overran
 
 
 def make_context(
@@ -90,12 +94,21 @@ def plan_jobs(
     free: Mapping[PoolKey, int] | None = None,
     carbon_price_cny_per_kg: float = 0.0,
     network: Network | None = None,
+    started: float | None = None,
 ) -> Plan:
-    """Place a batch: most priority-weighted work first, then least total cost."""
+    """Place a batch: most priority-weighted work first, then least total cost.
+
+    The time limit covers screening, solving and explaining; it counts from `started`
+    (a time.monotonic() reading, e.g. before the files were read) or from now."""
+    started = time.monotonic() if started is None else started
     ctx = make_context(topology, free, carbon_price_cny_per_kg, network)
     table = pool_table(ctx)
     options = batch_options(jobs, ctx, table)
-    solution = solve(placement_problem(jobs, options, table, ctx), time_limit_s)
+    problem = placement_problem(jobs, options, table, ctx)
+    # What is left after screening, less what explaining and the baseline will take.
+    reserve = OUTPUT_SHARE * time_limit_s + OUTPUT_SECONDS_PER_JOB * len(jobs)
+    budget = time_limit_s - (time.monotonic() - started) - reserve
+    solution = solve(problem, max(budget, MIN_SOLVE_SECONDS))
 
     placements: list[Placement] = []
     unplaced: list[Unplaced] = []

@@ -76,6 +76,12 @@ def solve_cpsat(
     solver.parameters.num_workers = workers
     solver.parameters.random_seed = seed
     solver.parameters.stop_after_first_solution = first_only
+    import os
+
+    solver.parameters.log_search_progress = bool(os.environ.get("CPLOG"))
+    solver.parameters.symmetry_level = 0
+    solver.parameters.max_presolve_iterations = 1
+    solver.parameters.cp_model_probing_level = 0
 
     def set_hint(pick: Ints) -> None:
         model.clear_hints()  # type: ignore[no-untyped-call]
@@ -126,7 +132,13 @@ def solve_cpsat(
         if status == cp_model.INFEASIBLE:
             return CpResult(None, 0, True, None, True)
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-            best = read()
+            found = read()
+            if hint is None or (problem.value_of(found), -problem.cost_of(found)) > (
+                problem.value_of(hint),
+                -problem.cost_of(hint),
+            ):
+                best = found
+            assert best is not None
             floor = problem.value_of(best)
             value_optimal = status == cp_model.OPTIMAL or floor >= top
             set_hint(best)

@@ -13,7 +13,6 @@ work actually placed, so it is valid whatever was restricted or cut short.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 from typing import overload
@@ -35,9 +34,10 @@ from router.solve.relax import (
     value_bound,
 )
 
-CP_SAT_OPTIONS = 60_000  # restricted models up to this size go to CP-SAT whole
+CP_SAT_OPTIONS = 6_000  # restricted models up to this size go to CP-SAT whole
 KEEP_PER_ITEM = 8  # options per item kept by reduced cost beyond the exact fixing
-LP_SHARE = 0.5  # of the time limit, at most, for the two LPs
+LP_SHARE = 0.5  # of the time left, at most, for each LP
+FINAL_LP_MARGIN = 1.3  # time kept for the last cost LP, in units of the first one's time
 
 
 @dataclass(frozen=True, eq=False)
@@ -93,25 +93,13 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
     total = int(problem.value.sum())
     value_fixed = bool(np.all(problem.required | (problem.value == 0)))
     best = _feasible(problem, fill(problem, empty_pick(problem), deadline=deadline))
-    lp_deadline = _share(deadline, LP_SHARE)
     value_top = total
-    floor = problem.value_of(best) if best is not None else 0
-    if not value_fixed and floor < total:
-        value_lp = max_value_lp(problem, lp_deadline)
+    if not value_fixed and (best is None or problem.value_of(best) < total):
+        value_lp = max_value_lp(problem, _share(deadline, LP_SHARE))
         if value_lp.infeasible:
             return None, 0, SAFE_INFEASIBLE
         value_top = value_bound(problem, value_lp)
-        if value_lp.x is not None:
-            lp_value = float(problem.value[problem.option_item] @ value_lp.x)
-            floor = max(floor, math.floor(min(lp_value, value_top) * (1 - 1e-9)))
-    elif value_fixed:
-        floor = int(problem.value[problem.required].sum())
-    cost_lp = min_cost_lp(problem, floor, lp_deadline)
-    if cost_lp.infeasible and value_fixed:
-        return None, 0, SAFE_INFEASIBLE
-    if cost_lp.x is not None:
-        score = reduced_costs(problem, cost_lp, 0.0)
-        rounded = fill(problem, round_lp(problem, cost_lp.x), score, deadline)
+        rounded = fill(problem, round_lp(problem, value_lp.x), None, deadline)
         best = _better(problem, best, _feasible(problem, rounded))
     if best is None and problem.n_options <= CP_SAT_OPTIONS:
         # Required items the greedy could not pack: CP-SAT's first solution repairs it.
@@ -119,6 +107,18 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
         if first.infeasible:
             return None, 0, SAFE_INFEASIBLE
         best = first.pick
+    # The cost LP at the work already reached: its duals bound the cost there.
+    floor = problem.value_of(best) if best is not None else 0
+    lp_started = time.monotonic()
+    cost_lp = min_cost_lp(problem, floor, _share(deadline, LP_SHARE))
+    # The search stops early enough to solve the cost LP again at the work it reaches.
+    search_deadline = deadline - FINAL_LP_MARGIN * (time.monotonic() - lp_started)
+    if cost_lp.infeasible and value_fixed:
+        return None, 0, SAFE_INFEASIBLE
+    if cost_lp.x is not None:
+        score = reduced_costs(problem, cost_lp, 0.0)
+        rounded = fill(problem, round_lp(problem, cost_lp.x), score, deadline)
+        best = _better(problem, best, _feasible(problem, rounded))
     if best is None:
         return None, value_top, 0
     best = improve(problem, best, _share(deadline, 0.3))
@@ -135,18 +135,21 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
         sub, index = problem.restrict(keep)
         hint = translate(best, inverse(index, problem.n_options))
         if sub.n_options <= CP_SAT_OPTIONS:
-            found = solve_cpsat(sub, deadline, hint=hint, value_upper=value_top, seed=seed)
+            found = solve_cpsat(sub, search_deadline, hint=hint, value_upper=value_top, seed=seed)
             found_pick = found.pick
             if exact and found.cost_bound is not None and found.floor >= value_top:
                 bound = max(bound, found.cost_bound)
         else:
             lp_x = cost_lp.x[index] if cost_lp.x is not None else None
-            found_pick = lns(sub, hint, lp_x, deadline, seed)
+            found_pick = lns(sub, hint, lp_x, search_deadline, seed)
         if found_pick is not None:
             mapped = translate(found_pick, index)
             best = _better(problem, best, _feasible(problem, mapped))
     reached = problem.value_of(best)
     bound = max(bound, cost_bound(problem, cost_lp, reached)[0])
+    if reached > floor and bound < problem.cost_of(best):
+        final_lp = min_cost_lp(problem, reached, deadline)
+        bound = max(bound, cost_bound(problem, final_lp, reached)[0])
     return best, value_top, bound
 
 
