@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable, Sequence
 
 from router.cli import bench as cli_bench
@@ -60,14 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     plan = commands.add_parser("plan", help="plan a batch of jobs and compare with staying east")
-    plan.add_argument("--jobs", required=True, metavar="F", help="jobs YAML file")
+    plan.add_argument("--jobs", required=True, metavar="F", help="jobs file: YAML, .json or .jsonl")
     add_topology_option(plan)
     plan.add_argument(
         "--time-limit",
         type=positive_float,
         default=10.0,
         metavar="S",
-        help="solver time limit in seconds (default 10)",
+        help="time limit in seconds for the whole command: reading, screening, solving "
+        "and output (default 10)",
     )
     plan.add_argument(
         "--carbon-price",
@@ -100,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
+    started = time.monotonic()  # the time limit covers reading the files too
     if args.server:
         progress(f"planning {args.jobs} on {args.server}...")
         plan = cli_service.remote_plan(
@@ -117,6 +120,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
             jobs,
             time_limit_s=args.time_limit,
             carbon_price_cny_per_kg=args.carbon_price,
+            started=started,
         )
     if args.json:
         print_json(plan_to_dict(plan))

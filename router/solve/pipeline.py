@@ -92,7 +92,7 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
     """(best pick or None, value upper bound, cost bound at the pick's value)."""
     total = int(problem.value.sum())
     value_fixed = bool(np.all(problem.required | (problem.value == 0)))
-    best = _feasible(problem, fill(problem, empty_pick(problem), deadline=deadline))
+    best = _feasible(problem, fill(problem, empty_pick(problem)))  # always whole: the fallback
     value_top = total
     if not value_fixed and (best is None or problem.value_of(best) < total):
         value_lp = max_value_lp(problem, _share(deadline, LP_SHARE))
