@@ -1,19 +1,20 @@
-"""`westward bench ...`: measure the planner on workload families and GAP files."""
+"""`westward bench ...`: measure the planner on workload families and GAP files.
+
+Heavy modules (the planner, the solver) are imported only when a command runs."""
 
 from __future__ import annotations
 
 import argparse
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from router.bench.gap import format_gap_table, gap_results_to_json, run_gap
-from router.bench.measure import FamilyResult, run_family
-from router.bench.synthetic import FAMILIES
+from router.bench.families import FAMILIES
 from router.cli import service as cli_service
 from router.cli.common import positive_float, positive_int, print_json, progress
-from router.model.topology import default_topology
-from router.report.tables import format_table
+
+if TYPE_CHECKING:
+    from router.bench.measure import FamilyResult
 
 DEFAULT_JOBS = 200
 DEFAULT_SITES = 12
@@ -89,6 +90,9 @@ def register(commands: Any) -> None:
 
 
 def _cmd_synthetic(args: argparse.Namespace) -> int:
+    from router.bench.measure import run_family
+    from router.model.topology import default_topology
+
     names = list(FAMILIES) if args.family == "all" else [args.family]
     base = default_topology()
     results = []
@@ -114,6 +118,8 @@ def _cmd_synthetic(args: argparse.Namespace) -> int:
 
 def render_bench(results: list[FamilyResult]) -> str:
     """One table: each family's time, memory, cost, bound, gap and work placed."""
+    from router.report.tables import format_table
+
     header = ["FAMILY", "JOBS", "SITES", "WALL S", "USER S", "MB", "COST CNY", "BOUND CNY"]
     header += ["GAP %", "PLACED", "WORK % LP", "STATUS"]
     rows = [
@@ -137,6 +143,8 @@ def render_bench(results: list[FamilyResult]) -> str:
 
 
 def _cmd_gap(args: argparse.Namespace) -> int:
+    from router.bench.gap import format_gap_table, gap_results_to_json, run_gap
+
     reference = Path(args.reference) if args.reference else _default_reference()
     progress(f"solving {len(args.files)} GAP file(s), {args.time_limit:g} s per instance...")
     results = run_gap(args.files, args.time_limit, reference)

@@ -7,7 +7,6 @@ import dataclasses
 from typing import Any
 
 from router.cli.common import print_json
-from router.state.ledger import audit
 
 EXIT_PROBLEMS = 1
 
@@ -26,6 +25,8 @@ def register(commands: Any) -> None:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
+    from router.state.ledger import audit
+
     result = audit(args.state)
     if args.json:
         print_json(dataclasses.asdict(result))

@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from router.cli import bench as cli_bench
 from router.cli import ledger as cli_ledger
@@ -13,18 +14,17 @@ from router.cli import service as cli_service
 from router.cli import topology as cli_topology
 from router.cli import whatif as cli_whatif
 from router.cli.common import (
+    add_time_limit_option,
     add_topology_option,
     non_negative_float,
-    positive_float,
     print_json,
     progress,
     topology_from,
 )
 from router.errors import InvalidInputError, RouterError
-from router.model.jobs import load_jobs
-from router.plan import plan_jobs
-from router.report.tables import cny, format_table
-from router.results import Plan, plan_to_dict
+
+if TYPE_CHECKING:
+    from router.results import Plan
 
 EXIT_BAD_INPUT = 2
 
@@ -58,19 +58,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Latency-aware workload router: places AI jobs on cheaper western "
         "datacenters within their latency budgets.",
     )
+    parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     plan = commands.add_parser("plan", help="plan a batch of jobs and compare with staying east")
     plan.add_argument("--jobs", required=True, metavar="F", help="jobs file: YAML, .json or .jsonl")
     add_topology_option(plan)
-    plan.add_argument(
-        "--time-limit",
-        type=positive_float,
-        default=10.0,
-        metavar="S",
-        help="time limit in seconds for the whole command: reading, screening, solving "
-        "and output (default 10)",
-    )
+    add_time_limit_option(plan)
     plan.add_argument(
         "--carbon-price",
         type=non_negative_float,
@@ -101,8 +95,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _VersionAction(argparse.Action):
+    """`--version`: the installed package's version, looked up only when asked for."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(f"westward {package_version()}")
+        parser.exit()
+
+
+def package_version() -> str:
+    """The version from the installed package's metadata, else the one in the source."""
+    from importlib import metadata
+
+    import router
+
+    try:
+        return metadata.version("westward")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        return router.__version__
+
+
 def _cmd_plan(args: argparse.Namespace) -> int:
     started = time.monotonic()  # the time limit covers reading the files too
+    from router.model.jobs import load_jobs
+    from router.plan import plan_jobs
+    from router.results import plan_to_dict
+
     if args.server:
         progress(f"planning {args.jobs} on {args.server}...")
         plan = cli_service.remote_plan(
@@ -131,6 +152,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 def render_plan(plan: Plan) -> str:
     """A plan as a table for people, with totals and the comparison with staying east."""
+    from router.report.tables import cny, format_table
+
     rows = [
         [
             p.job,
@@ -146,7 +169,7 @@ def render_plan(plan: Plan) -> str:
         for p in plan.placements
     ]
     headers = ["JOB", "SITE", "HUB", "ZONE", "ACCEL", "COUNT", "LAT_MS", "HOURS", "COST_CNY"]
-    out = [format_table(headers, rows)]
+    out = [format_table(headers, rows, right=[False] * 5 + [True] * 4)]
     if plan.unplaced:
         out.append("")
         out.append(f"Unplaced ({len(plan.unplaced)}):")
@@ -175,6 +198,8 @@ def _gap_pct(cost: float, bound: float) -> str:
 
 
 def _cmd_jobs_validate(args: argparse.Namespace) -> int:
+    from router.model.jobs import load_jobs
+
     jobs = load_jobs(args.file, topology_from(args.topology))
     print(f"{args.file}: ok: {len(jobs)} jobs")
     return 0

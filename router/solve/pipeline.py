@@ -140,7 +140,9 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
         possible = np.ones(problem.n_options, dtype=np.bool_)
         if reached >= value_top:
             possible = ~useless_options(problem, cost_lp, reached, problem.cost_of(best))
-        keep = _promising(problem, cost_lp, best, reached, possible)
+        keep = possible  # exact, when CP-SAT can take it whole
+        if int(possible.sum()) > CP_SAT_OPTIONS:
+            keep = _promising(problem, cost_lp, best, reached, possible)
         # What CP-SAT proves holds for the whole problem when nothing but provably
         # useless options was left out.
         exact = not np.any(possible & ~keep)
