@@ -82,7 +82,12 @@ def register(commands: Any) -> None:
     gap = bench_commands.add_parser(
         "gap", help="solve OR-Library GAP files; compare with published optima"
     )
-    gap.add_argument("files", nargs="+", metavar="FILE")
+    gap.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="OR-Library GAP files (one instance, or a count line then several)",
+    )
     add_time_limit_option(gap, per=" per instance")
     gap.add_argument(
         "--reference",
@@ -90,7 +95,7 @@ def register(commands: Any) -> None:
         help="reference.csv with best known values (default: ../shared/benchmarks/gap/"
         "reference.csv when it exists)",
     )
-    gap.add_argument("--json", action="store_true")
+    gap.add_argument("--json", action="store_true", help="print a JSON list, one per instance")
     gap.set_defaults(handler=_cmd_gap)
     cli_service.register_bench_route(bench_commands)
 
