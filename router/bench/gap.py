@@ -10,7 +10,7 @@ from pathlib import Path
 from router.errors import FieldProblem, InvalidInputError
 from router.report.tables import format_table
 from router.solve.gapfile import gap_problem, load_gap
-from router.solve.solver import solve
+from router.solve.pipeline import solve
 
 
 @dataclass(frozen=True, slots=True)

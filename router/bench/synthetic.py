@@ -1,10 +1,11 @@
-"""Realistic synthetic job mixes and topologies of any size, for benchmarks (seeded)."""
+"""Workload families: seeded synthetic job mixes and national topologies of any size."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 import random
+from dataclasses import dataclass, field
 from typing import Any
 
 from router.model.jobs import Job, parse_jobs
@@ -20,10 +21,67 @@ _MIX: dict[str, tuple[float, tuple[int, ...], tuple[float, float], tuple[float, 
     "hpc": (0.07, (16, 32, 64, 128), (12, 96), (100, 150)),
     "realtime": (0.15, (1, 2, 4, 8), (24, 720), (3, 5, 8, 10)),
 }
+_WORK_KINDS = ("training", "finetune", "batch", "hpc")
 
 
-def synthetic_jobs(topology: Topology, n: int, seed: int = 0) -> list[Job]:
-    """`n` jobs drawn from a realistic mix of kinds, sizes, budgets and data volumes."""
+@dataclass(frozen=True)
+class Family:
+    """A workload family: how jobs are drawn and how much capacity the network has."""
+
+    name: str
+    help: str
+    capacity_share: float  # devices installed / devices asked
+    kind_weights: dict[str, float] = field(default_factory=dict)  # overrides _MIX shares
+    counts: tuple[int, ...] = ()  # overrides every kind's device counts
+    priorities: tuple[int, ...] = (1, 1, 1, 2, 3)
+    deadline_share: float = 0.3  # of work jobs
+    data_gb: tuple[float, ...] = (100, 1000, 5000, 20000)
+    bandwidth_factor: float = 1.0  # scales every link's bandwidth
+
+
+FAMILIES: dict[str, Family] = {
+    f.name: f
+    for f in (
+        Family("tight", "capacity 90% of demand", 0.9),
+        Family("scarce", "capacity 60% of demand", 0.6),
+        Family("ample", "capacity 150% of demand", 1.5),
+        Family(
+            "priority-heavy",
+            "capacity 80%; 40% of jobs at priority 10 or 100",
+            0.8,
+            priorities=(1, 1, 1, 2, 3, 1, 10, 10, 100, 10),
+        ),
+        Family(
+            "deadline-heavy",
+            "work jobs with deadlines and big data; thin links bind",
+            1.0,
+            kind_weights={"training": 0.35, "finetune": 0.25, "batch": 0.25, "hpc": 0.15},
+            deadline_share=0.9,
+            data_gb=(5000, 20000, 50000),
+            bandwidth_factor=0.02,
+        ),
+        Family(
+            "service-heavy",
+            "mostly inference and realtime serving; capacity 90%",
+            0.9,
+            kind_weights={"inference": 0.5, "realtime": 0.35, "finetune": 0.15},
+        ),
+        Family(
+            "few-huge-gangs",
+            "gangs of 128 to 1024 devices; capacity 90%",
+            0.9,
+            counts=(128, 256, 512, 1024),
+        ),
+        Family("many-tiny-jobs", "1 or 2 devices each; capacity 90%", 0.9, counts=(1, 1, 2)),
+    )
+}
+
+
+def synthetic_rows(
+    topology: Topology, n: int, seed: int = 0, family: Family | None = None
+) -> list[dict[str, Any]]:
+    """`n` jobs (as the jobs file would hold them) drawn from the family's mix."""
+    family = family or FAMILIES["tight"]
     rng = random.Random(seed)
     regions = sorted(topology.regions)
     catalog = topology.accelerators
@@ -36,13 +94,15 @@ def synthetic_jobs(topology: Topology, n: int, seed: int = 0) -> list[Job]:
         for p in site.pools:
             installed[p.accelerator] = installed.get(p.accelerator, 0) + p.count
     kinds = list(_MIX)
-    weights = [_MIX[k][0] for k in kinds]
+    weights = [
+        family.kind_weights.get(k, 0.0 if family.kind_weights else _MIX[k][0]) for k in kinds
+    ]
     rows: list[dict[str, Any]] = []
     for i in range(n):
         kind = rng.choices(kinds, weights)[0]
         _, counts, (lo, hi), budgets = _MIX[kind]
         pool = fp64 if kind == "hpc" else servers if kind in ("inference", "batch") else trainers
-        accelerators: dict[str, Any] = {"count": rng.choice(counts)}
+        accelerators: dict[str, Any] = {"count": rng.choice(family.counts or counts)}
         if rng.random() < 0.2 and kind != "hpc":
             # Some users ask for a software stack, not a part; hours are quoted on one part.
             reference = _weighted_sample(rng, pool, installed, 1)[0]
@@ -56,16 +116,33 @@ def synthetic_jobs(topology: Topology, n: int, seed: int = 0) -> list[Job]:
             "max_latency_ms": float(rng.choice(budgets)),
             "accelerators": accelerators,
             "hours": round(rng.uniform(lo, hi), 1),
-            "priority": rng.choice((1, 1, 1, 2, 3)),
+            "priority": rng.choice(family.priorities),
         }
-        if kind in ("training", "finetune", "batch", "hpc"):
-            row["data_gb"] = float(rng.choice((100, 1000, 5000, 20000)))
-            if rng.random() < 0.3:
+        if kind in _WORK_KINDS:
+            row["data_gb"] = float(rng.choice(family.data_gb))
+            if rng.random() < family.deadline_share:
                 row["deadline_hours"] = round(row["hours"] * rng.uniform(1.5, 4.0), 1)
         if rng.random() < 0.1:
             row["allowed_zones"] = ["east"]
         rows.append(row)
-    return parse_jobs({"jobs": rows}, topology)
+    return rows
+
+
+def synthetic_jobs(
+    topology: Topology, n: int, seed: int = 0, family: Family | None = None
+) -> list[Job]:
+    """`n` jobs of the family, parsed and checked against `topology`."""
+    return parse_jobs({"jobs": synthetic_rows(topology, n, seed, family)}, topology)
+
+
+def family_workload(
+    base: Topology, family: Family, jobs: int, sites: int, seed: int = 0
+) -> tuple[Topology, list[dict[str, Any]]]:
+    """A national topology of `sites` sized to the family's capacity share, and its jobs."""
+    topology = synthetic_topology(base, sites, seed, family.bandwidth_factor)
+    rows = synthetic_rows(topology, jobs, seed, family)
+    asked = sum(int(r["accelerators"]["count"]) for r in rows)
+    return with_devices(topology, asked * family.capacity_share), rows
 
 
 def _weighted_sample(
@@ -93,7 +170,9 @@ _HUBS = [
 ]
 
 
-def synthetic_topology(base: Topology, sites: int, seed: int = 0) -> Topology:
+def synthetic_topology(
+    base: Topology, sites: int, seed: int = 0, bandwidth_factor: float = 1.0
+) -> Topology:
     """A national topology with `sites` datacenters spread over the eight hubs, reusing
     `base`'s accelerator catalog; latencies follow distance, western prices are lower."""
     rng = random.Random(seed)
@@ -145,7 +224,7 @@ def synthetic_topology(base: Topology, sites: int, seed: int = 0) -> Topology:
                     "a": r["name"],
                     "b": s["name"],
                     "latency_ms": round(0.005 * km * 1.7 + 1.0, 2),
-                    "bandwidth_gbps": 800.0 if same_hub else 400.0,
+                    "bandwidth_gbps": (800.0 if same_hub else 400.0) * bandwidth_factor,
                     "price_cny_per_gb": 0.005 if same_hub else 0.02,
                 }
             )
@@ -162,11 +241,15 @@ def synthetic_topology(base: Topology, sites: int, seed: int = 0) -> Topology:
 
 
 def with_load(topology: Topology, jobs: list[Job], load: float) -> Topology:
-    """`topology` with every pool scaled so that the jobs ask for `load` of all devices
+    """`topology` with every pool scaled so that the jobs ask for `load` of all devices."""
+    return with_devices(topology, sum(job.count for job in jobs) / load)
+
+
+def with_devices(topology: Topology, devices: float) -> Topology:
+    """`topology` with every pool scaled so that about `devices` are installed in all
     (per accelerator family it still varies, so some pools bind and others do not)."""
-    demand = sum(job.count for job in jobs)
     supply = sum(p.count for s in topology.sites.values() for p in s.pools)
-    factor = demand / load / max(supply, 1)
+    factor = devices / max(supply, 1)
     sites = {
         name: dataclasses.replace(
             site,
