@@ -38,6 +38,7 @@ from router.results import (
 )
 from router.service import convert
 from router.service.convert import pb, pb_grpc
+from router.service.offers import JobOffers, joined_pages
 from router.service.status import error_from
 from router.state.site_changes import PoolChange, SiteChange
 
@@ -47,6 +48,7 @@ DEFAULT_TIMEOUTS_S: Mapping[str, float] = {
     "Route": 5.0,
     "Release": 5.0,
     "ListReservations": 10.0,
+    "ListOffers": 10.0,
     "GetTopology": 10.0,
     "UpdateSite": 60.0,
     "WhatIf": 120.0,
@@ -58,6 +60,7 @@ RETRIED = (
     "Route",
     "Release",
     "ListReservations",
+    "ListOffers",
     "GetTopology",
     "UpdateSite",
     "WhatIf",
@@ -244,6 +247,11 @@ class RouterClient:
         """
         request = route_request(job, request_id, ttl_s)
         return convert.route_result(self._call("Route", request, timeout_s))
+
+    def list_offers(self, job: JobLike, *, include_rejected: bool = False) -> JobOffers:
+        """Every offer for one job, best first, all pages (reserves nothing)."""
+        ask = pb.ListOffersRequest(job=convert.job_message(job), include_rejected=include_rejected)
+        return joined_pages(ask, lambda page: self._call("ListOffers", page, None))
 
     def release(self, reservation_id: str, *, timeout_s: float | None = None) -> Reservation:
         """End a reservation (NotFoundError if unknown)."""

@@ -43,6 +43,7 @@ from router.model.topology import Topology
 from router.results import PlacementEvent, ReloadResult, RouteResult
 from router.service import convert
 from router.service.convert import pb, pb_grpc
+from router.service.offers import offers_page
 from router.service.status import DETAILS_KEY, grpc_code, status_of
 from router.state.engine import COMMIT_ATTEMPTS, Engine, Proposal, solver_budget
 from router.state.ledger import Ledger
@@ -316,6 +317,24 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         if len(self._parsed) > PARSED_JOBS_KEPT:
             self._parsed.popitem(last=False)
         return job, spec
+
+    async def ListOffers(
+        self, request: pb.ListOffersRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListOffersResponse:
+        """One job's offers, best first, a page at a time (reserves nothing)."""
+        try:  # parsed here on the loop, where Route keeps its cache of parsed jobs
+            if not request.HasField("job"):
+                raise InvalidInputError([FieldProblem("job", "is required")])
+            job, _ = self._route_job(request.job)
+        except RouterError as exc:
+            await self._abort(context, "ListOffers", exc)
+            raise AssertionError("abort returned") from exc  # pragma: no cover
+
+        def work() -> pb.ListOffersResponse:
+            found = self._engine.offers(job, include_rejected=request.include_rejected)
+            return offers_page(found, request.page_size, request.page_token)
+
+        return await self._call(context, self._fast, "ListOffers", work)
 
     async def Release(
         self, request: pb.ReleaseRequest, context: grpc.aio.ServicerContext[Any, Any]

@@ -20,7 +20,8 @@ from router.model.jobs import Job, parse_jobs
 from router.model.topology import Site, Topology
 from router.place.filters import Candidate, screen
 from router.place.network import Network
-from router.plan import cheapest, make_context, placement_of, plan_jobs, route_job
+from router.place.offers import JobOffers, job_offers, ranked
+from router.plan import make_context, placement_of, plan_jobs, route_job
 from router.results import (
     Placement,
     PlacementEvent,
@@ -178,7 +179,7 @@ class Engine:
         free = self._ledger.free()
         outcome: Placement | Unplaced | None = None
         for candidate in self._ranked(job, topology, network):
-            if free.get((candidate.site.name, candidate.pool_index), 0) >= job.count:
+            if free.get((candidate.site.name, candidate.pool_index), 0) >= candidate.cost.devices:
                 outcome = placement_of(job, candidate, topology)
                 break
         if outcome is None:  # nothing has room: the placer explains why, site by site
@@ -198,7 +199,7 @@ class Engine:
         return Proposal(request_id, (held,), encode(RouteResult(reservation)), (reservation,))
 
     def _ranked(self, job: Job, topology: Topology, network: Network) -> tuple[Candidate, ...]:
-        """Job's candidates ignoring free capacity, cheapest first (placer.cheapest order).
+        """Job's candidates ignoring free capacity, best first by its preference (offers.ranked).
 
         Cached per job shape (everything but the name): launchers send the same templates
         again and again, and only capacity changes between their calls. The first ranked
@@ -217,17 +218,14 @@ class Engine:
             for site in topology.sites.values()
             for i in range(len(site.pools))
         }
-        left = list(screen(job, make_context(topology, unbounded, network=network)).candidates)
-        ranked = []
-        while (best := cheapest(left)) is not None:
-            ranked.append(best)
-            left.remove(best)
+        screening = screen(job, make_context(topology, unbounded, network=network))
+        best_first = tuple(ranked(job, screening.candidates))
         with self._ranked_lock:
             if self._ranked_for is topology:
-                self._ranked_cache[key] = tuple(ranked)
+                self._ranked_cache[key] = best_first
                 if len(self._ranked_cache) > RANKED_CACHE_SIZE:
                     self._ranked_cache.popitem(last=False)
-        return tuple(ranked)
+        return best_first
 
     def commit(self, proposal: Proposal) -> bytes:
         """Commit a proposal; returns the answer stored for its request (maybe an earlier one).
@@ -385,6 +383,12 @@ class Engine:
     ) -> list[Reservation]:
         """Reservations, oldest first."""
         return [view(h) for h in self._ledger.reservations(site=site, include_ended=include_ended)]
+
+    def offers(self, job: Job, *, include_rejected: bool = False) -> JobOffers:
+        """The job's offers on the live topology against the ledger's free devices."""
+        topology, network = self._live
+        ctx = make_context(topology, self._ledger.free(), network=network)
+        return job_offers(job, ctx, include_rejected)
 
     def topology_view(self) -> TopologyView:
         """The live topology and its free devices."""
