@@ -105,7 +105,8 @@ def plan_jobs(
     placements: list[Placement] = []
     unplaced: list[Unplaced] = []
     chosen: dict[str, Placement] = {}
-    for job, job_options, choice in zip(jobs, options, solution.choice.tolist(), strict=True):
+    picks = settle_ties(jobs, options, table, ctx, solution.choice.tolist())
+    for job, job_options, choice in zip(jobs, options, picks, strict=True):
         if choice < 0:
             unplaced.append(_unplaced(job, screen(job, ctx), len(topology.sites)))
             continue
@@ -128,6 +129,42 @@ def plan_jobs(
         solver_seconds=solution.seconds,
         baseline=list(baseline.values()),
     )
+
+
+def settle_ties(
+    jobs: Sequence[Job],
+    options: Sequence[JobOptions],
+    table: PoolTable,
+    ctx: Context,
+    choice: list[int],
+) -> list[int]:
+    """The solver's choices, each job moved to the lowest-latency option of exactly the
+    same cost (milli-CNY) with room left, as both `prefer` rankings order equal costs: the
+    plan's work and cost stay, ties no longer fall where the solver happened to leave
+    them. Jobs holding link bandwidth (deadline transfers) stay where they are."""
+    left = table.free.copy()
+    for job_options, pick in zip(options, choice, strict=True):
+        if pick >= 0:
+            left[job_options.pools[pick]] -= job_options.devices[pick]
+    settled = list(choice)
+    for k, (job, job_options) in enumerate(zip(jobs, options, strict=True)):
+        pick = settled[k]
+        if pick < 0 or (job.deadline_hours is not None and job.data_gb > 0):
+            continue
+        milli = np.rint(job_options.cost_cny * MILLI)
+        paths = ctx.network.paths_from(job.origin)
+        ties: list[tuple[float, PoolKey, int]] = []
+        for n in np.flatnonzero(milli == milli[pick]).tolist():
+            pool = int(job_options.pools[n])
+            if n == pick or left[pool] >= job_options.devices[n]:
+                key = table.keys[pool]
+                ties.append((paths[key[0]].latency_ms, key, n))
+        best = min(ties)[2]
+        if best != pick:
+            left[job_options.pools[pick]] += job_options.devices[pick]
+            left[job_options.pools[best]] -= job_options.devices[best]
+            settled[k] = best
+    return settled
 
 
 def baseline_placements(

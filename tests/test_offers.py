@@ -3,6 +3,7 @@ why the other pools were rejected; allowed_providers and prefer."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from fractions import Fraction
@@ -16,7 +17,7 @@ from router.cli.main import main
 from router.model.jobs import parse_jobs
 from router.model.topology import Topology, default_topology
 from router.place.offers import job_offers
-from router.plan import make_context, route_job
+from router.plan import make_context, plan_jobs, route_job
 from router.results import Placement
 
 SERVING = {
@@ -171,3 +172,23 @@ def test_an_unknown_provider_or_preference_names_the_field(
     assert main(["offers", "--jobs", _write(tmp_path, good_prefer)]) == 2
     err = capsys.readouterr().err
     assert "jobs[0].allowed_providers[0]" in err and "ctyun" in err
+
+
+def test_plans_settle_equal_costs_on_the_lower_latency_offer(edwc: Topology) -> None:
+    # Two A800 pools at the same price: shanghai reaches horinger in 12.4 ms, zhongwei in 14.
+    sites = dict(edwc.sites)
+    for name in ("horinger", "zhongwei"):
+        pools = tuple(
+            dataclasses.replace(p, price_cny_per_hour=5.0) if p.accelerator == "A800" else p
+            for p in sites[name].pools
+        )
+        sites[name] = dataclasses.replace(sites[name], pools=pools)
+    cheap_twins = dataclasses.replace(edwc, sites=sites)
+    rows = [
+        {**SERVING, "name": f"j{k}", "accelerators": {"count": 4, "types": ["A800"]}, **extra}
+        for k, extra in enumerate([{}, {"prefer": "lowest_latency"}])
+    ]
+    jobs = parse_jobs({"jobs": rows}, cheap_twins)
+    plan = plan_jobs(cheap_twins, jobs, time_limit_s=5)
+    assert [(p.site, p.accelerator) for p in plan.placements] == [("horinger", "A800")] * 2
+    assert plan.total_cost_cny == pytest.approx(2 * 4 * 720 * 5.0)
