@@ -24,7 +24,7 @@ from router.solve.problem import Problem
 MBPS_PER_GBPS = 1000
 OUTPUT_SHARE = 0.05  # of the time limit kept for building the plan rows
 OUTPUT_SECONDS_PER_JOB = 4e-5  # measured: plan rows, reasons and baseline per job
-MIN_SOLVE_SECONDS = 0.2  # the solver always gets this, even when screening overran
+MIN_SOLVE_SHARE = 0.25  # of the time limit: the solver always gets this much
 
 
 def make_context(
@@ -100,7 +100,7 @@ def plan_jobs(
     # What is left after screening, less what explaining and the baseline will take.
     reserve = OUTPUT_SHARE * time_limit_s + OUTPUT_SECONDS_PER_JOB * len(jobs)
     budget = time_limit_s - (time.monotonic() - started) - reserve
-    solution = solve(problem, max(budget, MIN_SOLVE_SECONDS))
+    solution = solve(problem, max(budget, MIN_SOLVE_SHARE * time_limit_s))
 
     placements: list[Placement] = []
     unplaced: list[Unplaced] = []

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from router.client import RouterClient
 from router.model.jobs import Job, parse_jobs
 from router.model.topology import Accelerator, Topology, default_topology
 from router.place.costs import sizing
 from router.place.filters import screen
 from router.plan import make_context, plan_jobs, route_job
 from router.results import Placement, Unplaced
+from router.service.background import BackgroundServer
+from router.state.ledger import SqliteLedger, audit
 
 # fp16 TFLOPS and memory of the default catalog: H20 148 / 96 GB, A800 312 / 80 GB,
 # H800 989 / 80 GB, V100 125 / 32 GB.
@@ -146,3 +151,41 @@ def test_plans_share_pools_in_devices_of_the_part(edwc: Topology) -> None:
     fewer = {key: (19 if value else 0) for key, value in only.items()}
     plan = plan_jobs(edwc, jobs, free=fewer, time_limit_s=5)
     assert len(plan.placements) == 1 and plan.placements[0].count == 10
+
+
+def test_a_moved_service_takes_the_devices_of_its_new_part(mini: Topology, tmp_path: Path) -> None:
+    # 2 A800 of serving: 2 A800 at zhongwei; when zhongwei goes down and qingpu's A800 are
+    # taken, it moves to qingpu's H20 as max(ceil(2 * 312 / 148), ceil(2 * 80 / 96)) = 5.
+    state = tmp_path / "state.sqlite"
+    ledger = SqliteLedger(state)
+    serving = {
+        "name": "serving",
+        "kind": "inference",
+        "origin": "shanghai",
+        "max_latency_ms": 50,
+        "accelerators": {"count": 2, "types": ["A800", "H20"]},
+        "hours": 2,
+    }
+    filler = {
+        **serving,
+        "name": "filler",
+        "kind": "training",
+        "accelerators": {"count": 16, "types": ["A800"]},
+        "allowed_zones": ["east"],
+    }
+    with BackgroundServer(topology=mini, ledger=ledger) as bg:
+        client = RouterClient(f"127.0.0.1:{bg.port}")
+        first = client.route(serving).reservation
+        assert first is not None and first.placement.site == "zhongwei"
+        assert first.placement.count == 2
+        assert client.route(filler).placed
+        [moved] = client.update_site("zhongwei", status="down").moved
+        now = moved.reservation.placement
+        assert (now.site, now.accelerator, now.count) == ("qingpu", "H20", 5)
+        assert client.get_topology().free[("qingpu", 1)] == 8 - 5
+        listed = {r.reservation_id: r for r in client.list_reservations()}
+        assert listed[first.reservation_id].placement.count == 5
+        client.close()
+    ledger.close()
+    checked = audit(state)
+    assert checked.overbooked == [] and checked.mismatched == [] and checked.active == 2

@@ -368,14 +368,17 @@ def test_small_plans_are_optimal_by_exhaustive_search(
     topology, jobs = build(topo_data, jobs_data)
     plan = plan_jobs(topology, jobs, time_limit_s=5)
     assert plan.solver_status == "optimal"
-    capacity = {
+    capacity: dict[Any, int] = {
         (s["name"], i): p["count"] for s in topo_data["sites"] for i, p in enumerate(s["pools"])
     }
-    # Options carry their own device counts: service jobs need more or fewer by part.
-    choices: list[list[tuple[str, int, float, int] | None]] = []
+    for link in topo_data["links"]:  # Mbps a deadline job's transfer may hold on a link
+        capacity[frozenset((link["a"], link["b"]))] = math.floor(link["bandwidth_gbps"] * 1000)
+    # Options carry their own uses: service jobs need more or fewer devices by part, and
+    # deadline jobs hold bandwidth on every link of the path while their data moves.
+    choices: list[list[tuple[float, dict[Any, int]] | None]] = []
     network = Network(topology)
     for job in jobs:
-        opts: list[tuple[str, int, float, int] | None] = [None]
+        opts: list[tuple[float, dict[Any, int]] | None] = [None]
         for site, index, _ in feasible_options(job, topo_data):
             # Equal-latency paths may differ in price: price the router's path, whose
             # latency check_plan compares with our own Dijkstra.
@@ -387,19 +390,26 @@ def test_small_plans_are_optimal_by_exhaustive_search(
             pool = next(s for s in topo_data["sites"] if s["name"] == site)["pools"][index]
             size = sizing(job, topo_data, pool["accelerator"])
             assert size is not None
-            opts.append((site, index, cost, size[0]))
+            uses: dict[Any, int] = {(site, index): size[0]}
+            if job.deadline_hours is not None and job.data_gb > 0:
+                window_s = (job.deadline_hours - size[1]) * 3600
+                rate = math.ceil(job.data_gb * 8 * 1000 / window_s)
+                for a, b in itertools.pairwise(path.places):
+                    uses[frozenset((a, b))] = rate
+            opts.append((cost, uses))
         choices.append(opts)
     best: tuple[float, float] = (-1.0, 0.0)
     for combo in itertools.product(*choices):
-        use: dict[tuple[str, int], int] = {}
+        use: dict[Any, int] = {}
         work = 0.0
         cost = 0.0
         for job, pick in zip(jobs, combo, strict=True):
             if pick is None:
                 continue
-            use[pick[:2]] = use.get(pick[:2], 0) + pick[3]
+            for resource, amount in pick[1].items():
+                use[resource] = use.get(resource, 0) + amount
             work += job.priority * job.count * job.hours
-            cost += pick[2]
+            cost += pick[0]
         if any(use[k] > capacity[k] for k in use):
             continue
         if work > best[0] + 1e-9 or (abs(work - best[0]) <= 1e-9 and cost < best[1]):

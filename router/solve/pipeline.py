@@ -92,7 +92,7 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
     """(best pick or None, value upper bound, cost bound at the pick's value)."""
     total = int(problem.value.sum())
     value_fixed = bool(np.all(problem.required | (problem.value == 0)))
-    best = _feasible(problem, fill(problem, empty_pick(problem), deadline=deadline))
+    best = _feasible(problem, fill(problem, empty_pick(problem)))  # always whole: the fallback
     value_top = total
     if not value_fixed and (best is None or problem.value_of(best) < total):
         value_lp = max_value_lp(problem, _share(deadline, LP_SHARE))
@@ -127,16 +127,22 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
     reached = problem.value_of(best)
     bound = cost_bound(problem, cost_lp, reached)[0]
     if reached < value_top or problem.cost_of(best) > bound:
-        possible = ~useless_options(problem, cost_lp, reached, problem.cost_of(best))
+        # Reduced-cost fixing holds at the incumbent's work; if more may be placed, every
+        # option stays possible.
+        possible = np.ones(problem.n_options, dtype=np.bool_)
+        if reached >= value_top:
+            possible = ~useless_options(problem, cost_lp, reached, problem.cost_of(best))
         keep = _promising(problem, cost_lp, best, reached, possible)
-        # CP-SAT's bound holds for the whole problem only when nothing but provably
-        # useless options was left out and the work is already maximal.
-        exact = reached >= value_top and not np.any(possible & ~keep)
+        # What CP-SAT proves holds for the whole problem when nothing but provably
+        # useless options was left out.
+        exact = not np.any(possible & ~keep)
         sub, index = problem.restrict(keep)
         hint = translate(best, inverse(index, problem.n_options))
         if sub.n_options <= CP_SAT_OPTIONS:
             found = solve_cpsat(sub, search_deadline, hint=hint, value_upper=value_top, seed=seed)
             found_pick = found.pick
+            if exact and found.value_optimal and found.pick is not None:
+                value_top = min(value_top, found.floor)
             if exact and found.cost_bound is not None and found.floor >= value_top:
                 bound = max(bound, found.cost_bound)
         else:

@@ -38,7 +38,7 @@ from router.results import (
 )
 from router.state.ledger import Commit, Ledger, Move, PoolKey
 from router.state.ledger import Reservation as Held
-from router.state.make_room import Room, key_of, make_room
+from router.state.make_room import Room, make_room
 from router.state.site_changes import SiteChange, changed_site, displaced, merged, restored
 from router.whatif.compare import parse_scenarios, run_whatif
 
@@ -434,12 +434,7 @@ class Engine:
             )
             by_name = {spec["name"]: held for spec, held in zip(specs, affected, strict=True)}
             moves = [
-                Move(
-                    by_name[p.job].reservation_id,
-                    p.site,
-                    p.pool_index,
-                    placement_details(_renamed(p, by_name[p.job].job)),
-                )
+                _move(by_name[p.job].reservation_id, _renamed(p, by_name[p.job].job))
                 for p in plan.placements
             ]
             reasons = {by_name[u.job].reservation_id: u.reason for u in plan.unplaced}
@@ -448,16 +443,11 @@ class Engine:
                 held = by_name[room.job.name]
                 del reasons[held.reservation_id]
                 placed = _renamed(placement_of(room.job, room.target, topology), held.job)
-                moves.append(
-                    Move(held.reservation_id, *key_of(room.target), placement_details(placed))
-                )
+                moves.append(_move(held.reservation_id, placed))
                 moves += [
-                    Move(
+                    _move(
                         e.held.reservation_id,
-                        *key_of(e.to),
-                        placement_details(
-                            _renamed(placement_of(e.job, e.to, topology), e.held.job)
-                        ),
+                        _renamed(placement_of(e.job, e.to, topology), e.held.job),
                     )
                     for e in room.evacuations
                 ]
@@ -611,6 +601,17 @@ def _unheld(topology: Topology, held: Sequence[Held]) -> list[tuple[Held, str]]:
             out.append((h, f"pool {index} of site {name} has {count} devices, holds {total}"))
             total -= h.count
     return sorted(out, key=lambda pair: pair[0].created_unix_s)
+
+
+def _move(reservation_id: str, placement: Placement) -> Move:
+    """Move a reservation to `placement`: its pool, its devices there, its details."""
+    return Move(
+        reservation_id,
+        placement.site,
+        placement.pool_index,
+        placement_details(placement),
+        placement.count,
+    )
 
 
 def _unique_names(specs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
