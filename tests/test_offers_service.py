@@ -24,15 +24,7 @@ from router.plan import make_context
 from router.service.background import BackgroundServer
 from router.service.convert import job_message, pb, pb_grpc
 from router.state.ledger import SqliteLedger
-
-SERVING = {
-    "name": "chat-serving",
-    "kind": "inference",
-    "origin": "shanghai",
-    "max_latency_ms": 30,
-    "accelerators": {"count": 8, "types": ["H20", "A800", "H800"], "hours_on": "H20"},
-    "hours": 720,
-}
+from tests.test_offers import SERVING
 
 
 @pytest.fixture(scope="module")
