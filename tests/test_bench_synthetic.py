@@ -7,8 +7,8 @@ from collections import Counter
 
 import pytest
 
+from router.bench.families import FAMILIES
 from router.bench.synthetic import (
-    FAMILIES,
     family_workload,
     synthetic_jobs,
     synthetic_topology,

@@ -22,7 +22,8 @@ from typing import Any
 
 import yaml
 
-from router.bench.synthetic import Family, family_workload
+from router.bench.families import Family
+from router.bench.synthetic import family_workload
 from router.model.jobs import Job, parse_jobs
 from router.model.topology import Topology
 from router.model.topology_data import topology_data

@@ -1,4 +1,6 @@
-"""`westward bench ...`: measure the planner on workload families and GAP files."""
+"""`westward bench ...`: measure the planner on workload families and GAP files.
+
+Heavy modules (the planner, the solver) are imported only when a command runs."""
 
 from __future__ import annotations
 
@@ -7,7 +9,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from router.bench.synthetic import FAMILIES
+from router.bench.families import FAMILIES
 from router.cli import service as cli_service
 from router.cli.common import positive_float, positive_int, print_json, progress
 

@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", help="plan a batch of jobs and compare with staying east")
     plan.add_argument("--jobs", required=True, metavar="F", help="jobs file: YAML, .json or .jsonl")
     add_topology_option(plan)
-    add_time_limit_option(plan, " for the whole command: reading, screening, solving, output;")
+    add_time_limit_option(plan)
     plan.add_argument(
         "--carbon-price",
         type=non_negative_float,

@@ -111,13 +111,17 @@ def _fitting(ptr: Ints, use_res: Ints, use_amt: Ints, free: Ints) -> np.ndarray:
 
 
 def _fill_order(problem: Problem, pick: Ints) -> list[int]:
-    """Unplaced items with options: required first, then most value per unit used."""
+    """Unplaced items with options: required ones first, biggest first (they are the
+    hardest to pack); then most value per unit of main resource (an option's first use,
+    e.g. its devices), the knapsack order, which measured best on every family."""
     items = np.flatnonzero((pick < 0) & (np.diff(problem.item_ptr) > 0))
     if len(items) == 0:
         return []
-    share = problem.use_amt / np.maximum(problem.capacity[problem.use_res], 1)
-    amount = problem.per_option(share)  # of each resource it uses, as a share of it
-    smallest = problem.item_min(amount)[items]
+    main = np.zeros(problem.n_options)
+    has_use = np.diff(problem.use_ptr) > 0
+    main[has_use] = problem.use_amt[problem.use_ptr[:-1][has_use]]
+    smallest = problem.item_min(main)[items]
     density = problem.value[items] / np.maximum(smallest, 1.0)
-    order = np.lexsort((smallest, -density, ~problem.required[items]))
+    required = problem.required[items]
+    order = np.lexsort((smallest, np.where(required, -smallest, -density), ~required))
     return [int(i) for i in items[order]]

@@ -34,14 +34,21 @@ def lns(problem: Problem, pick: Ints, lp_x: Floats | None, deadline: float, seed
             weights=lp_x[problem.use_option] * problem.use_amt,
             minlength=problem.n_resources,
         )
-    size, stale = 4, 0
+    size, stale, turn = 4, 0, 0
     while time.monotonic() < deadline - 0.05 and stale < 4 * problem.n_resources:
-        used = problem.usage(pick)
-        weight = np.full(problem.n_resources, 0.05)
-        if target is not None:
-            weight += np.abs(used - target) / np.maximum(problem.capacity, 1)
-        seed_resource = int(rng.choice(problem.n_resources, p=weight / weight.sum()))
-        chosen = _grow(problem, pick, seed_resource, size, rng)
+        turn += 1
+        waiting = np.flatnonzero((pick < 0) & (np.diff(problem.item_ptr) > 0))
+        if turn % 2 and len(waiting):
+            # Make room for a waiting item: the main resources of its cheapest options.
+            item = int(rng.choice(waiting, p=_shares(problem.value[waiting])))
+            chosen = _around(problem, item, size)
+        else:
+            used = problem.usage(pick)
+            weight = np.full(problem.n_resources, 0.05)
+            if target is not None:
+                weight += np.abs(used - target) / np.maximum(problem.capacity, 1)
+            seed_resource = int(rng.choice(problem.n_resources, p=_shares(weight)))
+            chosen = _grow(problem, pick, seed_resource, size, rng)
         step = _step(problem, pick, chosen, min(deadline, time.monotonic() + STEP_SECONDS), rng)
         if step is None:
             size, stale = max(1, size - 1), stale + 1
@@ -54,6 +61,24 @@ def lns(problem: Problem, pick: Ints, lp_x: Floats | None, deadline: float, seed
         else:
             pick, stale = better, 0
     return pick
+
+
+def _shares(weight: Floats | Ints) -> Floats:
+    w = np.asarray(weight, dtype=np.float64) + 1e-12
+    out: Floats = w / w.sum()
+    return out
+
+
+def _around(problem: Problem, item: int, size: int) -> Bools:
+    """The main resource (first use) of the item's cheapest options, up to `size`."""
+    lo, hi = int(problem.item_ptr[item]), int(problem.item_ptr[item + 1])
+    chosen = np.zeros(problem.n_resources, dtype=np.bool_)
+    for option in (lo + np.argsort(problem.cost[lo:hi], kind="stable")).tolist():
+        if problem.use_ptr[option + 1] > problem.use_ptr[option]:
+            chosen[problem.use_res[problem.use_ptr[option]]] = True
+        if chosen.sum() >= max(size // 2, 1):
+            break
+    return chosen
 
 
 def _touching(problem: Problem, resources: Bools) -> Bools:

@@ -27,6 +27,7 @@ from router.solve.relax import (
     SAFE_INFEASIBLE,
     Prices,
     cost_bound,
+    lagrangian_prices,
     max_value_lp,
     min_cost_lp,
     reduced_costs,
@@ -37,6 +38,9 @@ from router.solve.relax import (
 CP_SAT_OPTIONS = 6_000  # restricted models up to this size go to CP-SAT whole
 KEEP_PER_ITEM = 8  # options per item kept by reduced cost beyond the exact fixing
 LP_SHARE = 0.5  # of the time left, at most, for each LP
+VALUE_SEARCH_SHARE = 0.5  # of the search time, for local search on the work placed
+COST_SEARCH_PER_ITEM = 2  # options per item (by reduced cost) in the last cost search
+LP_SECONDS_PER_OPTION = 3e-5  # measured: GLOP takes ~6.5 s for 250k options
 FINAL_LP_MARGIN = 1.3  # time kept for the last cost LP, in units of the first one's time
 
 
@@ -94,6 +98,10 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
     value_fixed = bool(np.all(problem.required | (problem.value == 0)))
     best = _feasible(problem, fill(problem, empty_pick(problem)))  # always whole: the fallback
     value_top = total
+    # An LP that cannot finish in its share of the time is replaced by Lagrangian ascent.
+    lp_fits = problem.n_options * LP_SECONDS_PER_OPTION <= LP_SHARE * (deadline - time.monotonic())
+    if not lp_fits and best is not None:
+        return _without_lp(problem, best, deadline, seed)
     if not value_fixed and (best is None or problem.value_of(best) < total):
         value_lp = max_value_lp(problem, _share(deadline, LP_SHARE))
         if value_lp.infeasible:
@@ -132,7 +140,9 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
         possible = np.ones(problem.n_options, dtype=np.bool_)
         if reached >= value_top:
             possible = ~useless_options(problem, cost_lp, reached, problem.cost_of(best))
-        keep = _promising(problem, cost_lp, best, reached, possible)
+        keep = possible  # exact, when CP-SAT can take it whole
+        if int(possible.sum()) > CP_SAT_OPTIONS:
+            keep = _promising(problem, cost_lp, best, reached, possible)
         # What CP-SAT proves holds for the whole problem when nothing but provably
         # useless options was left out.
         exact = not np.any(possible & ~keep)
@@ -147,16 +157,65 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
                 bound = max(bound, found.cost_bound)
         else:
             lp_x = cost_lp.x[index] if cost_lp.x is not None else None
-            found_pick = lns(sub, hint, lp_x, search_deadline, seed)
+            found_pick = lns(sub, hint, lp_x, _share(search_deadline, VALUE_SEARCH_SHARE), seed)
         if found_pick is not None:
             mapped = translate(found_pick, index)
             best = _better(problem, best, _feasible(problem, mapped))
     reached = problem.value_of(best)
     bound = max(bound, cost_bound(problem, cost_lp, reached)[0])
-    if reached > floor and bound < problem.cost_of(best):
-        final_lp = min_cost_lp(problem, reached, deadline)
+    if bound < problem.cost_of(best):
+        # The cost LP at the work reached bounds the cost there and guides a last search
+        # for the cheapest plan with that much work.
+        final_lp = cost_lp if reached == floor else min_cost_lp(problem, reached, deadline)
         bound = max(bound, cost_bound(problem, final_lp, reached)[0])
+        if final_lp.x is not None and bound < problem.cost_of(best):
+            best = _cheapest_at(problem, best, final_lp, deadline, seed)
     return best, value_top, bound
+
+
+def _without_lp(
+    problem: Problem, best: Ints, deadline: float, seed: int
+) -> tuple[Ints | None, int, int]:
+    """For models too large for the LP in time: Lagrangian prices, a greedy priced by
+    them, and local search; the bound comes from the same prices on every option."""
+    floor = problem.value_of(best)
+    prices = lagrangian_prices(problem, floor, problem.cost_of(best), _share(deadline, LP_SHARE))
+    score = reduced_costs(problem, prices, 0.0)
+    best = _better(problem, best, fill(problem, empty_pick(problem), score, deadline))
+    best = improve(problem, best, _share(deadline, 0.2))
+    keep = _ranked(problem, score) < KEEP_PER_ITEM
+    keep[best[best >= 0]] = True
+    sub, index = problem.restrict(keep)
+    hint = translate(best, inverse(index, problem.n_options))
+    found = lns(sub, hint, None, deadline - 0.05, seed)
+    best = _better(problem, best, _feasible(problem, translate(found, index)))
+    total = int(problem.value.sum())
+    return best, total, cost_bound(problem, prices, problem.value_of(best))[0]
+
+
+def _cheapest_at(problem: Problem, best: Ints, prices: Prices, deadline: float, seed: int) -> Ints:
+    """CP-SAT over the LP's support, the plan's options and each item's best by reduced
+    cost: the cheapest plan placing at least the plan's work (never a worse one)."""
+    reached = problem.value_of(best)
+    _, mu = cost_bound(problem, prices, reached)
+    keep = _ranked(problem, reduced_costs(problem, prices, mu)) < COST_SEARCH_PER_ITEM
+    if prices.x is not None:
+        keep |= prices.x > 1e-6
+    keep[best[best >= 0]] = True
+    sub, index = problem.restrict(keep)
+    hint = translate(best, inverse(index, problem.n_options))
+    found = solve_cpsat(sub, deadline, hint=hint, value_upper=reached, seed=seed)
+    if found.pick is None:
+        return best
+    return _better(problem, best, _feasible(problem, translate(found.pick, index)))
+
+
+def _ranked(problem: Problem, score: np.ndarray) -> Ints:
+    """Each option's rank by `score` among its item's options (0 = best)."""
+    order = np.lexsort((score, problem.option_item))
+    rank = np.empty(problem.n_options, dtype=np.int64)
+    rank[order] = np.arange(problem.n_options) - problem.item_ptr[problem.option_item[order]]
+    return rank
 
 
 def _promising(
@@ -166,10 +225,7 @@ def _promising(
     reduced cost, plus those the LP uses and the incumbent's."""
     _, mu = cost_bound(problem, prices, reached)
     reduced = reduced_costs(problem, prices, mu)
-    order = np.lexsort((reduced, problem.option_item))
-    rank = np.empty(problem.n_options, dtype=np.int64)
-    rank[order] = np.arange(problem.n_options) - problem.item_ptr[problem.option_item[order]]
-    keep: np.ndarray = (rank < KEEP_PER_ITEM) & possible
+    keep: np.ndarray = (_ranked(problem, reduced) < KEEP_PER_ITEM) & possible
     if prices.x is not None:
         keep |= prices.x > 1e-6
     keep[best[best >= 0]] = True

@@ -22,7 +22,7 @@ import numpy as np
 import scipy.sparse as sp
 from ortools.linear_solver.python import model_builder_helper as mbh
 
-from router.solve.problem import Bools, Floats, Problem
+from router.solve.problem import Bools, Floats, Ints, Problem
 
 MARGIN = 1e-9  # relative safety margin on float bounds
 
@@ -162,3 +162,65 @@ def _solve(
     resource = np.maximum(0.0, -duals[n_i : n_i + n_r])
     mu = 1.0 if value_units else (max(0.0, float(duals[n_i + n_r])) if floor is not None else 0.0)
     return Prices(x, resource, mu)
+
+
+def lagrangian_prices(
+    problem: Problem, floor: int, upper: int, deadline: float, start: Prices | None = None
+) -> Prices:
+    """Prices for the cost bound at value >= floor by subgradient ascent, for models whose
+    LP would not finish in time: each step is one pass over the options.
+
+    `upper` is the cost of a plan placing >= floor (Polyak's step needs a target). The
+    best prices seen are returned; the bound they give is valid like any other."""
+    capacity = problem.capacity.astype(np.float64)
+    value = problem.value.astype(np.float64)
+    amounts = problem.use_amt.astype(np.float64)
+    resource = np.zeros(problem.n_resources) if start is None else start.resource.copy()
+    mu = _start_mu(problem) if start is None else start.mu
+    best = (-math.inf, Prices(None, resource.copy(), mu))
+    step, stale = 2.0, 0
+    while time.monotonic() < deadline:
+        prices = Prices(None, resource, mu)
+        reduced = reduced_costs(problem, prices, mu)
+        low = problem.item_min(reduced)
+        take = problem.required | (low < 0)
+        bound = float(np.where(take, low, 0.0).sum()) - float(resource @ capacity) + mu * floor
+        if bound > best[0]:
+            best, stale = (bound, Prices(None, resource.copy(), mu)), 0
+        else:
+            stale += 1
+            if stale >= STALE_STEPS:
+                step, stale = step / 2, 0
+        # Each taken item's best option, and the subgradient of the bound at these prices.
+        first = _argmin_per_item(problem, reduced, low, take)
+        chosen = np.zeros(problem.n_options, dtype=np.bool_)
+        chosen[first] = True
+        on = chosen[problem.use_option]
+        used = np.bincount(problem.use_res[on], weights=amounts[on], minlength=problem.n_resources)
+        g_resource = used - capacity
+        g_mu = floor - float(value[problem.option_item[first]].sum())
+        norm = float(g_resource @ g_resource) + g_mu * g_mu
+        if norm <= 0 or step < 1e-6:
+            break
+        t = step * max(upper - bound, 1e-9 * abs(upper) + 1.0) / norm
+        resource = np.maximum(0.0, resource + t * g_resource)
+        mu = max(0.0, mu + t * g_mu)
+    return best[1]
+
+
+STALE_STEPS = 15  # ascent steps without a better bound before the step halves
+
+
+def _start_mu(problem: Problem) -> float:
+    """A first price of value: the median cost per unit of value over the options."""
+    ratio = problem.cost / np.maximum(problem.value[problem.option_item], 1)
+    return float(np.median(ratio)) if len(ratio) else 0.0
+
+
+def _argmin_per_item(problem: Problem, reduced: Floats, low: Floats, take: Bools) -> Ints:
+    """For each taken item, the (first) option reaching its lowest reduced cost."""
+    at_low = reduced <= low[problem.option_item]
+    candidates = np.flatnonzero(at_low & take[problem.option_item])
+    items, first = np.unique(problem.option_item[candidates], return_index=True)
+    del items
+    return candidates[first]
