@@ -55,17 +55,8 @@ DEFAULT_TIMEOUTS_S: Mapping[str, float] = {
     "ReloadTopology": 60.0,
     "Check": 5.0,
 }
-RETRIED = (
-    "Place",
-    "Route",
-    "Release",
-    "ListReservations",
-    "ListOffers",
-    "GetTopology",
-    "UpdateSite",
-    "WhatIf",
-    "ReloadTopology",
-)
+# Every unary call of the service is idempotent (see above), so all are retried.
+RETRIED = tuple(method for method in DEFAULT_TIMEOUTS_S if method != "Check")
 
 JobLike = Job | Mapping[str, Any]
 """A domain Job, or a job in its jobs-file shape (a mapping as in examples/jobs/*.yaml)."""
