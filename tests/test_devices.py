@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from router.client import RouterClient
 from router.model.jobs import Job, parse_jobs
@@ -189,3 +193,25 @@ def test_a_moved_service_takes_the_devices_of_its_new_part(mini: Topology, tmp_p
     ledger.close()
     checked = audit(state)
     assert checked.overbooked == [] and checked.mismatched == [] and checked.active == 2
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    count=st.integers(1, 64),
+    reference=st.tuples(st.integers(1, 1_000_000), st.integers(1, 2000)),
+    device=st.tuples(st.integers(1, 1_000_000), st.integers(1, 2000)),
+)
+def test_service_sizes_match_exact_arithmetic(
+    count: int, reference: tuple[int, int], device: tuple[int, int]
+) -> None:
+    # TFLOPS with two decimals (0.01 to 10,000) and whole GB, as topology files write them.
+    ref_tflops, dev_tflops = Fraction(reference[0], 100), Fraction(device[0], 100)
+    ref = Accelerator("ref", "v", "s", reference[1], 0.3, True, {"fp16": float(ref_tflops)})
+    dev = Accelerator("dev", "v", "s", device[1], 0.3, True, {"fp16": float(dev_tflops)})
+    job = Job("j", "inference", "o", 10, count, ("ref",), (), 0, "ref", "fp16", 720)
+    size = sizing(job, ref, dev)
+    exact = max(
+        math.ceil(count * ref_tflops / dev_tflops),
+        math.ceil(Fraction(count * reference[1], device[1])),
+    )
+    assert size is not None and size.devices == exact and size.run_hours == 720
