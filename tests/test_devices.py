@@ -18,7 +18,8 @@ from router.place.filters import screen
 from router.plan import make_context, plan_jobs, route_job
 from router.results import Placement, Unplaced
 from router.service.background import BackgroundServer
-from router.state.ledger import SqliteLedger, audit
+from router.state.audit import audit
+from router.state.sqlite import SqliteLedger
 
 # fp16 TFLOPS and memory of the default catalog: H20 148 / 96 GB, A800 312 / 80 GB,
 # H800 989 / 80 GB, V100 125 / 32 GB.

@@ -23,7 +23,7 @@ from router.place.offers import job_offers
 from router.plan import make_context
 from router.service.background import BackgroundServer
 from router.service.convert import job_message, pb, pb_grpc
-from router.state.ledger import SqliteLedger
+from router.state.sqlite import SqliteLedger
 from tests.test_offers import SERVING
 
 

@@ -25,7 +25,7 @@ def register(commands: Any) -> None:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from router.state.ledger import audit
+    from router.state.audit import audit
 
     result = audit(args.state)
     if args.json:

@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import sqlite3
 import sys
+import threading
 import time
 from collections.abc import Callable
 from functools import partial
@@ -20,8 +22,9 @@ from typing import Any
 
 from router.errors import FieldProblem, InvalidInputError, RouterError
 from router.model.topology import Topology, default_topology, load_topology
-from router.service.server import DEFAULT_GRACE_S, ListenError, RouterServicer, create_server, log
-from router.state.ledger import SqliteLedger
+from router.service.server import DEFAULT_GRACE_S, ListenError, create_server
+from router.service.servicer import RouterServicer, log
+from router.state.sqlite import SqliteLedger
 
 ANSWER_KEEP_S = 7 * 24 * 3600.0
 """Stored Place/Route answers older than this are dropped at start (retries are quicker)."""
@@ -82,7 +85,23 @@ def serve(
         raise InvalidInputError([FieldProblem("--listen", str(exc))]) from None
     finally:
         ledger.close()
+    _abandon_running_work()
     return 0
+
+
+def _abandon_running_work() -> None:
+    """Exit now if a solve outlived the grace period: its call was cancelled, so its commit
+    would be refused anyway, and waiting for the worker thread (as Python's exit does)
+    would keep a SIGTERM from stopping the server in time."""
+    workers = [t for t in threading.enumerate() if t.name.startswith("westward-")]
+    until = time.monotonic() + 0.5  # idle workers are ending on their own: let them
+    for worker in workers:
+        worker.join(max(0.0, until - time.monotonic()))
+    busy = [t.name for t in workers if t.is_alive()]
+    if busy:
+        log.warning("abandoning work still running after the grace period", extra={"threads": busy})
+        logging.shutdown()
+        os._exit(0)
 
 
 async def _serve(

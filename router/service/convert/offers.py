@@ -1,21 +1,24 @@
-"""ListOffers in proto form: one job's offers cut into pages, and pages joined back.
+"""ListOffers: one job's offers cut into pages, and pages joined back into one answer.
 
 A page holds up to page_size entries of one list: the offers (best first), then, when
-asked, the rejected pools. The page token is the offset of the next entry.
+asked, the rejected pools. The page token is the offset of the next entry; each page is
+computed afresh, so free devices may change between pages.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from router.errors import FieldProblem, InvalidInputError
+from router.model.jobs import Job
 from router.place.offers import JobOffers, Offer, Rejected
-
-__all__ = ["JobOffers", "joined_pages", "offers_page"]
-from router.service.convert import pb
+from router.service.convert.enums import ZONE_PREFIX, enum_name, enum_value
+from router.service.convert.jobs import job_message
+from router.v1 import router_pb2 as pb
 
 DEFAULT_PAGE_SIZE = 100
-MAX_PAGE_SIZE = 1000
+MAX_PAGE_SIZE = 1000  # also in requests.schema.json (page_size maximum)
 
 
 def offers_page(result: JobOffers, page_size: int, page_token: str) -> pb.ListOffersResponse:
@@ -39,16 +42,18 @@ def offers_page(result: JobOffers, page_size: int, page_token: str) -> pb.ListOf
     )
 
 
-def joined_pages(
-    ask: pb.ListOffersRequest, call: Callable[[pb.ListOffersRequest], pb.ListOffersResponse]
+def offer_pages(
+    call: Callable[[str, Any, float | None], Any],
+    job: Job | Mapping[str, Any],
+    include_rejected: bool,
 ) -> JobOffers:
-    """Call for page after page of `ask` and join them into one answer."""
+    """Ask for page after page of one job's offers through a client's
+    `call(method, request, timeout_s)` (default deadlines) and join them into one answer."""
     offers: list[Offer] = []
     rejected: list[Rejected] = []
-    request = pb.ListOffersRequest()
-    request.CopyFrom(ask)
+    request = pb.ListOffersRequest(job=job_message(job), include_rejected=include_rejected)
     while True:
-        page = call(request)
+        page: pb.ListOffersResponse = call("ListOffers", request, None)
         offers += [offer_from(m) for m in page.offers]
         rejected += [Rejected(m.site, m.pool_index, m.reason) for m in page.rejected]
         if not page.next_page_token:
@@ -61,7 +66,7 @@ def offer_message(o: Offer) -> pb.Offer:
     return pb.Offer(
         site=o.site,
         hub=o.hub,
-        zone=pb.Zone.Value(f"ZONE_{o.zone.upper()}"),
+        zone=pb.Zone.ValueType(enum_value(pb.Zone, ZONE_PREFIX, o.zone, "zone")),
         provider=o.provider,
         pool_index=o.pool_index,
         accelerator=o.accelerator,
@@ -79,7 +84,7 @@ def offer_from(m: pb.Offer) -> Offer:
     return Offer(
         site=m.site,
         hub=m.hub,
-        zone=pb.Zone.Name(m.zone).removeprefix("ZONE_").lower(),
+        zone=enum_name(pb.Zone, ZONE_PREFIX, m.zone),
         provider=m.provider,
         pool_index=m.pool_index,
         accelerator=m.accelerator,
