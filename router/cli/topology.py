@@ -59,7 +59,9 @@ def register(commands: Any) -> None:
         default="fp16",
         help="the precision whose TFLOPS price the computation (default fp16)",
     )
-    prices.add_argument("--json", action="store_true")
+    prices.add_argument(
+        "--json", action="store_true", help="print one JSON object (pools and spreads)"
+    )
     prices.add_argument("--plot", metavar="F.png", help="also draw the index as a bar chart")
     prices.set_defaults(handler=_cmd_topology_prices)
     init = topology_commands.add_parser("init", help="print a commented starter topology")
