@@ -239,7 +239,7 @@ def test_matches_brute_force(problem: Problem) -> None:
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(items_st, min_size=1, max_size=3), st.integers(1, 3))
 def test_duplicated_items_match_brute_force(base: list[Item], copies: int) -> None:
-    # Identical items are grouped; the grouped model must still be exact.
+    # Many identical items: symmetric models must still be solved exactly.
     problem = Problem(tuple(base * copies)[:6], (4, 5, 6))
     sol = solve_items(problem, 5.0)
     expected = brute_force(problem)
@@ -248,30 +248,3 @@ def test_duplicated_items_match_brute_force(base: list[Item], copies: int) -> No
         return
     check_solution(problem, sol)
     assert (sol.value, sol.cost) == expected
-
-
-@pytest.fixture
-def large_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Send every problem down the large-problem path: restricted LP, LNS, no full CP-SAT."""
-    import router.solve.pipeline as pipeline
-
-    monkeypatch.setattr(pipeline, "CP_SAT_OPTIONS", 0)
-    monkeypatch.setattr(pipeline, "KEEP_PER_ITEM", 1)
-
-
-@pytest.mark.usefixtures("large_path")
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(problems_st)
-def test_large_path_is_feasible_and_its_bound_valid(problem: Problem) -> None:
-    sol = solve_items(problem, 2.0)
-    expected = brute_force(problem)
-    if expected is None:
-        assert sol.status in ("infeasible", "unknown")
-        return
-    if sol.status == "unknown":
-        return  # no assignment found: allowed on this path, nothing placed
-    check_solution(problem, sol)
-    assert sol.cost_bound <= expected[1] or sol.value > expected[0]
-    assert sol.value <= expected[0]
-    if sol.status == "optimal":
-        assert (sol.value, sol.cost) == expected

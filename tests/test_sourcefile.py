@@ -64,20 +64,19 @@ def test_yaml_lines_of_nested_fields() -> None:
 @pytest.mark.parametrize(
     ("text", "line", "hint"),
     [
-        ("jobs:\n  - name: a\n    kind:training\n    hours: 3\n", 4, "a key needs ':'"),
-        ("jobs:\n  - name: a\n    kind: training: x\n", 3, "check the indentation"),
-        ("jobs:\n  - name: a\n  kind: training\n", 3, "check the indentation"),
-        ("jobs:\n  - name: a\n   hours: 3\n", 3, "must line up"),
-        ("jobs:\n\t- name: a\n", 2, "tabs"),
-        ("jobs: [a, b\n", 2, "not closed"),
+        ("jobs:\n  - name: a\n    kind:training\n    hours: 3\n", 4, "a key without its `:`"),
+        ("jobs:\n  - name: a\n    kind: training: x\n", 3, "indent this line"),
+        ("jobs:\n  - name: a\n   hours: 3\n", 3, "indented differently"),
+        ("jobs:\n\t- name: a\n", 2, "indent with spaces"),
     ],
 )
 def test_yaml_syntax_errors_give_line_column_and_hint(text: str, line: int, hint: str) -> None:
+    # Through the C loader, too: the hints match libyaml's words as well as PyYAML's.
     with pytest.raises(InvalidInputError) as err:
         parse_yaml(text, "jobs.yaml")
     problem = err.value.problems[0]
-    assert problem.line == line
-    assert "column" in problem.message and hint in problem.message
+    assert problem.line == line and problem.column is not None
+    assert hint in problem.message
 
 
 def test_yaml_scalars_keep_their_types() -> None:

@@ -32,7 +32,7 @@ from router.place.costs import work_units
 from router.plan import make_context, placement_problem, plan_jobs
 from router.solve.relax import max_value_lp
 
-LP_MAX_SECONDS = 600.0  # the reference LP is untimed, but not unbounded
+LP_MAX_SECONDS = 300.0  # the reference LP is untimed, but not unbounded
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,8 @@ class FamilyResult:
     total_cost_cny: float
     lower_bound_cny: float
     gap_pct: float  # cost over the bound at the work placed
-    work_placed_pct: float  # of the LP-maximal work
+    work_placed_pct: float  # of the LP-maximal work (of all work when the LP did not finish)
+    lp_max_solved: bool
     status: str
 
 
@@ -74,7 +75,7 @@ def run_family(
     plan, wall, user, peak_mb = outcome
     work = {job.name: work_units(job) for job in batch}
     placed_work = sum(work[p["job"]] for p in plan["placements"])
-    lp_max = lp_maximal_work(topology, batch)
+    lp_max, lp_solved = lp_maximal_work(topology, batch)
     cost, bound = float(plan["total_cost_cny"]), float(plan["lower_bound_cny"])
     return FamilyResult(
         family=family.name,
@@ -89,19 +90,21 @@ def run_family(
         lower_bound_cny=round(bound, 2),
         gap_pct=round(max(0.0, 100 * (cost - bound) / cost) if cost > 0 else 0.0, 4),
         work_placed_pct=round(100 * placed_work / lp_max, 3) if lp_max > 0 else 100.0,
+        lp_max_solved=lp_solved,
         status=str(plan["solver"]["status"]),
     )
 
 
-def lp_maximal_work(topology: Topology, jobs: Sequence[Job]) -> float:
-    """The most work the LP relaxation places (in work units), the yardstick for plans."""
+def lp_maximal_work(topology: Topology, jobs: Sequence[Job]) -> tuple[float, bool]:
+    """The most work the LP relaxation places (in work units), the yardstick for plans;
+    all the work, and False, when the LP does not finish in LP_MAX_SECONDS."""
     ctx = make_context(topology)
     table = pool_table(ctx)
     problem = placement_problem(jobs, batch_options(jobs, ctx, table), table, ctx)
     prices = max_value_lp(problem, time.monotonic() + LP_MAX_SECONDS)
     if prices.x is None:
-        return float(problem.value.sum())
-    return float(problem.value[problem.option_item] @ prices.x)
+        return float(problem.value.sum()), False
+    return float(problem.value[problem.option_item] @ prices.x), True
 
 
 def _plan_in_process(

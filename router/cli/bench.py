@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from router.bench.families import FAMILIES
 from router.cli import service as cli_service
-from router.cli.common import positive_float, positive_int, print_json, progress
+from router.cli.common import (
+    add_time_limit_option,
+    positive_float,
+    positive_int,
+    print_json,
+    steps,
+    working,
+)
+from router.report.words import plural
 
 if TYPE_CHECKING:
     from router.bench.measure import FamilyResult
@@ -74,17 +82,17 @@ def register(commands: Any) -> None:
     gap = bench_commands.add_parser(
         "gap", help="solve OR-Library GAP files; compare with published optima"
     )
-    gap.add_argument("files", nargs="+", metavar="FILE")
     gap.add_argument(
-        "--time-limit", type=positive_float, default=10.0, metavar="S", help="per instance"
+        "files", nargs="+", metavar="FILE", help="OR-Library GAP files (one or more instances each)"
     )
+    add_time_limit_option(gap, per=" per instance")
     gap.add_argument(
         "--reference",
         metavar="F",
         help="reference.csv with best known values (default: ../shared/benchmarks/gap/"
         "reference.csv when it exists)",
     )
-    gap.add_argument("--json", action="store_true")
+    gap.add_argument("--json", action="store_true", help="print a JSON list, one per instance")
     gap.set_defaults(handler=_cmd_gap)
     cli_service.register_bench_route(bench_commands)
 
@@ -96,19 +104,21 @@ def _cmd_synthetic(args: argparse.Namespace) -> int:
     names = list(FAMILIES) if args.family == "all" else [args.family]
     base = default_topology()
     results = []
-    for n, name in enumerate(names, start=1):
-        progress(f"[{n}/{len(names)}] {name}: {args.jobs} jobs x {args.sites} sites...")
-        results.append(
-            run_family(
-                base,
-                FAMILIES[name],
-                args.jobs,
-                args.sites,
-                seed=args.seed,
-                time_limit_s=args.time_limit,
-                from_files=args.from_files,
+    with steps(len(names)) as step:
+        for name in names:
+            if step is not None:
+                step(f"{name}: {plural(args.jobs, 'job')} x {plural(args.sites, 'site')}")
+            results.append(
+                run_family(
+                    base,
+                    FAMILIES[name],
+                    args.jobs,
+                    args.sites,
+                    seed=args.seed,
+                    time_limit_s=args.time_limit,
+                    from_files=args.from_files,
+                )
             )
-        )
     if args.json:
         print_json([asdict(r) for r in results])
     else:
@@ -146,8 +156,9 @@ def _cmd_gap(args: argparse.Namespace) -> int:
     from router.bench.gap import format_gap_table, gap_results_to_json, run_gap
 
     reference = Path(args.reference) if args.reference else _default_reference()
-    progress(f"solving {len(args.files)} GAP file(s), {args.time_limit:g} s per instance...")
-    results = run_gap(args.files, args.time_limit, reference)
+    files = plural(len(args.files), "GAP file")
+    with working(f"solving {files}, at most {args.time_limit:g} s per instance"):
+        results = run_gap(args.files, args.time_limit, reference)
     if args.json:
         print_json(gap_results_to_json(results))
     else:

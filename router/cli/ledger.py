@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 from router.cli.common import print_json
+from router.errors import FieldProblem, InvalidInputError
+from router.report.words import plural
 
 EXIT_PROBLEMS = 1
 
@@ -19,19 +22,30 @@ def register(commands: Any) -> None:
         "audit",
         help="replay a state file's history: no pool ever over its count, use matches rows",
     )
-    check.add_argument("--state", required=True, metavar="F", help="the SQLite state file")
+    check.add_argument(
+        "--state", required=True, metavar="F", help="the SQLite state file of `westward serve`"
+    )
     check.add_argument("--json", action="store_true", help="print one JSON object")
     check.set_defaults(handler=_cmd_audit)
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
+    import sqlite3
+
     from router.state.audit import audit
 
-    result = audit(args.state)
+    if not Path(args.state).is_file():
+        raise InvalidInputError([FieldProblem("--state", f"no state file {args.state}")])
+    try:
+        result = audit(args.state)
+    except sqlite3.DatabaseError as exc:
+        problem = f"{args.state} is not a westward state file ({exc})"
+        raise InvalidInputError([FieldProblem("--state", problem)]) from None
     if args.json:
         print_json(dataclasses.asdict(result))
     else:
-        print(f"{result.changes} changes replayed, {result.active} active reservations")
+        replayed = plural(result.changes, "change")
+        print(f"{replayed} replayed, {plural(result.active, 'active reservation')}")
         for line in result.overbooked:
             print(f"overbooked: {line}")
         for line in result.mismatched:

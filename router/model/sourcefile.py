@@ -27,22 +27,6 @@ _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
-# libyaml's terse messages, and what usually causes them.
-_HINTS = {
-    "mapping values are not allowed": "check the indentation of this line, or add the "
-    "missing space after ':' on it or the line before",
-    "could not find expected ':'": "a key needs ':' after it; or a line is continued at "
-    "the wrong indentation",
-    "did not find expected key": "check the indentation: entries of one mapping must line up",
-    "did not find expected '-' indicator": "check the indentation: items of one list must line up",
-    "found character that cannot start any token": "YAML does not allow tabs for "
-    "indentation; use spaces",
-    "found a tab character": "YAML does not allow tabs for indentation; use spaces",
-    "found unexpected end of stream": "a quote or bracket is not closed",
-    "did not find expected ',' or ']'": "a list in [brackets] is not closed, or lacks a ','",
-    "did not find expected ',' or '}'": "a mapping in {braces} is not closed, or lacks a ','",
-}
-
 
 def format_path(path: PathKey) -> str:
     """Render ('sites', 3, 'pools', 0, 'count') as `sites[3].pools[0].count`."""
@@ -102,7 +86,7 @@ def parse_yaml(text: str, name: str = "<string>") -> SourceFile:
     try:
         root = yaml.compose(text, Loader=Loader)
     except yaml.MarkedYAMLError as exc:
-        raise _syntax_error(exc, name) from None
+        raise InvalidInputError([_syntax_problem(exc, name)]) from None
     except yaml.YAMLError as exc:  # e.g. a reader error on control characters
         raise InvalidInputError([FieldProblem("", f"invalid YAML: {exc}", name)]) from None
     if root is None:
@@ -208,15 +192,46 @@ def _node_line(root: yaml.Node, path: PathKey) -> int:
     return line
 
 
-def _syntax_error(exc: yaml.MarkedYAMLError, name: str) -> InvalidInputError:
-    """A YAML syntax error with line, column and, for the common mistakes, a hint."""
-    mark = exc.problem_mark or exc.context_mark
+# PyYAML's words for the common mistakes, and what the author most likely has to change.
+# PyYAML's words first, then libyaml's (the C loader) for the same mistake.
+_SYNTAX_HINTS = (
+    (
+        ("mapping values are not allowed here", "mapping values are not allowed in this"),
+        "a `key:` where a value was expected: indent this line like the keys above it, "
+        "or quote a value that contains ': '",
+    ),
+    (
+        ("found character '\\t'", "found character that cannot start any token"),
+        "indent with spaces: YAML does not allow tabs (or quote a value starting with @ or `)",
+    ),
+    (
+        ("expected <block end>", "did not find expected key", "did not find expected '-'"),
+        "this line is indented differently from the entries above it: line its keys up "
+        "with theirs, and each `- ` item with the other items",
+    ),
+    (
+        ("could not find expected ':'",),
+        "a key without its `:`, or a value that runs onto the next line (quote it)",
+    ),
+    (("expected ',' or ']'",), "a `[` list that is not closed with `]`"),
+    (("expected ',' or '}'",), "a `{` mapping that is not closed with `}`"),
+    (("while scanning a quoted scalar",), "a quote that is never closed"),
+)
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError, name: str) -> FieldProblem:
+    """A YAML syntax error at line and column, with a hint for the common mistakes."""
     problem = exc.problem or "invalid YAML"
-    where = f" (column {mark.column + 1})" if mark is not None else ""
-    hint = next((h for key, h in _HINTS.items() if problem.startswith(key)), None)
-    message = f"invalid YAML: {problem}{where}" + (f": {hint}" if hint else "")
-    line = mark.line + 1 if mark is not None else None
-    return InvalidInputError([FieldProblem("", message, name, line)])
+    said = f"{exc.context or ''} {problem}"
+    hint = next((h for words, h in _SYNTAX_HINTS if any(w in said for w in words)), None)
+    # An unclosed quote or bracket is found at the end of the file; point to where it opened.
+    at_end = "end of stream" in problem or "<stream end>" in problem
+    # libyaml reports an unclosed [ or { where it gave up; the context marks the opening.
+    at_end = at_end or (exc.context or "").startswith("while parsing a flow")
+    mark = (exc.context_mark if at_end else None) or exc.problem_mark or exc.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+    message = f"invalid YAML: {hint} ({problem})" if hint else f"invalid YAML: {problem}"
+    return FieldProblem("", message, name, line, column)
 
 
 def _at(problem: FieldProblem, name: str, line: int) -> FieldProblem:

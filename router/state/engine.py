@@ -57,8 +57,9 @@ COMMIT_ATTEMPTS = 5
 """Capacity can change between planning and committing; re-plan this many times at most."""
 MAX_BATCH_JOBS = 100_000
 """The most jobs one batch (a Place, or a what-if after demand scaling) may hold."""
-REPLACE_ATTEMPTS = 20
-"""A site update re-plans its displaced jobs this often while concurrent calls race it."""
+REPLACE_ATTEMPTS = 5
+"""A site update re-plans its displaced jobs this often while concurrent calls race it;
+then it decides and commits once more with this process's other commits held back."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class Engine:
         self._clock = clock
         self._new_id = new_id
         self._update_lock = threading.Lock()
+        self._commit_gate = threading.Lock()  # held by commits; a starved site update takes it
         self._events = EventHub()
         self._ranked = RankedCandidates()
         ledger.set_capacity(pool_capacities(topology))
@@ -173,9 +175,10 @@ class Engine:
 
     def commit_many(self, proposals: Sequence[Proposal]) -> list[bytes | RouterError]:
         """Commit many proposals in one ledger transaction (group commit); one result each."""
-        results = self._ledger.commit_batch(
-            [Commit(p.held, p.request, p.answer, p.wanted) for p in proposals]
-        )
+        with self._commit_gate:
+            results = self._ledger.commit_batch(
+                [Commit(p.held, p.request, p.answer, p.wanted) for p in proposals]
+            )
         self._events.publish(
             [
                 self._event("placed", r)
@@ -369,12 +372,19 @@ class Engine:
                 now = self._ledger.relocate(decision.moves, list(decision.evictions), state)
                 return decision, now
 
-            decision, now = until_committed(
-                attempt,
-                attempts=REPLACE_ATTEMPTS,
-                give_up=f"could not re-place the jobs of site {site.name}; nothing changed",
-                retry_on=(CapacityError, NotFoundError),  # a Route took room, a Release ended one
-            )
+            racing = (CapacityError, NotFoundError)  # a Route took room, a Release ended one
+            give_up = f"could not re-place the jobs of site {site.name}; nothing changed"
+            try:
+                decision, now = until_committed(
+                    attempt, attempts=REPLACE_ATTEMPTS, give_up=give_up, retry_on=racing
+                )
+            except CapacityError:
+                # Busy routing starves an optimistic update; hold this process's commits back
+                # while deciding once more, so nothing here can take the room it counts on.
+                with self._commit_gate:
+                    decision, now = until_committed(
+                        attempt, attempts=REPLACE_ATTEMPTS, give_up=give_up, retry_on=racing
+                    )
             self._live = (changed, network)
         why = (
             f"site {site.name} {site.status}"
