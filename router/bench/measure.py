@@ -30,7 +30,7 @@ from router.model.topology_data import topology_data
 from router.place.candidates import batch_options, pool_table
 from router.place.costs import work_units
 from router.plan import make_context, placement_problem, plan_jobs
-from router.solve.relax import max_value_lp
+from router.solve.relax import max_value_lp, value_bound
 
 LP_MAX_SECONDS = 300.0  # the reference LP is untimed, but not unbounded
 
@@ -97,13 +97,14 @@ def run_family(
 
 def lp_maximal_work(topology: Topology, jobs: Sequence[Job]) -> tuple[float, bool]:
     """The most work the LP relaxation places (in work units), the yardstick for plans;
-    all the work, and False, when the LP does not finish in LP_MAX_SECONDS."""
+    when the LP does not finish in LP_MAX_SECONDS, the upper bound its duals prove (so
+    the share placed is understated, never overstated), and False."""
     ctx = make_context(topology)
     table = pool_table(ctx)
     problem = placement_problem(jobs, batch_options(jobs, ctx, table), table, ctx)
     prices = max_value_lp(problem, time.monotonic() + LP_MAX_SECONDS)
-    if prices.x is None:
-        return float(problem.value.sum()), False
+    if prices.x is None or not prices.optimal:
+        return float(value_bound(problem, prices)), False
     return float(problem.value[problem.option_item] @ prices.x), True
 
 

@@ -144,12 +144,15 @@ def render_bench(results: list[FamilyResult]) -> str:
             f"{r.lower_bound_cny:,.0f}",
             f"{r.gap_pct:.3f}",
             str(r.placed),
-            f"{r.work_placed_pct:.2f}",
+            f"{r.work_placed_pct:.2f}" + ("" if r.lp_max_solved else "*"),
             r.status,
         ]
         for r in results
     ]
-    return format_table(header, rows)
+    table = format_table(header, rows)
+    if all(r.lp_max_solved for r in results):
+        return table
+    return table + "\n* the LP did not finish: work is shown against its dual bound (a floor)"
 
 
 def _cmd_gap(args: argparse.Namespace) -> int:

@@ -35,6 +35,7 @@ class Prices:
     resource: Floats  # per resource
     mu: float  # per unit of value
     infeasible: bool = False  # proven: the required items cannot all be placed
+    optimal: bool = False  # the LP was solved to optimality (x is then an LP optimum)
 
 
 def max_value_lp(problem: Problem, deadline: float) -> Prices:
@@ -161,7 +162,7 @@ def _solve(
     # GLOP's duals for a minimisation: <= rows are <= 0, the >= value row is >= 0.
     resource = np.maximum(0.0, -duals[n_i : n_i + n_r])
     mu = 1.0 if value_units else (max(0.0, float(duals[n_i + n_r])) if floor is not None else 0.0)
-    return Prices(x, resource, mu)
+    return Prices(x, resource, mu, optimal=solver.status() == mbh.SolveStatus.OPTIMAL)
 
 
 def lagrangian_prices(
