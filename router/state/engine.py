@@ -28,7 +28,8 @@ from router.model.scenario import Scenario
 from router.model.topology import Topology
 from router.place.filters import Candidate
 from router.place.network import Network
-from router.plan import placement_of, plan_jobs, route_job
+from router.place.offers import JobOffers, job_offers
+from router.plan import make_context, placement_of, plan_jobs, route_job
 from router.results import (
     Placement,
     PlacementEvent,
@@ -149,7 +150,7 @@ class Engine:
         free = self._ledger.free()
         outcome: Placement | Unplaced | None = None
         for candidate in self._ranked(job, topology, network):
-            if free.get((candidate.site.name, candidate.pool_index), 0) >= job.count:
+            if free.get((candidate.site.name, candidate.pool_index), 0) >= candidate.cost.devices:
                 outcome = placement_of(job, candidate, topology)
                 break
         if outcome is None:  # nothing has room: the placer explains why, site by site
@@ -326,6 +327,12 @@ class Engine:
         more = len(held) > size  # the one extra tells whether another page follows
         page = held[:size]
         return [view(h) for h in page], page[-1].seq if more else None
+
+    def offers(self, job: Job, *, include_rejected: bool = False) -> JobOffers:
+        """The job's offers on the live topology against the ledger's free devices."""
+        topology, network = self._live
+        ctx = make_context(topology, self._ledger.free(), network=network)
+        return job_offers(job, ctx, include_rejected)
 
     def topology_view(self) -> TopologyView:
         """The live topology and its free devices."""

@@ -244,11 +244,12 @@ class SqliteLedger:
                         self._use(held.pool, -held.count, kind, rid)
                     for move in moves:
                         rid = move.reservation_id
-                        self._use((move.site, move.pool_index), before[rid].count, "moved", rid)
+                        count = before[rid].count if move.count is None else move.count
+                        self._use((move.site, move.pool_index), count, "moved", rid)
                         self._db.execute(
-                            "UPDATE reservations SET site = ?, pool_index = ?, details = ? "
-                            "WHERE reservation_id = ?",
-                            (move.site, move.pool_index, dump(move.details), move.reservation_id),
+                            "UPDATE reservations SET site = ?, pool_index = ?, count = ?, "
+                            "details = ? WHERE reservation_id = ?",
+                            (move.site, move.pool_index, count, dump(move.details), rid),
                         )
                     for rid in evictions:
                         self._end(rid, ReservationState.EVICTED)
