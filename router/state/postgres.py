@@ -1,0 +1,707 @@
+"""The multi-replica ledger: the `Ledger` protocol on PostgreSQL (psycopg 3, a connection pool).
+
+Every write is one READ COMMITTED transaction that first locks exactly the pool rows it
+touches, in (site, pool_index) order (`SELECT ... FOR UPDATE`): commits on different
+pools run in parallel, two on the same pool take turns, and none deadlock. The capacity
+check then runs on the locked counts, so no number of replicas can overbook a pool.
+Request answers are keyed by request_id (a primary key: a retry on another replica finds
+the first answer), and reservations, history and the events outbox are written in the
+same transaction. The outbox is numbered in commit order (an advisory lock around its
+insert), so every replica streams every replica's events in the same order
+(router.state.pg_follow). Free counts are cached and refreshed after each commit and
+whenever another replica's events arrive; a stale cache costs a CapacityError retry,
+never an overbooking.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from router.errors import CapacityError, FieldProblem, InvalidInputError, NotFoundError
+from router.model.topology import Topology, parse_topology
+from router.state.ledger import Commit, Move, PoolKey, ReservationState
+from router.state.ledger import Reservation as Held
+from router.state.pg_follow import EventRow, Follower
+from router.state.pg_schema import (
+    EVENTS_CHANNEL,
+    OUTBOX_LOCK,
+    TOPOLOGY_CHANNEL,
+    migrate,
+    open_pool,
+    run,
+)
+from router.state.pg_topology import topology_document
+from router.state.shared import StoredEvent
+
+Conn = psycopg.Connection[tuple[Any, ...]]
+OUTBOX_KEEP_S = 3600.0
+"""Outbox rows older than this are deleted (a watcher further behind has lost its stream)."""
+EXPIRE_BATCH = 500
+
+_COLUMNS = (
+    "reservation_id, job, site, pool_index, count, spec, details, state, request_id, "
+    "created_unix_s, ended_unix_s, expires_unix_s"
+)
+ACTIVE = ReservationState.ACTIVE.value
+
+
+@dataclass
+class _Pool:
+    capacity: int
+    used: int
+
+
+@dataclass(frozen=True)
+class _Event:
+    kind: str
+    reservation: Held
+    previous: Mapping[str, Any] | None = None
+    reason: str = ""
+
+
+class PostgresLedger:
+    """Reservations in PostgreSQL, shared by any number of `westward serve` replicas."""
+
+    def __init__(self, url: str, *, max_connections: int = 8) -> None:
+        self._url = url
+        self._pool = open_pool(url, max_size=max_connections)
+        self.schema_version = migrate(self._pool)
+        self._cache_lock = threading.Lock()
+        self._capacity: dict[PoolKey, int] = {}
+        self._used: dict[PoolKey, int] = {}
+        self._free: dict[PoolKey, int] | None = None
+        self._next_expiry: float | None = None
+        self._follower: Follower | None = None
+        self._parsed: tuple[str, Topology] | None = None
+        self.refresh()
+
+    # --- capacity -------------------------------------------------------------------
+
+    def set_capacity(self, capacity: Mapping[PoolKey, int]) -> None:
+        """Replace the device count of every pool (pools not listed have none)."""
+        bad = [
+            FieldProblem(f"{site}.pools[{index}].count", f"must be >= 0, got {count}")
+            for (site, index), count in capacity.items()
+            if count < 0
+        ]
+        if bad:
+            raise InvalidInputError(bad)
+        keys = sorted(capacity)
+
+        def work(conn: Conn) -> None:
+            with conn.transaction():
+                conn.execute("SELECT 1 FROM pools ORDER BY site, pool_index FOR UPDATE")
+                with conn.cursor() as cur:
+                    cur.executemany(
+                        "INSERT INTO pools (site, pool_index, capacity) VALUES (%s, %s, %s) "
+                        "ON CONFLICT (site, pool_index) DO UPDATE "
+                        "SET capacity = excluded.capacity, listed = true",
+                        [(site, index, int(capacity[site, index])) for site, index in keys],
+                    )
+                # a pool gone from the topology keeps its row while reservations hold it
+                conn.execute(
+                    "UPDATE pools SET capacity = 0, listed = false WHERE (site, pool_index) "
+                    "NOT IN (SELECT * FROM unnest(%s::text[], %s::integer[]))",
+                    ([k[0] for k in keys], [k[1] for k in keys]),
+                )
+                conn.execute("DELETE FROM pools WHERE NOT listed AND used = 0")
+                conn.execute(f"NOTIFY {EVENTS_CHANNEL}")
+
+        run(self._pool, work)
+        self.refresh()
+
+    def capacity(self) -> dict[PoolKey, int]:
+        """Device count of every pool."""
+        with self._cache_lock:
+            return dict(self._capacity)
+
+    def free(self) -> Mapping[PoolKey, int]:
+        """Devices not held by active reservations, per pool (a cached snapshot; read-only)."""
+        with self._cache_lock:
+            if self._free is None:
+                self._free = {
+                    key: max(0, count - self._used.get(key, 0))
+                    for key, count in self._capacity.items()
+                }
+            return self._free
+
+    def refresh(self) -> None:
+        """Reload the cached counts and the next expiry (other replicas commit too)."""
+
+        def work(conn: Conn) -> tuple[list[tuple[Any, ...]], float | None]:
+            pools = conn.execute(
+                "SELECT site, pool_index, capacity, used, listed FROM pools"
+            ).fetchall()
+            row = conn.execute(
+                "SELECT min(expires_unix_s) FROM reservations WHERE state = 'active'"
+            ).fetchone()
+            return pools, None if row is None or row[0] is None else float(row[0])
+
+        pools, next_expiry = run(self._pool, work)
+        with self._cache_lock:
+            self._capacity = {(s, i): int(c) for s, i, c, _, listed in pools if listed}
+            self._used = {(s, i): int(u) for s, i, _, u, _ in pools}
+            self._free = None
+            self._next_expiry = next_expiry
+
+    # --- idempotency ----------------------------------------------------------------
+
+    def answer(self, request_id: str) -> bytes | None:
+        """The first answer stored for request_id, if any."""
+        if not request_id:
+            return None
+        return run(self._pool, lambda conn: _stored_answer(conn, request_id))
+
+    def remember(self, request_id: str, answer: bytes) -> bytes:
+        """Store an answer that reserved nothing; returns the first answer for request_id."""
+        if not request_id:
+            return answer
+        result = self.commit_batch([Commit((), request_id, answer)])[0]
+        assert isinstance(result, bytes)  # reserving nothing cannot overbook
+        return result
+
+    # --- reservations ---------------------------------------------------------------
+
+    def reserve(
+        self, reservations: Sequence[Held], *, request_id: str = "", answer: bytes = b""
+    ) -> bytes:
+        """Commit every reservation or none; store `answer` under request_id.
+
+        Returns the answer now stored for request_id (the first one, if the request
+        committed before: then nothing new is reserved). CapacityError if a pool is full.
+        """
+        result = self.commit_batch([Commit(tuple(reservations), request_id, answer)])[0]
+        if isinstance(result, CapacityError):
+            raise result
+        return result
+
+    def commit_batch(self, commits: Sequence[Commit]) -> list[bytes | CapacityError]:
+        """Many independent commits in one transaction (group commit); one result each.
+
+        The pools of all of them are locked first, in order; then each commit is checked
+        on the locked counts and applied, or answered with CapacityError, alone.
+        """
+        now = time.time()
+
+        def work(conn: Conn) -> tuple[list[bytes | CapacityError], dict[PoolKey, _Pool]]:
+            results: list[bytes | CapacityError] = []
+            with conn.transaction():
+                pools = _lock_pools(conn, {r.pool for c in commits for r in c.reservations})
+                placed: list[tuple[Held, str]] = []
+                history: list[tuple[object, ...]] = []
+                for commit in commits:
+                    over = _over(pools, commit)
+                    if over:
+                        first = _stored_answer(conn, commit.request_id)
+                        results.append(first if first is not None else CapacityError(over))
+                        continue
+                    if commit.request_id and not _claim(conn, commit, now):
+                        first = _stored_answer(conn, commit.request_id)
+                        assert first is not None
+                        results.append(first)
+                        continue
+                    for r in commit.reservations:
+                        pool = pools[r.pool]
+                        pool.used += r.count
+                        placed.append((r, commit.request_id or r.request_id))
+                        history.append(_history_row(now, "placed", r, r.pool, r.count, pool))
+                    results.append(commit.answer)
+                if placed:
+                    with conn.cursor() as cur:
+                        cur.executemany(
+                            f"INSERT INTO reservations ({_COLUMNS}) VALUES "
+                            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                            [_row(r, rid, now) for r, rid in placed],
+                        )
+                    _write_use(conn, pools, history)
+                    events = [_Event("placed", _as_stored(r, rid, now)) for r, rid in placed]
+                    _outbox(conn, now, events)
+            return results, pools
+
+        results, pools = run(self._pool, work)
+        self._remember_use(pools)
+        return results
+
+    def release(self, reservation_id: str) -> Held:
+        """End a reservation; releasing an ended one returns it unchanged."""
+        return self._end_one(reservation_id, ReservationState.RELEASED)
+
+    def relocate(
+        self,
+        moves: Sequence[Move],
+        evictions: Sequence[str],
+        *,
+        reasons: Mapping[str, str] | None = None,
+    ) -> list[Held]:
+        """Atomically move and evict active reservations; returns them as they are now.
+
+        Capacity is checked on every destination pool; `reasons` (by reservation id) go
+        with the events into the outbox.
+        """
+        ids = [m.reservation_id for m in moves] + list(evictions)
+        if len(set(ids)) != len(ids):
+            raise ValueError("a reservation can be moved or evicted only once per change")
+        why = dict(reasons or {})
+        now = time.time()
+
+        def work(conn: Conn) -> list[Held]:
+            with conn.transaction():
+                before = {h.reservation_id: h for h in _select_for_update(conn, ids)}
+                for rid in ids:
+                    if rid not in before or before[rid].state is not ReservationState.ACTIVE:
+                        raise NotFoundError(f"reservation {rid} is not active")
+                targets = {(m.site, m.pool_index) for m in moves}
+                pools = _lock_pools(conn, targets | {h.pool for h in before.values()})
+                history: list[tuple[object, ...]] = []
+                for rid in ids:
+                    held = before[rid]
+                    pool = pools[held.pool]
+                    pool.used -= held.count
+                    kind = "evicted" if rid in evictions else "moved"
+                    history.append(_history_row(now, kind, held, held.pool, -held.count, pool))
+                for m in moves:
+                    held = before[m.reservation_id]
+                    target = pools.get((m.site, m.pool_index))
+                    if target is None or target.used + held.count > target.capacity:
+                        raise CapacityError(
+                            _over_message((m.site, m.pool_index), held.count, target)
+                        )
+                    target.used += held.count
+                    history.append(
+                        _history_row(now, "moved", held, (m.site, m.pool_index), held.count, target)
+                    )
+                    conn.execute(
+                        "UPDATE reservations SET site = %s, pool_index = %s, details = %s "
+                        "WHERE reservation_id = %s",
+                        (m.site, m.pool_index, Jsonb(dict(m.details)), m.reservation_id),
+                    )
+                if evictions:
+                    conn.execute(
+                        "UPDATE reservations SET state = 'evicted', ended_unix_s = %s "
+                        "WHERE reservation_id = ANY(%s)",
+                        (now, list(evictions)),
+                    )
+                _write_use(conn, pools, history)
+                after = {h.reservation_id: h for h in _select(conn, ids)}
+                _outbox(
+                    conn,
+                    now,
+                    [
+                        _Event(
+                            "evicted" if rid in evictions else "moved",
+                            after[rid],
+                            None if rid in evictions else before[rid].details,
+                            why.get(rid, ""),
+                        )
+                        for rid in ids
+                    ],
+                )
+                return [after[rid] for rid in ids]
+
+        try:
+            result = run(self._pool, work)
+        finally:
+            self.refresh()
+        return result
+
+    def expire(self, now_unix_s: float) -> list[Held]:
+        """End due reservations; replicas sweeping at once split the work (SKIP LOCKED)."""
+
+        def work(conn: Conn) -> list[Held]:
+            with conn.transaction():
+                rows = conn.execute(
+                    f"SELECT {_COLUMNS} FROM reservations WHERE state = 'active' "
+                    "AND expires_unix_s <= %s ORDER BY seq "
+                    "FOR UPDATE SKIP LOCKED LIMIT %s",
+                    (now_unix_s, EXPIRE_BATCH),
+                ).fetchall()
+                due = [_held(row) for row in rows]
+                if not due:
+                    return []
+                return self._end(conn, due, ReservationState.EXPIRED, "ttl passed")[0]
+
+        ended = run(self._pool, work)
+        self.refresh()
+        return ended
+
+    def next_expiry(self) -> float | None:
+        """The earliest expiry among active reservations, if any (cached: no I/O)."""
+        with self._cache_lock:
+            return self._next_expiry
+
+    def get(self, reservation_id: str) -> Held:
+        """One reservation by id (NotFoundError if unknown)."""
+        found = run(self._pool, lambda conn: _select(conn, [reservation_id]))
+        if not found:
+            raise NotFoundError(f"no reservation {reservation_id!r}")
+        return found[0]
+
+    def reservations(self, *, site: str | None = None, include_ended: bool = False) -> list[Held]:
+        """Reservations, oldest first, optionally of one site and including ended ones."""
+        where = ["true"]
+        args: list[object] = []
+        if not include_ended:
+            where.append("state = 'active'")
+        if site is not None:
+            where.append("site = %s")
+            args.append(site)
+        sql = f"SELECT {_COLUMNS} FROM reservations WHERE {' AND '.join(where)} ORDER BY seq"
+        return [_held(row) for row in self._fetch(sql, args)]
+
+    def forget_answers(self, before_unix_s: float) -> int:
+        """Drop stored answers older than a time (and outbox rows past their keep time)."""
+
+        def work(conn: Conn) -> int:
+            with conn.transaction():
+                conn.execute(
+                    "DELETE FROM events WHERE time_unix_s < %s", (time.time() - OUTBOX_KEEP_S,)
+                )
+                cur = conn.execute(
+                    "DELETE FROM requests WHERE created_unix_s < %s", (before_unix_s,)
+                )
+                return int(cur.rowcount)
+
+        return run(self._pool, work)
+
+    # --- topology and site changes (shared by every replica) ----------------------------
+
+    def save_site_change(self, site: str, change: Mapping[str, Any]) -> None:
+        """Keep a site's run-time changes and tell every replica (a new topology version)."""
+
+        def work(conn: Conn) -> None:
+            with conn.transaction():
+                conn.execute(
+                    "INSERT INTO site_changes (site, change) VALUES (%s, %s) "
+                    "ON CONFLICT (site) DO UPDATE SET change = excluded.change",
+                    (site, Jsonb(dict(change))),
+                )
+                _bump_topology(conn)
+
+        run(self._pool, work)
+
+    def site_changes(self) -> dict[str, dict[str, Any]]:
+        """Every site's kept run-time changes."""
+        rows = self._fetch("SELECT site, change FROM site_changes")
+        return {str(site): dict(change) for site, change in rows}
+
+    def publish_topology(self, topology: Topology) -> None:
+        """Make `topology` the one every replica serves (no new version if it already is)."""
+        document = topology_document(topology)
+
+        def work(conn: Conn) -> None:
+            with conn.transaction():
+                row = conn.execute(
+                    "SELECT document FROM topology WHERE id = 1 FOR UPDATE"
+                ).fetchone()
+                if row is not None and row[0] == document:
+                    return
+                conn.execute("UPDATE topology SET document = %s WHERE id = 1", (Jsonb(document),))
+                _bump_topology(conn)
+
+        run(self._pool, work)
+
+    def stored_topology(self) -> Topology | None:
+        """The topology every replica serves, without run-time site changes."""
+        rows = self._fetch("SELECT document FROM topology WHERE id = 1 AND document IS NOT NULL")
+        if not rows:
+            return None
+        text = json.dumps(rows[0][0], sort_keys=True)
+        if self._parsed is None or self._parsed[0] != text:
+            self._parsed = (text, parse_topology(rows[0][0]))
+        return self._parsed[1]
+
+    def follow(
+        self,
+        on_events: Callable[[Sequence[StoredEvent]], None],
+        on_topology: Callable[[Topology], None],
+    ) -> None:
+        """Stream every replica's events and topology changes to the callbacks (a thread)."""
+
+        def topology_changed() -> None:
+            stored = self.stored_topology()
+            if stored is not None:
+                on_topology(stored)
+
+        def rows(batch: Sequence[EventRow]) -> None:
+            self.refresh()
+            if batch:
+                on_events([stored_event(*row) for row in batch])
+
+        self._follower = Follower(self._url, self._pool, rows, topology_changed)
+        self._follower.start()
+
+    def close(self) -> None:
+        """Stop following and close the connections."""
+        if self._follower is not None:
+            self._follower.stop()
+        self._pool.close()
+
+    # --- internals ----------------------------------------------------------------------
+
+    def _fetch(self, sql: str, args: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one read-only query (outside any transaction of ours)."""
+
+        def work(conn: Conn) -> list[tuple[Any, ...]]:
+            return conn.execute(sql.encode(), args).fetchall()
+
+        return run(self._pool, work)
+
+    def _end_one(self, reservation_id: str, state: ReservationState) -> Held:
+        def work(conn: Conn) -> tuple[Held, dict[PoolKey, _Pool]]:
+            with conn.transaction():
+                found = _select_for_update(conn, [reservation_id])
+                if not found:
+                    raise NotFoundError(f"no reservation {reservation_id!r}")
+                if found[0].state is not ReservationState.ACTIVE:
+                    return found[0], {}
+                ended, pools = self._end(conn, found, state, "")
+                return ended[0], pools
+
+        ended, pools = run(self._pool, work)
+        self._remember_use(pools)
+        return ended
+
+    def _end(
+        self, conn: Conn, held: Sequence[Held], state: ReservationState, reason: str
+    ) -> tuple[list[Held], dict[PoolKey, _Pool]]:
+        """End active reservations inside the caller's transaction (rows already locked)."""
+        now = time.time()
+        pools = _lock_pools(conn, {h.pool for h in held})
+        history = []
+        for h in held:
+            pool = pools[h.pool]
+            pool.used -= h.count
+            history.append(_history_row(now, state.value, h, h.pool, -h.count, pool))
+        ids = [h.reservation_id for h in held]
+        conn.execute(
+            "UPDATE reservations SET state = %s, ended_unix_s = %s WHERE reservation_id = ANY(%s)",
+            (state.value, now, ids),
+        )
+        _write_use(conn, pools, history)
+        ended = _select(conn, ids)
+        _outbox(conn, now, [_Event(state.value, h, None, reason) for h in ended])
+        return ended, pools
+
+    def _remember_use(self, pools: Mapping[PoolKey, _Pool]) -> None:
+        """Take the counts a transaction saw under its locks into the cache."""
+        if not pools:
+            return
+        with self._cache_lock:
+            for key, pool in pools.items():
+                self._used[key] = pool.used
+            self._free = None
+
+
+def _lock_pools(conn: Conn, keys: Iterable[PoolKey]) -> dict[PoolKey, _Pool]:
+    """Lock exactly these pools' rows, in (site, pool_index) order; their counts now."""
+    ordered = sorted(set(keys))
+    if not ordered:
+        return {}
+    rows = conn.execute(
+        "SELECT p.site, p.pool_index, p.capacity, p.used FROM pools p "
+        "JOIN unnest(%s::text[], %s::integer[]) AS k(site, pool_index) USING (site, pool_index) "
+        "ORDER BY p.site, p.pool_index FOR UPDATE OF p",
+        ([k[0] for k in ordered], [k[1] for k in ordered]),
+    ).fetchall()
+    return {(str(s), int(i)): _Pool(int(c), int(u)) for s, i, c, u in rows}
+
+
+def _over(pools: Mapping[PoolKey, _Pool], commit: Commit) -> str:
+    """Why the commit would overbook a pool (empty when it fits the locked counts)."""
+    need: Counter[PoolKey] = Counter()
+    for r in commit.reservations:
+        need[r.pool] += r.count
+    for key in sorted(need):
+        pool = pools.get(key)
+        if pool is None or pool.used + need[key] > pool.capacity:
+            return _over_message(key, need[key], pool)
+    return ""
+
+
+def _over_message(key: PoolKey, adding: int, pool: _Pool | None) -> str:
+    used = adding + (0 if pool is None else pool.used)
+    capacity = 0 if pool is None else pool.capacity
+    return f"pool {key[1]} of site {key[0]} would hold {used} devices, it has {capacity}"
+
+
+def _claim(conn: Conn, commit: Commit, now: float) -> bool:
+    """Store the answer under its request_id; False if another commit holds the id."""
+    row = conn.execute(
+        "INSERT INTO requests (request_id, answer, created_unix_s) VALUES (%s, %s, %s) "
+        "ON CONFLICT (request_id) DO NOTHING RETURNING 1",
+        (commit.request_id, commit.answer, now),
+    ).fetchone()
+    return row is not None
+
+
+def _stored_answer(conn: Conn, request_id: str) -> bytes | None:
+    if not request_id:
+        return None
+    row = conn.execute(
+        "SELECT answer FROM requests WHERE request_id = %s", (request_id,)
+    ).fetchone()
+    return None if row is None else bytes(row[0])
+
+
+def _history_row(
+    now: float, event: str, held: Held, key: PoolKey, delta: int, pool: _Pool
+) -> tuple[object, ...]:
+    return (now, event, held.reservation_id, key[0], key[1], delta, pool.used, pool.capacity)
+
+
+def _write_use(
+    conn: Conn, pools: Mapping[PoolKey, _Pool], history: Sequence[tuple[object, ...]]
+) -> None:
+    """Write the locked pools' new counts and the history rows that led to them."""
+    with conn.cursor() as cur:
+        cur.executemany(
+            "UPDATE pools SET used = %s WHERE site = %s AND pool_index = %s",
+            [(pool.used, key[0], key[1]) for key, pool in sorted(pools.items())],
+        )
+        cur.executemany(
+            "INSERT INTO history (time_unix_s, event, reservation_id, site, pool_index, "
+            "delta, used_after, capacity) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            history,
+        )
+
+
+def _outbox(conn: Conn, now: float, events: Sequence[_Event]) -> None:
+    """Append events to the outbox, numbered in commit order, and wake the followers.
+
+    The advisory lock is held from here to COMMIT, so a row with a higher seq is never
+    visible before one with a lower seq: readers can follow `seq > last` without gaps.
+    """
+    if not events:
+        return
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (OUTBOX_LOCK,))
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO events (time_unix_s, payload) VALUES (%s, %s)",
+            [
+                (
+                    now,
+                    Jsonb(
+                        {
+                            "kind": e.kind,
+                            "reservation": _record(e.reservation),
+                            "previous": None if e.previous is None else dict(e.previous),
+                            "reason": e.reason,
+                        }
+                    ),
+                )
+                for e in events
+            ],
+        )
+    conn.execute(f"NOTIFY {EVENTS_CHANNEL}")
+
+
+def _bump_topology(conn: Conn) -> None:
+    conn.execute("UPDATE topology SET version = version + 1 WHERE id = 1")
+    conn.execute(f"NOTIFY {TOPOLOGY_CHANNEL}")
+
+
+def _select(conn: Conn, ids: Sequence[str]) -> list[Held]:
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM reservations WHERE reservation_id = ANY(%s) ORDER BY seq",
+        (list(ids),),
+    ).fetchall()
+    return [_held(row) for row in rows]
+
+
+def _select_for_update(conn: Conn, ids: Sequence[str]) -> list[Held]:
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM reservations WHERE reservation_id = ANY(%s) "
+        "ORDER BY reservation_id FOR UPDATE",
+        (list(ids),),
+    ).fetchall()
+    return [_held(row) for row in rows]
+
+
+def _row(r: Held, request_id: str, now: float) -> tuple[object, ...]:
+    return (
+        r.reservation_id,
+        r.job,
+        r.site,
+        r.pool_index,
+        r.count,
+        Jsonb(dict(r.spec)),
+        Jsonb(dict(r.details)),
+        ACTIVE,
+        request_id,
+        now,
+        None,
+        r.expires_unix_s,
+    )
+
+
+def _as_stored(r: Held, request_id: str, now: float) -> Held:
+    """A reservation as the row just inserted holds it."""
+    return Held(
+        r.reservation_id,
+        r.job,
+        r.site,
+        r.pool_index,
+        r.count,
+        r.spec,
+        r.details,
+        ReservationState.ACTIVE,
+        request_id,
+        now,
+        None,
+        r.expires_unix_s,
+    )
+
+
+def _held(row: Sequence[Any]) -> Held:
+    (rid, job, site, index, count, spec, details, state, request_id, created, ended, expires) = row
+    return Held(
+        reservation_id=str(rid),
+        job=str(job),
+        site=str(site),
+        pool_index=int(index),
+        count=int(count),
+        spec=dict(spec),
+        details=dict(details),
+        state=ReservationState(state),
+        request_id=str(request_id),
+        created_unix_s=float(created),
+        ended_unix_s=None if ended is None else float(ended),
+        expires_unix_s=None if expires is None else float(expires),
+    )
+
+
+def _record(h: Held) -> dict[str, Any]:
+    """A reservation as plain JSON values (an outbox payload)."""
+    return {
+        "reservation_id": h.reservation_id,
+        "job": h.job,
+        "site": h.site,
+        "pool_index": h.pool_index,
+        "count": h.count,
+        "spec": dict(h.spec),
+        "details": dict(h.details),
+        "state": h.state.value,
+        "request_id": h.request_id,
+        "created_unix_s": h.created_unix_s,
+        "ended_unix_s": h.ended_unix_s,
+        "expires_unix_s": h.expires_unix_s,
+    }
+
+
+def stored_event(seq: int, time_unix_s: float, payload: Mapping[str, Any]) -> StoredEvent:
+    """An outbox row as the engine receives it."""
+    record = payload["reservation"]
+    held = _held([record[name.strip()] for name in _COLUMNS.split(",")])
+    previous = payload.get("previous")
+    return StoredEvent(
+        seq, str(payload["kind"]), held, previous, str(payload.get("reason", "")), time_unix_s
+    )

@@ -1,0 +1,53 @@
+"""What a ledger shared by several replicas adds to the `Ledger` protocol.
+
+Events and the topology must reach every replica, not only the one that made the change:
+a shared ledger writes placement events to an outbox in the committing transaction and
+keeps the topology (with a version) in the store. The engine hands it callbacks
+(`follow`) and from then on delivers events from the store instead of locally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from router.model.topology import Topology
+from router.state.ledger import Reservation as Held
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One placement event as the outbox keeps it, numbered in commit order."""
+
+    seq: int
+    kind: str
+    """placed, moved, released, evicted or expired."""
+    reservation: Held
+    """The reservation right after the change."""
+    previous: Mapping[str, Any] | None
+    """For a move: the placement details it had before."""
+    reason: str
+    time_unix_s: float
+
+
+@runtime_checkable
+class SharedLedger(Protocol):
+    """A ledger several replicas use at once (see router.state.postgres)."""
+
+    def publish_topology(self, topology: Topology) -> None:
+        """Make `topology` the one every replica serves (nothing changes if it already is)."""
+        ...
+
+    def stored_topology(self) -> Topology | None:
+        """The topology every replica serves (run-time site changes not applied)."""
+        ...
+
+    def follow(
+        self,
+        on_events: Callable[[Sequence[StoredEvent]], None],
+        on_topology: Callable[[Topology], None],
+    ) -> None:
+        """From now on, call `on_events` with every replica's events in commit order and
+        `on_topology` whenever the stored topology or a site change is new."""
+        ...
