@@ -10,7 +10,6 @@ import asyncio
 import json
 import logging
 import signal
-import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -21,7 +20,8 @@ from typing import Any
 from router.errors import FieldProblem, InvalidInputError, RouterError
 from router.model.topology import Topology, default_topology, load_topology
 from router.service.server import DEFAULT_GRACE_S, ListenError, RouterServicer, create_server, log
-from router.state.ledger import SqliteLedger
+from router.state.ledger import Ledger
+from router.state.store import open_ledger
 
 ANSWER_KEEP_S = 7 * 24 * 3600.0
 """Stored Place/Route answers older than this are dropped at start (retries are quicker)."""
@@ -66,12 +66,7 @@ def serve(
     """Run `westward serve` until SIGTERM or SIGINT, then shut down gracefully; exit status."""
     configure_logging()
     topology = load_topology(topology_path) if topology_path else default_topology()
-    try:
-        ledger = SqliteLedger(state_path)
-    except sqlite3.Error as exc:
-        raise InvalidInputError(
-            [FieldProblem("--state", f"cannot open {state_path}: {exc}")]
-        ) from None
+    ledger = open_ledger(str(state_path))  # a SQLite file, or PostgreSQL for replicas
     forgotten = ledger.forget_answers(time.time() - ANSWER_KEEP_S)
     if forgotten:
         log.info("forgot old request answers", extra={"count": forgotten})
@@ -88,7 +83,7 @@ def serve(
 async def _serve(
     listen: str,
     topology: Topology,
-    ledger: SqliteLedger,
+    ledger: Ledger,
     grace_s: float,
     source: Callable[[], Topology],
 ) -> None:

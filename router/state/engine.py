@@ -38,6 +38,7 @@ from router.results import (
 from router.state.ledger import Commit, Ledger, Move, PoolKey
 from router.state.ledger import Reservation as Held
 from router.state.make_room import Room, key_of, make_room
+from router.state.shared import SharedLedger, StoredEvent
 from router.state.site_changes import SiteChange, changed_site, displaced, merged, restored
 from router.whatif.compare import parse_scenarios, run_whatif
 
@@ -109,6 +110,9 @@ class Engine:
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
+        self._shared = ledger if isinstance(ledger, SharedLedger) else None
+        if self._shared is not None:  # replicas serve one topology: this file's, from now on
+            self._shared.publish_topology(topology)
         topology = restored(topology, ledger.site_changes())
         self._live = (topology, Network(topology))
         self._ledger = ledger
@@ -121,6 +125,8 @@ class Engine:
         self._ranked_cache: OrderedDict[tuple[Any, ...], tuple[Candidate, ...]] = OrderedDict()
         self._listeners_lock = threading.Lock()
         ledger.set_capacity(pool_capacities(topology))
+        if self._shared is not None:
+            self._shared.follow(self._deliver, self._adopt)
 
     @property
     def topology(self) -> Topology:
@@ -148,11 +154,39 @@ class Engine:
             return len(self._listeners)
 
     def _publish(self, events: Sequence[PlacementEvent]) -> None:
+        if self._shared is None:  # a shared ledger's outbox delivers every replica's events
+            self._notify(events)
+
+    def _notify(self, events: Sequence[PlacementEvent]) -> None:
         with self._listeners_lock:
             listeners = list(self._listeners)
         for event in events:
             for listener in listeners:
                 listener(event)
+
+    def _deliver(self, stored: Sequence[StoredEvent]) -> None:
+        """Events from the shared outbox (this and every other replica's), in commit order."""
+        self._notify(
+            [
+                PlacementEvent(
+                    s.kind,
+                    view(s.reservation),
+                    None
+                    if s.previous is None
+                    else view(replace(s.reservation, details=s.previous)).placement,
+                    s.reason,
+                    s.time_unix_s,
+                )
+                for s in stored
+            ]
+        )
+
+    def _adopt(self, base: Topology) -> None:
+        """Another replica changed the topology or a site: serve the same (nothing moves)."""
+        with self._update_lock:
+            now = restored(base, self._ledger.site_changes())
+            if now != self.topology:
+                self._live = (now, Network(now))
 
     # --- jobs -------------------------------------------------------------------------
 
@@ -462,31 +496,27 @@ class Engine:
                 for room in rooms
                 for e in room.evacuations
             }
-            try:
-                now = self._ledger.relocate(moves, list(reasons))
-            except (CapacityError, NotFoundError):  # a Route took the room, a Release ended one
-                continue
-            before = {h.reservation_id: view(h).placement for h in affected}
-            before |= {rid: view(h).placement for rid, (h, _) in made_room.items()}
             why = (
                 f"site {site.name} {site.status}"
                 if site.status == "down"
                 else f"site {site.name} shrank"
             )
+            notes = {m.reservation_id: why for m in moves}
+            notes |= {rid: f"{why}; made room for {job}" for rid, (_, job) in made_room.items()}
+            notes |= {rid: f"{why}; {reason}" for rid, reason in reasons.items()}
+            try:
+                now = self._ledger.relocate(moves, list(reasons), reasons=notes)
+            except (CapacityError, NotFoundError):  # a Route took the room, a Release ended one
+                continue
+            before = {h.reservation_id: view(h).placement for h in affected}
+            before |= {rid: view(h).placement for rid, (h, _) in made_room.items()}
             moved = [
-                self._event(
-                    "moved",
-                    view(h),
-                    before[h.reservation_id],
-                    why
-                    if h.reservation_id not in made_room
-                    else f"{why}; made room for {made_room[h.reservation_id][1]}",
-                )
+                self._event("moved", view(h), before[h.reservation_id], notes[h.reservation_id])
                 for h in now
                 if h.state.value == "active"
             ]
             evicted = [
-                self._event("evicted", view(h), None, f"{why}; {reasons[h.reservation_id]}")
+                self._event("evicted", view(h), None, notes[h.reservation_id])
                 for h in now
                 if h.state.value == "evicted"
             ]
@@ -536,6 +566,8 @@ class Engine:
         the operator decides (UpdateSite re-places, Release frees).
         """
         with self._update_lock:
+            if self._shared is not None:
+                self._shared.publish_topology(topology)
             now = restored(topology, self._ledger.site_changes())
             self._live = (now, Network(now))
             self._ledger.set_capacity(pool_capacities(now))

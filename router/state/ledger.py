@@ -133,8 +133,17 @@ class Ledger(Protocol):
         """End a reservation; releasing an ended one returns it unchanged."""
         ...
 
-    def relocate(self, moves: Sequence[Move], evictions: Sequence[str]) -> list[Reservation]:
-        """Atomically move and evict active reservations; returns them as they are now."""
+    def relocate(
+        self,
+        moves: Sequence[Move],
+        evictions: Sequence[str],
+        *,
+        reasons: Mapping[str, str] | None = None,
+    ) -> list[Reservation]:
+        """Atomically move and evict active reservations; returns them as they are now.
+
+        `reasons` (by reservation id) go with the events where the ledger keeps them.
+        """
         ...
 
     def get(self, reservation_id: str) -> Reservation:
@@ -407,11 +416,18 @@ class SqliteLedger:
                 self._free = None
             return ended
 
-    def relocate(self, moves: Sequence[Move], evictions: Sequence[str]) -> list[Reservation]:
+    def relocate(
+        self,
+        moves: Sequence[Move],
+        evictions: Sequence[str],
+        *,
+        reasons: Mapping[str, str] | None = None,
+    ) -> list[Reservation]:
         """Atomically move and evict active reservations; returns them as they are now.
 
-        Capacity is checked on every destination pool; a pool that stays overbooked
-        after the change (its devices shrank) is the caller's to resolve.
+        `reasons` are not kept (the engine publishes events itself). Capacity is checked
+        on every destination pool; a pool that stays overbooked after the change (its
+        devices shrank) is the caller's to resolve.
         """
         ids = [m.reservation_id for m in moves] + list(evictions)
         if len(set(ids)) != len(ids):

@@ -20,6 +20,8 @@ from router.state.pg_schema import EVENTS_CHANNEL, TOPOLOGY_CHANNEL, run
 
 POLL_S = 0.5
 BATCH = 1000
+APPLICATION = "westward-follow"
+"""The follower's application_name (pg_stat_activity shows one per replica)."""
 
 log = logging.getLogger("westward.ledger")
 
@@ -70,7 +72,9 @@ class Follower:
     def _run(self) -> None:
         while not self._stopping.is_set():
             try:
-                with psycopg.connect(self._url, autocommit=True, connect_timeout=5) as conn:
+                with psycopg.connect(
+                    self._url, autocommit=True, connect_timeout=5, application_name=APPLICATION
+                ) as conn:
                     conn.execute(f"LISTEN {EVENTS_CHANNEL}")
                     conn.execute(f"LISTEN {TOPOLOGY_CHANNEL}")
                     while not self._stopping.is_set():

@@ -109,7 +109,11 @@ def open_pool(url: str, *, max_size: int = 8, timeout_s: float = 5.0) -> Connect
         min_size=1,
         max_size=max_size,
         timeout=timeout_s,
-        kwargs={"autocommit": True, "connect_timeout": max(1, int(timeout_s))},
+        kwargs={
+            "autocommit": True,
+            "connect_timeout": max(1, int(timeout_s)),
+            "application_name": "westward",
+        },
         open=False,
         name="westward-ledger",
     )
