@@ -18,9 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
+
 from router.client import RouterClient
 from router.errors import RouterError
-from router.state.ledger import audit
+from router.state.pg_schema import is_postgres_url
+from router.state.store import audit_state
 from router.v1 import router_pb2 as pb
 from tests.tools import REPO_ROOT
 
@@ -49,7 +52,7 @@ def free_port() -> int:
 class ServeProcess:
     """`westward serve` on 127.0.0.1:port with its JSON log in a file (never a full pipe)."""
 
-    def __init__(self, state: Path, topology: Path, port: int, log: Path) -> None:
+    def __init__(self, state: Path | str, topology: Path, port: int, log: Path) -> None:
         self.state, self.topology, self.port, self.log = state, topology, port, log
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -216,30 +219,39 @@ class Driver(threading.Thread):
         self.mine += [rid for rid, _ in got]
 
 
-def check_state_file(state: Path, record: Record, moved: Collection[str] = ()) -> dict[str, int]:
-    """Everything acknowledged is in the file, nothing was ever overbooked, batches whole.
+def check_state_file(
+    state: Path | str, record: Record, moved: Collection[str] = ()
+) -> dict[str, int]:
+    """Everything acknowledged is in the file (or PostgreSQL URL), nothing was ever
+    overbooked, batches whole.
 
     Reservations in `moved` were re-placed by a site update (their pool changed).
 
     Works on a dead server's file (SQLite replays the WAL exactly as a restart would).
     Returns counts of what it checked.
     """
-    result = audit(state)
+    result = audit_state(str(state))
     assert result.overbooked == [], result.overbooked[:5]
     assert result.mismatched == [], result.mismatched[:5]
-    db = sqlite3.connect(str(state))
+    url = str(state)
+    db: Any = psycopg.connect(url) if is_postgres_url(url) else sqlite3.connect(url)
     try:
         rows = {
             rid: (request_id, site, int(index), int(count), status)
             for rid, request_id, site, index, count, status in db.execute(
                 "SELECT reservation_id, request_id, site, pool_index, count, state "
                 "FROM reservations"
-            )
+            ).fetchall()
         }
-        stored = dict(db.execute("SELECT request_id, answer FROM requests").fetchall())
+        stored = {
+            rid: bytes(answer)
+            for rid, answer in db.execute("SELECT request_id, answer FROM requests").fetchall()
+        }
         capacity = {
             (site, int(index)): int(cap)
-            for site, index, cap in db.execute("SELECT site, pool_index, capacity FROM pools")
+            for site, index, cap in db.execute(
+                "SELECT site, pool_index, capacity FROM pools"
+            ).fetchall()
         }
     finally:
         db.close()

@@ -39,7 +39,9 @@ def audit_state(state: str) -> Audit:
     """`ledger audit` on either store: replay history, independently of the ledger."""
     if is_postgres_url(state):
         PostgresLedger(state).close()  # connects (clear errors) and migrates an old schema
-        with psycopg.connect(state) as conn:
+        with psycopg.connect(state) as conn:  # one snapshot, even while replicas commit
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
             return replay(conn)
     if not Path(state).is_file():
         raise NotFoundError(f"no state file {state}")
