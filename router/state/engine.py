@@ -166,6 +166,8 @@ class Engine:
 
     def _deliver(self, stored: Sequence[StoredEvent]) -> None:
         """Events from the shared outbox (this and every other replica's), in commit order."""
+        if not self.listener_count:
+            return
         self._notify(
             [
                 PlacementEvent(

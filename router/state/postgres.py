@@ -187,27 +187,32 @@ class PostgresLedger:
     def commit_batch(self, commits: Sequence[Commit]) -> list[bytes | CapacityError]:
         """Many independent commits in one transaction (group commit); one result each.
 
-        The pools of all of them are locked first, in order; then each commit is checked
-        on the locked counts and applied, or answered with CapacityError, alone.
+        The pools of all of them are locked first, in order, and each commit is checked
+        on the locked counts in turn; the request_ids of those that fit are claimed in one
+        statement (a request another replica answered first keeps its first answer), and
+        the writes go out in one pipeline: three round trips for the whole batch.
         """
         now = time.time()
 
         def work(conn: Conn) -> tuple[list[bytes | CapacityError], dict[PoolKey, _Pool]]:
-            results: list[bytes | CapacityError] = []
             with conn.transaction():
                 pools = _lock_pools(conn, {r.pool for c in commits for r in c.reservations})
+                fits, over = _fitting(pools, commits)
+                claimed = _claim(conn, [commits[i] for i in fits if commits[i].request_id], now)
+                won = {
+                    i for i in fits if not commits[i].request_id or commits[i].request_id in claimed
+                }
+                stored = _stored_answers(
+                    conn, {c.request_id for i, c in enumerate(commits) if i not in won}
+                )
+                results: list[bytes | CapacityError] = []
                 placed: list[tuple[Held, str]] = []
                 history: list[tuple[object, ...]] = []
-                for commit in commits:
-                    over = _over(pools, commit)
-                    if over:
-                        first = _stored_answer(conn, commit.request_id)
-                        results.append(first if first is not None else CapacityError(over))
-                        continue
-                    if commit.request_id and not _claim(conn, commit, now):
-                        first = _stored_answer(conn, commit.request_id)
-                        assert first is not None
-                        results.append(first)
+                for i, commit in enumerate(commits):
+                    if i not in won:
+                        first = stored.get(commit.request_id)
+                        why = over.get(i, "the pool filled up within the same commit")
+                        results.append(first if first is not None else CapacityError(why))
                         continue
                     for r in commit.reservations:
                         pool = pools[r.pool]
@@ -216,15 +221,15 @@ class PostgresLedger:
                         history.append(_history_row(now, "placed", r, r.pool, r.count, pool))
                     results.append(commit.answer)
                 if placed:
-                    with conn.cursor() as cur:
+                    with conn.pipeline(), conn.cursor() as cur:
                         cur.executemany(
                             f"INSERT INTO reservations ({_COLUMNS}) VALUES "
                             "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                             [_row(r, rid, now) for r, rid in placed],
                         )
-                    _write_use(conn, pools, history)
-                    events = [_Event("placed", _as_stored(r, rid, now)) for r, rid in placed]
-                    _outbox(conn, now, events)
+                        _write_use(conn, pools, history)
+                        events = [_Event("placed", _as_stored(r, rid, now)) for r, rid in placed]
+                        _outbox(conn, now, events)
             return results, pools
 
         results, pools = run(self._pool, work)
@@ -533,23 +538,61 @@ def _over_message(key: PoolKey, adding: int, pool: _Pool | None) -> str:
     return f"pool {key[1]} of site {key[0]} would hold {used} devices, it has {capacity}"
 
 
-def _claim(conn: Conn, commit: Commit, now: float) -> bool:
-    """Store the answer under its request_id; False if another commit holds the id."""
-    row = conn.execute(
-        "INSERT INTO requests (request_id, answer, created_unix_s) VALUES (%s, %s, %s) "
-        "ON CONFLICT (request_id) DO NOTHING RETURNING 1",
-        (commit.request_id, commit.answer, now),
-    ).fetchone()
-    return row is not None
+def _fitting(
+    pools: Mapping[PoolKey, _Pool], commits: Sequence[Commit]
+) -> tuple[list[int], dict[int, str]]:
+    """Which commits fit the locked counts, taken in turn (indexes), and why the rest do not.
+
+    A request_id repeated in the batch is tried again only if its first commit did not fit.
+    """
+    trial = {key: _Pool(p.capacity, p.used) for key, p in pools.items()}
+    fits: list[int] = []
+    over: dict[int, str] = {}
+    taken: set[str] = set()
+    for i, commit in enumerate(commits):
+        if commit.request_id in taken:
+            continue
+        why = _over(trial, commit)
+        if why:
+            over[i] = why
+            continue
+        for r in commit.reservations:
+            trial[r.pool].used += r.count
+        fits.append(i)
+        if commit.request_id:
+            taken.add(commit.request_id)
+    return fits, over
+
+
+def _claim(conn: Conn, commits: Sequence[Commit], now: float) -> set[str]:
+    """Store each commit's answer under its request_id; the ids stored (others were taken).
+
+    Sorted, so two transactions claiming the same ids wait for each other in one order.
+    """
+    if not commits:
+        return set()
+    ordered = sorted(commits, key=lambda c: c.request_id)
+    rows = conn.execute(
+        "INSERT INTO requests (request_id, answer, created_unix_s) "
+        "SELECT id, answer, %s FROM unnest(%s::text[], %s::bytea[]) AS t(id, answer) "
+        "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
+        (now, [c.request_id for c in ordered], [c.answer for c in ordered]),
+    ).fetchall()
+    return {str(row[0]) for row in rows}
+
+
+def _stored_answers(conn: Conn, request_ids: Iterable[str]) -> dict[str, bytes]:
+    wanted = sorted(rid for rid in request_ids if rid)
+    if not wanted:
+        return {}
+    rows = conn.execute(
+        "SELECT request_id, answer FROM requests WHERE request_id = ANY(%s)", (wanted,)
+    ).fetchall()
+    return {str(rid): bytes(answer) for rid, answer in rows}
 
 
 def _stored_answer(conn: Conn, request_id: str) -> bytes | None:
-    if not request_id:
-        return None
-    row = conn.execute(
-        "SELECT answer FROM requests WHERE request_id = %s", (request_id,)
-    ).fetchone()
-    return None if row is None else bytes(row[0])
+    return _stored_answers(conn, [request_id]).get(request_id)
 
 
 def _history_row(
