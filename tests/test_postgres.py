@@ -242,6 +242,33 @@ def test_a_site_taken_down_on_one_replica_is_replaced_once_and_down_everywhere(
     assert not [r for r in b.reservations() if r.placement.site == "zhongwei"]
 
 
+def test_one_site_taken_down_through_two_replicas_at_once_moves_each_job_once(
+    engines: tuple[Engine, Engine], pg_url: str
+) -> None:
+    for i in range(3):
+        _route(engines[i % 2], f"job-{i}", count=4)
+    results: list[Any] = []
+    threads = [
+        threading.Thread(
+            target=lambda e=e: results.append(
+                e.update_site(SiteChange("zhongwei", status="down"), time_limit_s=2)
+            )
+        )
+        for e in engines
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    moved = [len(r.moved) + len(r.evicted) for r in results]
+    assert sorted(moved) == [0, 3], "the second change found nothing left to re-place"
+    with psycopg.connect(pg_url) as conn:
+        (moves,) = conn.execute(
+            "SELECT count(*) FROM history WHERE event IN ('moved', 'evicted') AND delta < 0"
+        ).fetchone()
+    assert moves == 3
+
+
 def test_a_reload_on_one_replica_reaches_the_others(
     engines: tuple[Engine, Engine], mini: Topology
 ) -> None:

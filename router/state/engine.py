@@ -12,6 +12,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -439,7 +440,8 @@ class Engine:
         drain or a new price moves nothing: running jobs keep their devices and price,
         new work avoids a draining site and sees the new price.
         """
-        with self._update_lock:
+        shared = self._shared.site_lock(change.site) if self._shared else nullcontext()
+        with shared, self._update_lock:  # across replicas: one change of a site at a time
             topology = self.topology
             site = changed_site(topology, change)
             kept = self._ledger.site_changes().get(site.name, {})

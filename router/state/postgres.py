@@ -15,11 +15,12 @@ never an overbooking.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -423,6 +424,16 @@ class PostgresLedger:
         if self._parsed is None or self._parsed[0] != text:
             self._parsed = (text, parse_topology(rows[0][0]))
         return self._parsed[1]
+
+    @contextlib.contextmanager
+    def site_lock(self, site: str) -> Iterator[None]:
+        """A cluster-wide lock per site (a session advisory lock; it dies with its session)."""
+        with self._pool.connection() as conn:
+            conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (site,))
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (site,))
 
     def follow(
         self,

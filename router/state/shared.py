@@ -9,6 +9,7 @@ keeps the topology (with a version) in the store. The engine hands it callbacks
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -41,6 +42,10 @@ class SharedLedger(Protocol):
 
     def stored_topology(self) -> Topology | None:
         """The topology every replica serves (run-time site changes not applied)."""
+        ...
+
+    def site_lock(self, site: str) -> AbstractContextManager[None]:
+        """Held while one replica changes a site, so concurrent changes re-place once."""
         ...
 
     def follow(
