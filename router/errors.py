@@ -30,8 +30,7 @@ class InvalidInputError(RouterError):
     """Input (a file, a request or an update) broke the rules; lists every problem found."""
 
     def __init__(self, problems: list[FieldProblem]) -> None:
-        if not problems:
-            raise ValueError("InvalidInputError needs at least one problem")
+        assert problems, "InvalidInputError needs at least one problem"
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
 

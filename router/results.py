@@ -61,15 +61,17 @@ class Plan:
     baseline: list[Placement] = field(default_factory=list)
 
 
+def placement_to_dict(placement: Placement) -> dict[str, Any]:
+    """A placement as plain JSON values."""
+    row = asdict(placement)
+    row["path"] = list(placement.path)
+    return row
+
+
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
     """The JSON object of `westward plan --json` (DESIGN.md section 4)."""
-    placements = []
-    for p in plan.placements:
-        row = asdict(p)
-        row["path"] = list(p.path)
-        placements.append(row)
     return {
-        "placements": placements,
+        "placements": [placement_to_dict(p) for p in plan.placements],
         "unplaced": [
             {"job": u.job, "reason": u.reason, "reasons": dict(u.reasons)} for u in plan.unplaced
         ],

@@ -10,7 +10,7 @@ from router.bench.synthetic import synthetic_jobs
 from router.model.jobs import Job, parse_jobs
 from router.model.topology import Topology, default_topology
 from router.place.candidates import batch_options, pool_table
-from router.place.filters import screen
+from router.place.filters import FILTERS, FIT_FILTERS, screen
 from router.place.network import Network
 from router.plan import make_context, plan_jobs, route_job
 from router.results import Placement, Unplaced
@@ -135,3 +135,18 @@ def test_plan_does_not_mutate_its_inputs(mini: Topology) -> None:
     plan_jobs(mini, jobs, free=free, time_limit_s=2)
     assert (dataclasses.astuple(jobs[0]), mini) == before
     assert free == {("zhongwei", 0): 10}
+
+
+def test_every_filter_carries_its_text_rank_and_batch_form() -> None:
+    codes = [code for f in FILTERS for code in f.texts]
+    assert len(codes) == len(set(codes)), "a reason code belongs to one filter"
+    assert sorted(f.rank for f in FILTERS) == list(range(len(FILTERS)))
+    assert all(f.batch is not None for f in FIT_FILTERS)
+
+
+def test_a_site_without_pools_is_explained(mini: Topology) -> None:
+    bare_site = dataclasses.replace(mini.sites["zhongwei"], pools=())
+    bare = dataclasses.replace(mini, sites={**mini.sites, "zhongwei": bare_site})
+    result = route_job(bare, _job(bare, max_latency_ms=20, allowed_hubs=["ningxia"]))
+    assert isinstance(result, Unplaced)
+    assert "1 no pools" in result.reason

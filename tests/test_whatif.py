@@ -22,17 +22,12 @@ from router.model.scenario import Scenario, load_scenario, parse_scenario
 from router.model.topology import Topology, default_topology
 from router.place.network import Network
 from router.plan import plan_jobs
+from router.report.stats import percentile
 from router.results import Plan
 from router.service.background import running
 from router.state.ledger import SqliteLedger
-from router.whatif.compare import (
-    apply_scenario,
-    compare_scenarios,
-    percentile,
-    rpc_scenario,
-    runs_of,
-    summarize,
-)
+from router.whatif.apply import apply_scenario, rpc_scenario, runs_of
+from router.whatif.compare import compare_scenarios, summarize
 from tests.conftest import ROOT
 
 JOBS = ROOT / "examples" / "jobs" / "east-west-mix.yaml"
@@ -130,8 +125,9 @@ def test_doubled_western_prices_move_work_east(
     expected = planner(replace(topology, sites=sites), jobs)
     assert outcome.total_cost_cny == pytest.approx(expected.total_cost_cny)
     assert west_device_hours(outcome.plan) < west_device_hours(baseline)
-    assert any(m.from_zone == "west" and m.to_zone == "east" for m in outcome.moves)
-    assert not any(m.from_zone == "east" and m.to_zone == "west" for m in outcome.moves)
+    zones = [(outcome.zone_of(m.from_site), outcome.zone_of(m.to_site)) for m in outcome.moves]
+    assert ("west", "east") in zones
+    assert ("east", "west") not in zones
 
 
 def test_west_price_sweep_is_monotone(topology: Topology, jobs: list[Job]) -> None:
@@ -511,7 +507,7 @@ def test_progress_counts_every_plan(topology: Topology, jobs: list[Job]) -> None
     down = load_scenario(SCENARIOS / "zhongwei-down.yaml", topology, jobs)
     seen: list[str] = []
     compare_scenarios(topology, jobs[:5], [down, sweep], planner, seen.append)
-    assert seen[0] == "[1/11] baseline"
-    assert seen[1] == "[2/11] zhongwei-down"
-    assert seen[-1] == "[11/11] west-price-sweep@1.4"
+    assert seen[0] == "baseline"
+    assert seen[1] == "zhongwei-down"
+    assert seen[-1] == "west-price-sweep@1.4"
     assert len(seen) == 11

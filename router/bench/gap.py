@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from router.errors import FieldProblem, InvalidInputError
+from router.report.tables import format_table
 from router.solve.gapfile import gap_problem, load_gap
 from router.solve.solver import solve
 
@@ -132,11 +133,7 @@ def format_gap_table(results: Sequence[GapResult], *, markdown: bool = False) ->
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(row) + " |" for row in rows]
     else:
-        widths = [max(len(x) for x in col) for col in zip(header, *rows, strict=True)]
-        lines = [
-            "  ".join(x.ljust(w) for x, w in zip(line, widths, strict=True)).rstrip()
-            for line in [header, *rows]
-        ]
+        lines = [format_table(header, rows, right=[False] * len(header))]
     lines.append("")
     lines.append(summarize(results))
     return "\n".join(lines)

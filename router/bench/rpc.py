@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import random
-import statistics
 import tempfile
 import time
 import uuid
@@ -26,6 +25,8 @@ import grpc
 import grpc.aio
 
 from router.model.topology import Topology, default_topology
+from router.report.stats import percentile
+from router.report.tables import format_table
 from router.service import convert
 from router.service.background import BackgroundServer
 from router.service.convert import pb
@@ -186,14 +187,13 @@ def _summary(
 ) -> LoadResult:
     ordered = sorted(latencies)
     ms = [x * 1000 for x in ordered]
-    p99 = ms[min(len(ms) - 1, int(len(ms) * 0.99))] if ms else 0.0
     return LoadResult(
         method=method,
         requests=len(ms),
         seconds=round(seconds, 3),
         rate_per_s=round(len(ms) / seconds, 1) if seconds > 0 else 0.0,
-        p50_ms=round(statistics.median(ms), 3) if ms else 0.0,
-        p99_ms=round(p99, 3),
+        p50_ms=round(percentile(ms, 50) or 0.0, 3),
+        p99_ms=round(percentile(ms, 99) or 0.0, 3),
         max_ms=round(ms[-1], 3) if ms else 0.0,
         errors=errors,
         server_cpu_us_per_request=round(cpu_s / sent * 1e6, 1) if sent else 0.0,
@@ -255,15 +255,21 @@ def bench_to_dict(bench: RouteBench) -> dict[str, Any]:
 
 def render_bench(bench: RouteBench) -> str:
     """A small table: method, requests, rate, p50, p99, max, errors, server CPU per request."""
-    lines = [
-        f"{'METHOD':<16}{'REQUESTS':>10}{'RATE/S':>10}{'P50_MS':>9}{'P99_MS':>9}{'MAX_MS':>9}"
-        f"{'ERRORS':>8}{'CPU_US/REQ':>12}"
+    headers = ["METHOD", "REQUESTS", "RATE/S", "P50_MS", "P99_MS", "MAX_MS", "ERRORS", "CPU_US/REQ"]
+    rows = [
+        [
+            r.method,
+            str(r.requests),
+            f"{r.rate_per_s:.0f}",
+            f"{r.p50_ms:.2f}",
+            f"{r.p99_ms:.2f}",
+            f"{r.max_ms:.2f}",
+            str(r.errors),
+            f"{r.server_cpu_us_per_request:.0f}",
+        ]
+        for r in (bench.echo, bench.route, *bench.paced)
     ]
-    for r in (bench.echo, bench.route, *bench.paced):
-        lines.append(
-            f"{r.method:<16}{r.requests:>10}{r.rate_per_s:>10.0f}{r.p50_ms:>9.2f}"
-            f"{r.p99_ms:>9.2f}{r.max_ms:>9.2f}{r.errors:>8}{r.server_cpu_us_per_request:>12.0f}"
-        )
+    lines = [format_table(headers, rows, right=[False] + [True] * 7)]
     lines.append(
         f"{bench.concurrency} concurrent callers (closed loop, then paced at a fixed rate); "
         f"Route rate = {100 * bench.rate_ratio:.0f}% "

@@ -9,12 +9,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from router.bench.gap import format_gap_table, gap_results_to_json, run_gap
-from router.bench.synthetic import synthetic_jobs, synthetic_topology, with_load
 from router.cli import service as cli_service
 from router.cli.common import positive_float, positive_int, print_json, progress, topology_from
-from router.plan import plan_jobs
-from router.report.tables import format_table
 
 DEFAULT_LOAD = 0.8
 
@@ -97,6 +93,9 @@ def run_synthetic(
     (a national network is not a few times smaller than one batch); a given topology
     is used as it is.
     """
+    from router.bench.synthetic import synthetic_jobs, synthetic_topology, with_load
+    from router.plan import plan_jobs
+
     base = topology_from(topology_path)
     topology = synthetic_topology(base, sites, seed) if sites else base
     batch = synthetic_jobs(topology, jobs, seed)
@@ -127,6 +126,8 @@ def run_synthetic(
 
 
 def _cmd_synthetic(args: argparse.Namespace) -> int:
+    from router.report.tables import format_table
+
     progress(f"generating and planning {args.jobs} jobs...")
     result = run_synthetic(
         args.jobs, args.sites, args.seed, args.time_limit, args.topology, args.load
@@ -140,6 +141,8 @@ def _cmd_synthetic(args: argparse.Namespace) -> int:
 
 
 def _cmd_gap(args: argparse.Namespace) -> int:
+    from router.bench.gap import format_gap_table, gap_results_to_json, run_gap
+
     reference = Path(args.reference) if args.reference else _default_reference()
     progress(f"solving {len(args.files)} GAP file(s), {args.time_limit:g} s per instance...")
     results = run_gap(args.files, args.time_limit, reference)

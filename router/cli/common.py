@@ -5,14 +5,21 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from router.errors import FieldProblem, InvalidInputError
-from router.model.topology import Topology, default_topology, load_topology
+
+if TYPE_CHECKING:
+    from router.model.topology import Topology
 
 
 def topology_from(path: str | None) -> Topology:
     """The topology at `path`, or the embedded default."""
+    from router.model.topology import default_topology, load_topology
+
     return load_topology(path) if path else default_topology()
 
 
@@ -25,7 +32,34 @@ def print_json(data: object) -> None:
 def progress(message: str) -> None:
     """A progress line for people watching a terminal; silent in pipes and CI."""
     if sys.stderr.isatty():
-        print(message, file=sys.stderr, flush=True)
+        from rich.console import Console
+
+        Console(stderr=True, highlight=False).print(message, style="dim")
+
+
+@contextmanager
+def steps(total: int) -> Iterator[Callable[[str], None] | None]:
+    """A progress bar over `total` steps on a terminal: the callback names the step it
+    starts. None (no progress) in pipes and CI."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("", total=total)
+        started = 0
+
+        def step(name: str) -> None:
+            nonlocal started
+            if started:
+                bar.advance(task)
+            started += 1
+            bar.update(task, description=name)
+
+        yield step
 
 
 def add_topology_option(parser: argparse.ArgumentParser) -> None:
@@ -64,12 +98,30 @@ def positive_float(text: str) -> float:
     return value
 
 
-def non_negative_float(text: str) -> float:
-    """argparse type: a number >= 0."""
-    value = _number(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text}")
-    return value
+def at_least(minimum: float) -> Callable[[str], float]:
+    """argparse type: a number >= `minimum`."""
+
+    def parse(text: str) -> float:
+        value = _number(text)
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be a number >= {minimum:g}, got {text}")
+        return value
+
+    return parse
+
+
+non_negative_float = at_least(0.0)
+
+
+def add_time_limit_option(parser: argparse.ArgumentParser, per: str = "") -> None:
+    """The common `--time-limit S` option of commands that plan (default 10 s)."""
+    parser.add_argument(
+        "--time-limit",
+        type=positive_float,
+        default=10.0,
+        metavar="S",
+        help=f"solver time limit{per} in seconds (default 10)",
+    )
 
 
 def _number(text: str) -> float:

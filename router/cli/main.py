@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from router.cli import bench as cli_bench
 from router.cli import ledger as cli_ledger
@@ -12,18 +13,17 @@ from router.cli import service as cli_service
 from router.cli import topology as cli_topology
 from router.cli import whatif as cli_whatif
 from router.cli.common import (
+    add_time_limit_option,
     add_topology_option,
     non_negative_float,
-    positive_float,
     print_json,
     progress,
     topology_from,
 )
 from router.errors import InvalidInputError, RouterError
-from router.model.jobs import load_jobs
-from router.plan import plan_jobs
-from router.report.tables import cny, format_table
-from router.results import Plan, plan_to_dict
+
+if TYPE_CHECKING:
+    from router.results import Plan
 
 EXIT_BAD_INPUT = 2
 
@@ -62,13 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", help="plan a batch of jobs and compare with staying east")
     plan.add_argument("--jobs", required=True, metavar="F", help="jobs YAML file")
     add_topology_option(plan)
-    plan.add_argument(
-        "--time-limit",
-        type=positive_float,
-        default=10.0,
-        metavar="S",
-        help="solver time limit in seconds (default 10)",
-    )
+    add_time_limit_option(plan)
     plan.add_argument(
         "--carbon-price",
         type=non_negative_float,
@@ -100,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
+    from router.model.jobs import load_jobs
+    from router.plan import plan_jobs
+    from router.results import plan_to_dict
+
     if args.server:
         progress(f"planning {args.jobs} on {args.server}...")
         plan = cli_service.remote_plan(
@@ -127,6 +125,8 @@ def _cmd_plan(args: argparse.Namespace) -> int:
 
 def render_plan(plan: Plan) -> str:
     """A plan as a table for people, with totals and the comparison with staying east."""
+    from router.report.tables import cny, format_table
+
     rows = [
         [
             p.job,
@@ -142,7 +142,7 @@ def render_plan(plan: Plan) -> str:
         for p in plan.placements
     ]
     headers = ["JOB", "SITE", "HUB", "ZONE", "ACCEL", "COUNT", "LAT_MS", "HOURS", "COST_CNY"]
-    out = [format_table(headers, rows)]
+    out = [format_table(headers, rows, right=[False] * 5 + [True] * 4)]
     if plan.unplaced:
         out.append("")
         out.append(f"Unplaced ({len(plan.unplaced)}):")
@@ -171,6 +171,8 @@ def _gap_pct(cost: float, bound: float) -> str:
 
 
 def _cmd_jobs_validate(args: argparse.Namespace) -> int:
+    from router.model.jobs import load_jobs
+
     jobs = load_jobs(args.file, topology_from(args.topology))
     print(f"{args.file}: ok: {len(jobs)} jobs")
     return 0

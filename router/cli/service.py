@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from router.cli.common import non_negative_float, positive_int
 from router.errors import FieldProblem, InvalidInputError
-from router.model.sourcefile import read_yaml
-from router.results import Plan
+
+if TYPE_CHECKING:
+    from router.results import Plan
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
 DEFAULT_STATE = "westward-state.sqlite"
@@ -93,6 +94,7 @@ def remote_plan(
 ) -> Plan:
     """Plan a jobs file on a westward server (nothing is reserved); problems name file:line."""
     from router.client import RouterClient
+    from router.model.sourcefile import read_yaml
 
     source = read_yaml(jobs_path)
     data = source.data

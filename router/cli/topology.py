@@ -5,22 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from router.cli.common import print_json, topology_from, writable_output
+from router.cli.common import at_least, print_json, topology_from, writable_output
 from router.errors import FieldProblem, InvalidInputError
-from router.model.authoring import (
-    DEFAULT_FIXED_MS,
-    DEFAULT_ROUTE_FACTOR,
-    fill_latencies,
-    latency_matrix,
-    starter_text,
-)
-from router.model.jobs import load_jobs
-from router.model.sourcefile import read_yaml
-from router.model.topology import Topology, load_topology
-from router.plan import plan_jobs
-from router.report.tables import format_table
+from router.model.authoring import DEFAULT_FIXED_MS, DEFAULT_ROUTE_FACTOR
+
+if TYPE_CHECKING:
+    from router.model.topology import Topology
 
 
 def register(commands: Any) -> None:
@@ -60,14 +52,14 @@ def register(commands: Any) -> None:
     fill.add_argument("--out", metavar="F2", help="write here (default: print to stdout)")
     fill.add_argument(
         "--route-factor",
-        type=_at_least(1.0),
+        type=at_least(1.0),
         default=DEFAULT_ROUTE_FACTOR,
         metavar="X",
         help=f"fibre route length over great-circle distance (default {DEFAULT_ROUTE_FACTOR})",
     )
     fill.add_argument(
         "--fixed-ms",
-        type=_at_least(0.0),
+        type=at_least(0.0),
         default=DEFAULT_FIXED_MS,
         metavar="MS",
         help=f"added per link for equipment (default {DEFAULT_FIXED_MS})",
@@ -75,20 +67,9 @@ def register(commands: Any) -> None:
     fill.set_defaults(handler=_cmd_topology_fill)
 
 
-def _at_least(minimum: float) -> Any:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be a number >= {minimum:g}, got {text}")
-        return value
-
-    return parse
-
-
 def _cmd_topology_validate(args: argparse.Namespace) -> int:
+    from router.model.topology import load_topology
+
     topology = load_topology(args.file)
     pools = sum(len(s.pools) for s in topology.sites.values())
     print(
@@ -99,6 +80,8 @@ def _cmd_topology_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_topology_show(args: argparse.Namespace) -> int:
+    from router.report.tables import format_table
+
     topology = topology_from(args.file)
     if args.json:
         print_json(topology_to_dict(topology))
@@ -141,6 +124,9 @@ def _hub_rows(topology: Topology) -> list[list[object]]:
 
 
 def _matrix_table(topology: Topology) -> str:
+    from router.model.authoring import latency_matrix
+    from router.report.tables import format_table
+
     matrix = latency_matrix(topology)
     sites = list(topology.sites)
     rows = [
@@ -151,6 +137,8 @@ def _matrix_table(topology: Topology) -> str:
 
 
 def _cmd_topology_render(args: argparse.Namespace) -> int:
+    from router.model.jobs import load_jobs
+    from router.plan import plan_jobs
     from router.report.pictures import draw_map  # matplotlib loads only when pictures are asked for
 
     out = writable_output(args.out)
@@ -164,6 +152,8 @@ def _cmd_topology_render(args: argparse.Namespace) -> int:
 
 
 def _cmd_topology_init(args: argparse.Namespace) -> int:
+    from router.model.authoring import starter_text
+
     text = starter_text()
     if not args.out:
         sys.stdout.write(text)
@@ -183,6 +173,9 @@ def _cmd_topology_init(args: argparse.Namespace) -> int:
 
 
 def _cmd_topology_fill(args: argparse.Namespace) -> int:
+    from router.model.authoring import fill_latencies
+    from router.model.sourcefile import read_yaml
+
     source = read_yaml(args.file)
     text = Path(args.file).read_text(encoding="utf-8")
     filled, estimates = fill_latencies(source, text, args.route_factor, args.fixed_ms)
@@ -199,46 +192,13 @@ def _cmd_topology_fill(args: argparse.Namespace) -> int:
 
 
 def topology_to_dict(topology: Topology) -> dict[str, Any]:
-    """A topology in the shape of its YAML file, with the latency matrix from regions to
-    sites (`latency_ms_from_regions`)."""
-    return {
-        "name": topology.name,
-        "hubs": [
-            {"name": h.name, "title": h.title, "zone": h.zone} for h in topology.hubs.values()
-        ],
-        "regions": [
-            {"name": r.name, "hub": r.hub, "lat": r.lat, "lon": r.lon}
-            for r in topology.regions.values()
-        ],
-        "sites": [
-            {
-                "name": s.name,
-                "hub": s.hub,
-                "zone": topology.zone_of(s),
-                "provider": s.provider,
-                "status": s.status,
-                "pue": s.pue,
-                "pools": [
-                    {
-                        "accelerator": p.accelerator,
-                        "count": p.count,
-                        "price_cny_per_hour": p.price_cny_per_hour,
-                    }
-                    for p in s.pools
-                ],
-            }
-            for s in topology.sites.values()
-        ],
-        "links": [
-            {
-                "a": ln.a,
-                "b": ln.b,
-                "latency_ms": ln.latency_ms,
-                "bandwidth_gbps": ln.bandwidth_gbps,
-                "price_cny_per_gb": ln.price_cny_per_gb,
-                "status": ln.status,
-            }
-            for ln in topology.links
-        ],
-        "latency_ms_from_regions": latency_matrix(topology),
-    }
+    """The topology in its file's shape, plus each site's zone and the latency matrix from
+    regions to sites (`latency_ms_from_regions`)."""
+    from router.model.authoring import latency_matrix
+    from router.model.topology_data import topology_data
+
+    data = topology_data(topology)
+    for site, row in zip(topology.sites.values(), data["sites"], strict=True):
+        row["zone"] = topology.zone_of(site)
+    data["latency_ms_from_regions"] = latency_matrix(topology)
+    return data

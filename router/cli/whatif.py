@@ -6,34 +6,25 @@ import argparse
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from router.cli.common import (
+    add_time_limit_option,
     add_topology_option,
-    positive_float,
     print_json,
     progress,
+    steps,
     topology_from,
     writable_output,
 )
 from router.errors import FieldProblem, InvalidInputError
-from router.model.jobs import Job, load_jobs
-from router.model.scenario import Scenario, load_scenario
-from router.model.sourcefile import read_yaml
-from router.model.topology import Topology
-from router.plan import plan_jobs
-from router.results import Plan
-from router.whatif.compare import (
-    Comparison,
-    Outcome,
-    apply_scenario,
-    assemble,
-    compare_scenarios,
-    rpc_scenario,
-    runs_of,
-    summarize,
-)
-from router.whatif.report import comparison_to_dict, render_comparison
+
+if TYPE_CHECKING:
+    from router.model.jobs import Job
+    from router.model.scenario import Scenario
+    from router.model.topology import Topology
+    from router.results import Plan
+    from router.whatif.compare import Comparison, ScenarioOutcome
 
 
 def register(commands: Any) -> None:
@@ -54,13 +45,7 @@ def register(commands: Any) -> None:
         help="scenario YAML file (repeat for several)",
     )
     add_topology_option(whatif)
-    whatif.add_argument(
-        "--time-limit",
-        type=positive_float,
-        default=10.0,
-        metavar="S",
-        help="solver time limit per plan in seconds (default 10)",
-    )
+    add_time_limit_option(whatif, per=" per plan")
     whatif.add_argument("--json", action="store_true", help="print one JSON object")
     whatif.add_argument(
         "--plot",
@@ -78,6 +63,12 @@ def register(commands: Any) -> None:
 
 
 def _cmd_whatif(args: argparse.Namespace) -> int:
+    from router.model.jobs import load_jobs
+    from router.plan import plan_jobs
+    from router.whatif.apply import runs_of
+    from router.whatif.compare import compare_scenarios
+    from router.whatif.report import comparison_to_dict, render_comparison
+
     plot = writable_output(args.plot) if args.plot else None
     if args.server:
         if args.topology:
@@ -89,12 +80,12 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
         topology = topology_from(args.topology)
         jobs = load_jobs(args.jobs, topology)
         scenarios = _load_scenarios(args.scenario, topology, jobs)
-        show = progress if len(runs_of(scenarios)) > 1 else None
 
         def planner(t: Topology, js: Sequence[Job]) -> Plan:
             return plan_jobs(t, js, time_limit_s=args.time_limit)
 
-        comparison = compare_scenarios(topology, jobs, scenarios, planner, show)
+        with steps(len(runs_of(scenarios)) + 1) as show:
+            comparison = compare_scenarios(topology, jobs, scenarios, planner, show)
     if plot is not None:
         for path in write_pictures(comparison, topology, jobs, scenarios, plot):
             print(f"wrote {path}", file=sys.stderr)
@@ -109,6 +100,8 @@ def _load_scenarios(
     paths: Sequence[str], topology: Topology, jobs: Sequence[Job]
 ) -> list[Scenario]:
     """Load every scenario; names must be unique (they name columns and pictures)."""
+    from router.model.scenario import load_scenario
+
     scenarios = [load_scenario(path, topology, jobs) for path in paths]
     seen: dict[str, str] = {}
     problems = []
@@ -141,6 +134,9 @@ def _on_server(
     """Plan through the WhatIf RPC: sweeps are expanded here, each run sent as a plain
     scenario, and the returned plans summarised exactly like local ones."""
     from router.client import RouterClient  # grpc loads only when a server is asked for
+    from router.model.jobs import load_jobs
+    from router.whatif.apply import apply_scenario, rpc_scenario, runs_of
+    from router.whatif.compare import assemble, summarize
 
     with RouterClient(args.server) as client:
         topology = client.get_topology().topology
@@ -175,6 +171,8 @@ def _on_server(
 
 
 def _located(path: str, problems: list[FieldProblem]) -> list[FieldProblem]:
+    from router.model.sourcefile import read_yaml
+
     return read_yaml(path).locate(problems).problems
 
 
@@ -189,6 +187,7 @@ def write_pictures(
     from router.report import (
         pictures as render,  # matplotlib loads only when pictures are asked for
     )
+    from router.whatif.apply import apply_scenario
 
     written = [out]
     render.draw_comparison(comparison, out, {h.name: h.zone for h in topology.hubs.values()})
@@ -209,7 +208,7 @@ def write_pictures(
     return written
 
 
-def _map_title(outcome: Outcome, topology: Topology) -> str:
+def _map_title(outcome: ScenarioOutcome, topology: Topology) -> str:
     return (
         f"{outcome.name} on {topology.name}\n{outcome.placed}/{outcome.jobs} jobs placed, "
         f"{100 * outcome.west_share:.0f}% of device-hours west, "

@@ -12,12 +12,14 @@ import math
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import TYPE_CHECKING
 
 from router.errors import FieldProblem, InvalidInputError
-from router.model.schema import schema_problems
-from router.model.sourcefile import SourceFile
-from router.model.topology import Topology, parse_topology
-from router.place.network import Network
+
+if TYPE_CHECKING:
+    # Loaded in the functions, so `westward --help` reads the defaults above cheaply.
+    from router.model.sourcefile import SourceFile
+    from router.model.topology import Topology
 
 MS_PER_KM = 0.005
 DEFAULT_ROUTE_FACTOR = 1.7
@@ -63,6 +65,9 @@ def fill_latencies(
 
     Raises InvalidInputError (located in the file) for any other problem in the file.
     """
+    from router.model.schema import schema_problems
+    from router.model.topology import parse_topology
+
     data = source.data
     problems = [
         p
@@ -140,6 +145,8 @@ def _insert(lines: list[str], at: int, e: Estimate, route_factor: float, fixed_m
 def latency_matrix(topology: Topology) -> dict[str, dict[str, float | None]]:
     """One-way latency (ms) of the minimum-latency path from each region to each site over
     links that are up; None where a site cannot be reached."""
+    from router.place.network import Network
+
     network = Network(topology)
     matrix: dict[str, dict[str, float | None]] = {}
     for region in topology.regions:

@@ -124,13 +124,6 @@ class Topology:
         """The zone (east / west) of a site's hub."""
         return self.hubs[site.hub].zone
 
-    def hub_of(self, place: str) -> str:
-        """The hub a region, site or exchange belongs to."""
-        for table in (self.regions, self.sites, self.exchanges):
-            if place in table:
-                return str(table[place].hub)
-        raise KeyError(place)
-
 
 def load_topology(path: str | Path) -> Topology:
     """Read and validate a topology YAML file; errors carry file and line."""

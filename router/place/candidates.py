@@ -1,9 +1,10 @@
 """Bulk screening for batches: every job's feasible pools and their costs, vectorised.
 
 The scalar filters in router.place.filters decide which (site, pool) pairs an ask can use at
-all, and jobs with the same ask share that verdict. What differs per job (capacity,
-deadline, cost) is computed here with numpy for all jobs of an ask at once, with the
-formulas of router.place.costs in the same order of operations, so the figures agree.
+all, and jobs with the same ask share that verdict. What differs per job (the fit
+filters' figures and the cost) is computed here with numpy for a block of jobs at once,
+with the formulas of router.place.costs in the same order of operations, so the figures
+agree; each fit filter's own batch form then judges them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,16 @@ import numpy.typing as npt
 
 from router.model.jobs import Job
 from router.model.topology import PRECISIONS
-from router.place.filters import Context, PoolKey, part_key, part_verdicts, site_key, site_verdicts
+from router.place.filters import (
+    FIT_FILTERS,
+    BatchFigures,
+    Context,
+    PoolKey,
+    part_key,
+    part_verdicts,
+    site_key,
+    site_verdicts,
+)
 
 BLOCK = 4096  # jobs per vectorised block: bounds the (jobs x pools) arrays to a few MB
 
@@ -135,7 +145,11 @@ def batch_options(jobs: Sequence[Job], ctx: Context, table: PoolTable) -> list[J
             carbon_cny = energy * table.carbon_g / 1000 * ctx.carbon_price_cny_per_kg
             cost = compute + data * price_per_gb[origin] + carbon_cny
             transfer_hours = np.where(data == 0, 0.0, data * 8 / bottleneck[origin] / 3600)
-            fits = allowed & (count <= table.free) & (transfer_hours + run <= deadline[:, None])
+            figures = BatchFigures(count, table.free, run, transfer_hours, deadline[:, None])
+            fits = allowed
+            for fit in FIT_FILTERS:
+                assert fit.batch is not None  # every fit filter has its vectorised form
+                fits = fits & fit.batch(figures)
         for k in range(len(block)):
             pools = np.flatnonzero(fits[k])
             result.append(JobOptions(pools, cost[k, pools], run[k, pools]))

@@ -68,11 +68,6 @@ def candidate_cost(
     )
 
 
-def to_milli_cny(cny: float) -> int:
-    """Money at the solver boundary."""
-    return round(cny * MILLI)
-
-
 def work_units(job: Job) -> int:
     """A job's priority-weighted work at the solver boundary (at least 1)."""
     return max(1, round(job.work * WORK_SCALE))

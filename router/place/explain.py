@@ -6,25 +6,14 @@ from collections import Counter
 from collections.abc import Mapping
 
 from router.model.jobs import Job
-from router.place.filters import Reason
+from router.place.filters import FILTERS, Describe, Reason
 
-# Most common first in the sentence, then this order for ties.
-_ORDER = (
-    "latency",
-    "accelerator",
-    "memory",
-    "training",
-    "precision",
-    "deadline",
-    "capacity",
-    "zone",
-    "hub",
-    "provider",
-    "site_down",
-    "site_drain",
-    "unreachable",
-    "no_pools",
-)
+# Each reason code's text and tie rank, from the filter that gives it.
+_TEXTS: dict[str, tuple[tuple[int, int], Describe]] = {
+    code: ((f.rank, k), describe)
+    for f in FILTERS
+    for k, (code, describe) in enumerate(f.texts.items())
+}
 
 
 def reason_counts(rejections: Mapping[str, Reason]) -> dict[str, int]:
@@ -51,43 +40,14 @@ def explain_contention(job: Job, fitting_sites: int, total_sites: int) -> str:
     )
 
 
-def _rank(code: str) -> int:
-    return _ORDER.index(code) if code in _ORDER else len(_ORDER)
-
-
-def _measures(code: str, rejections: Mapping[str, Reason]) -> list[float]:
-    return [r.measure for r in rejections.values() if r.code == code and r.measure is not None]
+def _rank(code: str) -> tuple[int, int]:
+    """Equally common reasons: in the filters' ranks (an unknown code last)."""
+    entry = _TEXTS.get(code)
+    return entry[0] if entry else (len(FILTERS), 0)
 
 
 def _describe(job: Job, code: str, rejections: Mapping[str, Reason]) -> str:
-    values = _measures(code, rejections)
-    if code == "latency" and values:
-        return f"latency (best {min(values):.1f} ms > {job.max_latency_ms:g} ms)"
-    if code == "accelerator":
-        wanted = "/".join([*job.types, *(s.upper() for s in job.stacks)])
-        return f"no {wanted} pool"
-    if code == "memory" and values:
-        return f"memory (largest {max(values):g} GB < {job.min_memory_gb:g} GB)"
-    if code == "training":
-        return "inference-only pools"
-    if code == "precision":
-        return f"no {job.precision} support"
-    if code == "deadline" and values and job.deadline_hours is not None:
-        return f"deadline (best {min(values):.1f} h > {job.deadline_hours:g} h)"
-    if code == "capacity" and values:
-        return f"capacity (needs {job.count}, {max(values):g} free)"
-    if code == "zone":
-        return f"outside zones {'/'.join(job.allowed_zones)}"
-    if code == "hub":
-        return f"outside hubs {'/'.join(job.allowed_hubs)}"
-    if code == "provider":
-        return f"denied provider ({'/'.join(job.denied_providers)})"
-    if code == "site_down":
-        return "site down"
-    if code == "site_drain":
-        return "site draining"
-    if code == "unreachable":
-        return "unreachable (no link up)"
-    if code == "no_pools":
-        return "no pools"
-    return code
+    values = [r.measure for r in rejections.values() if r.code == code and r.measure is not None]
+    entry = _TEXTS.get(code)
+    text = entry[1](job, values) if entry else None
+    return code if text is None else text

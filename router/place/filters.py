@@ -1,20 +1,28 @@
 """Feasibility as small named predicates, each returning None (fits) or a Reason.
 
-Site filters run first (status, residency, reachability, latency); then pool filters
-run on each pool of a site that passed. Solver variables exist only for candidates
-that pass every filter.
+Site filters run first (status, residency, reachability, latency, pools); then pool
+filters run on each pool of a site that passed. Solver variables exist only for
+candidates that pass every filter. Adding a filter means adding one `Filter` below.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from router.model.jobs import Job
 from router.model.topology import Accelerator, Pool, Site, Topology
 from router.place.costs import Cost, candidate_cost, run_hours, transfer_hours
 from router.place.network import Network, Path
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    Floats = npt.NDArray[np.float64]
+    Ints = npt.NDArray[np.int64]
+    Bools = npt.NDArray[np.bool_]
 
 PoolKey = tuple[str, int]  # (site name, pool index)
 
@@ -56,6 +64,33 @@ class Candidate:
 
 SiteFilter = Callable[[Job, Site, Context], Reason | None]
 PoolFilter = Callable[[Job, Site, int, Context], Reason | None]
+# What a reason code says in the "0/N sites fit" line, given the job and the figures of
+# the sites it rejected (None: the bare code says it).
+Describe = Callable[[Job, list[float]], str | None]
+Check = TypeVar("Check", SiteFilter, PoolFilter)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchFigures:
+    """Figures of a block of jobs (rows) on every pool (columns), for fit filters' batch forms."""
+
+    count: Floats  # (jobs, 1)
+    free: Ints  # (pools,)
+    run_hours: Floats  # (jobs, pools)
+    transfer_hours: Floats  # (jobs, pools)
+    deadline_hours: Floats  # (jobs, 1); inf without a deadline
+
+
+@dataclass(frozen=True, slots=True)
+class Filter(Generic[Check]):
+    """One feasibility rule in one place: its predicate, the reason codes it gives with
+    their text, where those rank among equally common reasons, and for fit filters its
+    vectorised form (site and part filters are batched by sharing verdicts per ask)."""
+
+    check: Check
+    texts: Mapping[str, Describe]
+    rank: int
+    batch: Callable[[BatchFigures], Bools] | None = None
 
 
 def site_is_up(job: Job, site: Site, ctx: Context) -> Reason | None:
@@ -85,6 +120,11 @@ def within_latency(job: Job, site: Site, ctx: Context) -> Reason | None:
     if path is not None and path.latency_ms > job.max_latency_ms:
         return Reason("latency", path.latency_ms)
     return None
+
+
+def has_pools(job: Job, site: Site, ctx: Context) -> Reason | None:
+    """The site has at least one pool."""
+    return None if site.pools else Reason("no_pools")
 
 
 def accepted_type(job: Job, site: Site, index: int, ctx: Context) -> Reason | None:
@@ -131,11 +171,75 @@ def has_capacity(job: Job, site: Site, index: int, ctx: Context) -> Reason | Non
     return None if free >= job.count else Reason("capacity", free)
 
 
-SITE_FILTERS: tuple[SiteFilter, ...] = (site_is_up, residency, reachable, within_latency)
+def _joined(names: Iterable[str]) -> str:
+    return "/".join(names)
+
+
+def _latency_text(job: Job, v: list[float]) -> str | None:
+    return f"latency (best {min(v):.1f} ms > {job.max_latency_ms:g} ms)" if v else None
+
+
+def _memory_text(job: Job, v: list[float]) -> str | None:
+    return f"memory (largest {max(v):g} GB < {job.min_memory_gb:g} GB)" if v else None
+
+
+def _deadline_text(job: Job, v: list[float]) -> str | None:
+    if not v or job.deadline_hours is None:
+        return None
+    return f"deadline (best {min(v):.1f} h > {job.deadline_hours:g} h)"
+
+
+def _capacity_text(job: Job, v: list[float]) -> str | None:
+    return f"capacity (needs {job.count}, {max(v):g} free)" if v else None
+
+
+# Filters run in the order listed (site, then part, then fit); the first failure is the
+# verdict. `rank` orders equally common reasons in the explanation (most telling first).
+SITE_FILTERS: tuple[Filter[SiteFilter], ...] = (
+    Filter(
+        site_is_up,
+        {"site_down": lambda job, v: "site down", "site_drain": lambda job, v: "site draining"},
+        rank=8,
+    ),
+    Filter(
+        residency,
+        {
+            "zone": lambda job, v: f"outside zones {_joined(job.allowed_zones)}",
+            "hub": lambda job, v: f"outside hubs {_joined(job.allowed_hubs)}",
+            "provider": lambda job, v: f"denied provider ({_joined(job.denied_providers)})",
+        },
+        rank=7,
+    ),
+    Filter(reachable, {"unreachable": lambda job, v: "unreachable (no link up)"}, rank=9),
+    Filter(within_latency, {"latency": _latency_text}, rank=0),
+    Filter(has_pools, {"no_pools": lambda job, v: "no pools"}, rank=10),
+)
 # Part filters read only the job's accelerator ask; fit filters read the rest of the job.
-PART_FILTERS: tuple[PoolFilter, ...] = (accepted_type, enough_memory, can_train, has_precision)
-FIT_FILTERS: tuple[PoolFilter, ...] = (meets_deadline, has_capacity)
-POOL_FILTERS: tuple[PoolFilter, ...] = PART_FILTERS + FIT_FILTERS
+PART_FILTERS: tuple[Filter[PoolFilter], ...] = (
+    Filter(
+        accepted_type,
+        {
+            "accelerator": lambda job, v: (
+                f"no {_joined([*job.types, *map(str.upper, job.stacks)])} pool"
+            )
+        },
+        rank=1,
+    ),
+    Filter(enough_memory, {"memory": _memory_text}, rank=2),
+    Filter(can_train, {"training": lambda job, v: "inference-only pools"}, rank=3),
+    Filter(has_precision, {"precision": lambda job, v: f"no {job.precision} support"}, rank=4),
+)
+FIT_FILTERS: tuple[Filter[PoolFilter], ...] = (
+    Filter(
+        meets_deadline,
+        {"deadline": _deadline_text},
+        rank=5,
+        batch=lambda b: b.transfer_hours + b.run_hours <= b.deadline_hours,
+    ),
+    Filter(has_capacity, {"capacity": _capacity_text}, rank=6, batch=lambda b: b.count <= b.free),
+)
+POOL_FILTERS = PART_FILTERS + FIT_FILTERS
+FILTERS: tuple[Filter[SiteFilter] | Filter[PoolFilter], ...] = SITE_FILTERS + POOL_FILTERS
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +284,8 @@ def screen(job: Job, ctx: Context) -> Screening:
             elif best is None or _further(failure, best):
                 best = failure
         if not fits:
-            rejections[site.name] = best[1] if best is not None else Reason("no_pools")
+            assert best is not None  # the has_pools filter passed
+            rejections[site.name] = best[1]
     return Screening(tuple(candidates), rejections)
 
 
@@ -191,8 +296,8 @@ def candidate_at(job: Job, site_name: str, index: int, ctx: Context) -> Candidat
     device = ctx.topology.accelerators[pool.accelerator]
     path = ctx.network.path(job.origin, site_name)
     hours = run_hours(job, ctx.topology.accelerators[job.hours_on], device)
-    if path is None or hours is None:
-        raise ValueError(f"{site_name} pool {index} is not a candidate for {job.name}")
+    # The solver only chooses among screened candidates, so both exist.
+    assert path is not None and hours is not None, f"{site_name}[{index}] not a candidate"
     cost = candidate_cost(job, site, pool, device, hours, path, ctx.carbon_price_cny_per_kg)
     return Candidate(site, index, pool, device, path, cost)
 
@@ -220,7 +325,7 @@ def site_verdicts(job: Job, ctx: Context) -> dict[str, Reason | None]:
     verdicts: dict[str, Reason | None] | None = ctx.memo.get(key)
     if verdicts is None:
         verdicts = {
-            site.name: _first(check(job, site, ctx) for check in SITE_FILTERS)
+            site.name: _first(f.check(job, site, ctx) for f in SITE_FILTERS)
             for site in ctx.topology.sites.values()
         }
         ctx.memo[key] = verdicts
@@ -234,7 +339,7 @@ def part_verdicts(job: Job, ctx: Context) -> dict[PoolKey, tuple[int, Reason] | 
     if verdicts is None:
         verdicts = {
             (site.name, index): _first_stage(
-                (check(job, site, index, ctx) for check in PART_FILTERS), 0
+                (f.check(job, site, index, ctx) for f in PART_FILTERS), 0
             )
             for site in ctx.topology.sites.values()
             for index in range(len(site.pools))
@@ -244,7 +349,7 @@ def part_verdicts(job: Job, ctx: Context) -> dict[PoolKey, tuple[int, Reason] | 
 
 
 def _first_fit_failure(job: Job, site: Site, index: int, ctx: Context) -> tuple[int, Reason] | None:
-    checks = (check(job, site, index, ctx) for check in FIT_FILTERS)
+    checks = (f.check(job, site, index, ctx) for f in FIT_FILTERS)
     return _first_stage(checks, len(PART_FILTERS))
 
 

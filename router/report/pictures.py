@@ -26,7 +26,7 @@ from matplotlib.patches import FancyArrowPatch
 
 from router.model.topology import Topology
 from router.results import Plan
-from router.whatif.compare import Comparison, Outcome, SweepResult
+from router.whatif.compare import Comparison, ScenarioOutcome, SweepResult
 
 ZONE_COLOURS = {"east": "#2b6cb0", "west": "#dd6b20"}
 DOWN_COLOUR = "#9e9e9e"
@@ -280,7 +280,7 @@ def draw_comparison(
     fig.savefig(out, bbox_inches="tight")
 
 
-def _stacked_costs(axes: Axes, outcomes: list[Outcome], zones: Mapping[str, str]) -> None:
+def _stacked_costs(axes: Axes, outcomes: list[ScenarioOutcome], zones: Mapping[str, str]) -> None:
     order = {"east": 0, "west": 1}
     hubs = sorted(
         {h for o in outcomes for h in o.cost_by_hub},
@@ -325,7 +325,7 @@ def _hub_colours(hubs: list[str], zones: Mapping[str, str]) -> dict[str, Any]:
     return colours
 
 
-def draw_sweep(sweep: SweepResult, baseline: Outcome, out: str | Path) -> None:
+def draw_sweep(sweep: SweepResult, baseline: ScenarioOutcome, out: str | Path) -> None:
     """Total cost and west share against the swept value; shaded where jobs flip zone."""
     values = sweep.values
     fig = Figure(figsize=(10, 5.5), dpi=DPI)

@@ -1,13 +1,7 @@
-"""What-if: apply scenarios to copies of the topology and jobs, plan each with the same
-engine, and compare every plan with the plan of the unchanged baseline.
+"""What-if: plan the baseline and each scenario (router.whatif.apply makes the changed
+copies) with the same engine, and compare every plan with the baseline's.
 
-Pure core: inputs are never mutated (every change builds new frozen objects), nothing is
-printed; progress goes to an optional callback.
-
-demand_factor f on a job: floor(f) whole copies (the first keeps the job's name, the
-others are named `name:2`, `name:3`, ...), plus, for a fractional part r, one more copy
-with hours scaled by r (for f < 1 the job itself runs r of its hours). The selected
-demand in device-hours is thus scaled by exactly f.
+Pure core: nothing is printed; progress goes to an optional callback.
 """
 
 from __future__ import annotations
@@ -17,35 +11,24 @@ import math
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
 
-from router import results
-from router.errors import FieldProblem
 from router.model.jobs import Job
-from router.model.scenario import SITE_SELECTORS, Change, Scenario, Sweep
+from router.model.scenario import Scenario
 from router.model.scenario import parse_scenarios as parse_scenarios
-from router.model.topology import Link, Pool, Site, Topology
-from router.results import Placement, Plan, Unplaced
+from router.model.topology import Topology
+from router.report.stats import percentile
+from router.results import JobMove, Placement, Plan, ScenarioResult, Unplaced, WhatIfResult
+from router.whatif.apply import Run, apply_scenario, runs_of
 
 Planner = Callable[[Topology, Sequence[Job]], Plan]
 """Plans jobs on a topology (bind the time limit before passing it)."""
 
 Progress = Callable[[str], None]
-
-
-@dataclass(frozen=True, slots=True)
-class JobMove:
-    """A job placed in both the baseline and a scenario, at different sites."""
-
-    job: str
-    from_site: str
-    to_site: str
-    from_zone: str
-    to_zone: str
+"""Told the name of each plan as it starts (the baseline first, then each run)."""
 
 
 @dataclass(frozen=True)
-class Outcome:
+class ScenarioOutcome:
     """One plan's headline figures, and how it differs from the baseline plan."""
 
     name: str
@@ -67,11 +50,16 @@ class Outcome:
     lost_jobs: list[str] = field(default_factory=list)
     new_jobs: list[str] = field(default_factory=list)
     sweep_value: float | None = None
+    site_zones: dict[str, str] = field(default_factory=dict)  # every site the moves name
 
     @property
     def unplaced(self) -> list[Unplaced]:
         """The jobs this plan could not place, with reasons."""
         return self.plan.unplaced
+
+    def zone_of(self, site: str) -> str:
+        """The zone of a site of this plan's topology (moves name sites, people read zones)."""
+        return self.site_zones.get(site, "?")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +82,7 @@ class SweepResult:
     name: str
     field: str
     change: int
-    outcomes: list[Outcome]
+    outcomes: list[ScenarioOutcome]
     flips: list[Flip]
 
     @property
@@ -107,141 +95,9 @@ class SweepResult:
 class Comparison:
     """The baseline, the plain scenarios and the sweeps, all planned by the same engine."""
 
-    baseline: Outcome
-    results: list[Outcome]
+    baseline: ScenarioOutcome
+    results: list[ScenarioOutcome]
     sweeps: list[SweepResult]
-
-
-@dataclass(frozen=True, slots=True)
-class Run:
-    """One plan to make: a scenario without a sweep, or one point of a sweep."""
-
-    name: str
-    scenario: Scenario
-    sweep_of: str | None = None
-    value: float | None = None
-
-
-# --- applying scenarios -----------------------------------------------------------------------
-
-
-def apply_scenario(
-    scenario: Scenario, topology: Topology, jobs: Sequence[Job]
-) -> tuple[Topology, list[Job]]:
-    """New topology and jobs with the scenario's additions and changes (in order)."""
-    sites = {**topology.sites, **{s.name: s for s in scenario.add_sites}}
-    links = [*topology.links, *scenario.add_links]
-    extended = replace(topology, sites=sites, links=tuple(links))
-    new_jobs = list(jobs)
-    for change in scenario.changes:
-        kind = change.select.kind
-        if kind == "link":
-            links = [
-                _changed_link(ln, change) if change.select.selects_link(ln) else ln for ln in links
-            ]
-        elif kind == "job":
-            new_jobs = _scaled_demand(new_jobs, change)
-        else:
-            sites = {name: _changed_site(site, change, extended) for name, site in sites.items()}
-    return replace(topology, sites=sites, links=tuple(links)), new_jobs
-
-
-def _changed_link(link: Link, change: Change) -> Link:
-    return replace(
-        link,
-        status=change.status or link.status,
-        latency_ms=link.latency_ms if change.latency_ms is None else change.latency_ms,
-        bandwidth_gbps=(
-            link.bandwidth_gbps if change.bandwidth_gbps is None else change.bandwidth_gbps
-        ),
-    )
-
-
-def _changed_site(site: Site, change: Change, topology: Topology) -> Site:
-    select = change.select
-    if not select.selects_site(site, topology):
-        return site
-    pools = tuple(
-        _changed_pool(pool, change)
-        if select.selects_pool(site, pool.accelerator, topology)
-        else pool
-        for pool in site.pools
-    )
-    status = change.status if change.status and select.kind in SITE_SELECTORS else site.status
-    return replace(site, status=status, pools=pools)
-
-
-def _changed_pool(pool: Pool, change: Change) -> Pool:
-    count = pool.count
-    if change.count_factor is not None:
-        count = math.floor(pool.count * change.count_factor + 1e-9)
-    price = pool.price_cny_per_hour
-    if change.price_factor is not None:
-        price = pool.price_cny_per_hour * change.price_factor
-    return replace(pool, count=count, price_cny_per_hour=price)
-
-
-def _scaled_demand(jobs: list[Job], change: Change) -> list[Job]:
-    factor = change.demand_factor
-    if factor is None:
-        return jobs
-    taken = {j.name for j in jobs}
-    out: list[Job] = []
-    for job in jobs:
-        if not change.select.selects_job(job):
-            out.append(job)
-            continue
-        whole = math.floor(factor + 1e-9)
-        fraction = factor - whole if factor - whole > 1e-9 else 0.0
-        if whole == 0:
-            out.append(replace(job, hours=job.hours * fraction))
-            continue
-        out.append(job)
-        extra = [job] * (whole - 1)
-        if fraction:
-            extra.append(replace(job, hours=job.hours * fraction))
-        for copy in extra:
-            name = _free_name(job.name, taken)
-            taken.add(name)
-            out.append(replace(copy, name=name))
-    return out
-
-
-def _free_name(name: str, taken: set[str]) -> str:
-    k = 2
-    while f"{name}:{k}" in taken:
-        k += 1
-    return f"{name}:{k}"
-
-
-# --- sweeps -----------------------------------------------------------------------------------
-
-
-def runs_of(scenarios: Sequence[Scenario]) -> list[Run]:
-    """Every plan the scenarios ask for: one per plain scenario, one per sweep value."""
-    runs = []
-    for scenario in scenarios:
-        if scenario.sweep is None:
-            runs.append(Run(scenario.name, scenario))
-            continue
-        for value in scenario.sweep.values:
-            runs.append(
-                Run(
-                    f"{scenario.name}@{value:g}",
-                    swept(scenario, scenario.sweep, value),
-                    scenario.name,
-                    value,
-                )
-            )
-    return runs
-
-
-def swept(scenario: Scenario, sweep: Sweep, value: float) -> Scenario:
-    """The scenario with `sweep.field` of its swept change set to `value` (and no sweep)."""
-    changes = list(scenario.changes)
-    settings: dict[str, Any] = {sweep.field: value}
-    changes[sweep.change] = replace(changes[sweep.change], **settings)
-    return replace(scenario, name=f"{scenario.name}@{value:g}", changes=tuple(changes), sweep=None)
 
 
 # --- comparing --------------------------------------------------------------------------------
@@ -256,103 +112,50 @@ def compare_scenarios(
 ) -> Comparison:
     """Plan the baseline and every scenario (and sweep value) with `planner`; compare."""
     runs = runs_of(scenarios)
-    total = len(runs) + 1
-    if progress:
-        progress(f"[1/{total}] baseline")
-    baseline_plan = planner(topology, jobs)
-    baseline = summarize("baseline", baseline_plan, None, topology)
-    outcomes = []
-    for k, run in enumerate(runs, start=2):
-        if progress:
-            progress(f"[{k}/{total}] {run.name}")
-        changed_topology, changed_jobs = apply_scenario(run.scenario, topology, jobs)
-        plan = planner(changed_topology, changed_jobs)
-        outcomes.append(summarize(run.name, plan, baseline_plan, changed_topology, run.value))
+    baseline, outcomes = plan_runs(topology, jobs, runs, planner, progress)
     return assemble(baseline, runs, outcomes, scenarios)
 
 
 def run_whatif(
     topology: Topology, jobs: Sequence[Job], scenarios: Sequence[Scenario], planner: Planner
-) -> results.WhatIfResult:
+) -> WhatIfResult:
     """The service's what-if (the WhatIf RPC): the baseline plan and one result per plain
     scenario or sweep value, in order, each diffed against the baseline."""
-    baseline = planner(topology, jobs)
-    found = []
-    for run in runs_of(scenarios):
+    baseline, outcomes = plan_runs(topology, jobs, runs_of(scenarios), planner)
+    found = [
+        ScenarioResult(o.name, o.plan, o.cost_delta_cny, o.placed_delta, o.moves, o.lost_jobs)
+        for o in outcomes
+    ]
+    return WhatIfResult(baseline.plan, found)
+
+
+def plan_runs(
+    topology: Topology,
+    jobs: Sequence[Job],
+    runs: Sequence[Run],
+    planner: Planner,
+    progress: Progress | None = None,
+) -> tuple[ScenarioOutcome, list[ScenarioOutcome]]:
+    """The one scenario loop: plan the baseline, then each run on its changed copies, and
+    summarise each against the baseline (outcomes in the order of `runs`)."""
+    if progress:
+        progress("baseline")
+    baseline_plan = planner(topology, jobs)
+    baseline = summarize("baseline", baseline_plan, None, topology)
+    outcomes = []
+    for run in runs:
+        if progress:
+            progress(run.name)
         changed_topology, changed_jobs = apply_scenario(run.scenario, topology, jobs)
         plan = planner(changed_topology, changed_jobs)
-        o = summarize(run.name, plan, baseline, changed_topology, run.value)
-        found.append(
-            results.ScenarioResult(
-                name=o.name,
-                plan=plan,
-                cost_delta_cny=o.cost_delta_cny,
-                placed_delta=o.placed_delta,
-                moves=[results.JobMove(m.job, m.from_site, m.to_site) for m in o.moves],
-                lost_jobs=list(o.lost_jobs),
-            )
-        )
-    return results.WhatIfResult(baseline, found)
-
-
-RPC_SETTINGS = ("status", "price_factor", "count_factor", "latency_ms", "demand_factor")
-
-
-def rpc_scenario(
-    scenario: Scenario, topology: Topology, jobs: Sequence[Job]
-) -> tuple[dict[str, Any], list[FieldProblem]]:
-    """The scenario in the WhatIf RPC's shape: one named target per change (site, hub,
-    link, pool {site, accelerator} or job), so lists, zones, providers and job filters
-    become one change per target; applying them gives the same topology and jobs.
-    Additions and bandwidth changes have no RPC form: they come back as problems."""
-    problems = []
-    if scenario.add_sites or scenario.add_links:
-        section = "add_sites" if scenario.add_sites else "add_links"
-        problems.append(FieldProblem(section, "cannot be sent to a server (run without --server)"))
-    changes: list[dict[str, Any]] = []
-    for i, change in enumerate(scenario.changes):
-        settings = {k: getattr(change, k) for k in RPC_SETTINGS if getattr(change, k) is not None}
-        if change.bandwidth_gbps is not None:
-            problems.append(
-                FieldProblem(
-                    f"changes[{i}].bandwidth_gbps",
-                    "cannot be sent to a server: the WhatIf RPC has no bandwidth change "
-                    "(run without --server)",
-                )
-            )
-        changes += [{**target, **settings} for target in _rpc_targets(change, topology, jobs)]
-    return {"name": scenario.name, "changes": changes}, problems
-
-
-def _rpc_targets(change: Change, topology: Topology, jobs: Sequence[Job]) -> list[dict[str, Any]]:
-    select = change.select
-    if select.kind == "site":
-        return [{"site": name} for name in select.names]
-    if select.kind == "hub":
-        return [{"hub": name} for name in select.names]
-    if select.kind in ("zone", "provider"):
-        return [
-            {"site": s.name} for s in topology.sites.values() if select.selects_site(s, topology)
-        ]
-    if select.kind == "pool":
-        pairs = {
-            (s.name, p.accelerator)
-            for s in topology.sites.values()
-            for p in s.pools
-            if select.selects_pool(s, p.accelerator, topology)
-        }
-        return [{"pool": {"site": a, "accelerator": b}} for a, b in sorted(pairs)]
-    if select.kind == "link":
-        return [{"link": {"a": a, "b": b}} for a, b in select.links]
-    if select.names:
-        return [{"job": name} for name in select.names]
-    return [{"job": j.name} for j in jobs if select.selects_job(j)]
+        outcomes.append(summarize(run.name, plan, baseline_plan, changed_topology, run.value))
+    return baseline, outcomes
 
 
 def assemble(
-    baseline: Outcome,
+    baseline: ScenarioOutcome,
     runs: Sequence[Run],
-    outcomes: Sequence[Outcome],
+    outcomes: Sequence[ScenarioOutcome],
     scenarios: Sequence[Scenario],
 ) -> Comparison:
     """Group outcomes (one per run, same order) into plain results and sweeps."""
@@ -376,7 +179,7 @@ def summarize(
     baseline: Plan | None,
     topology: Topology,
     sweep_value: float | None = None,
-) -> Outcome:
+) -> ScenarioOutcome:
     """The figures of `plan` (made on `topology`) and its differences from `baseline`."""
     device_hours = sum(p.count * p.run_hours for p in plan.placements)
     west_hours = sum(p.count * p.run_hours for p in plan.placements if p.zone == "west")
@@ -387,7 +190,7 @@ def summarize(
         by_hub[p.hub] += p.cost_cny
         site = topology.sites.get(p.site)
         by_provider[site.provider if site else "?"] += p.cost_cny
-    outcome = Outcome(
+    outcome = ScenarioOutcome(
         name=name,
         plan=plan,
         jobs=len(plan.placements) + len(plan.unplaced),
@@ -402,13 +205,14 @@ def summarize(
         cost_by_hub=dict(sorted(by_hub.items())),
         cost_by_provider=dict(sorted(by_provider.items())),
         sweep_value=sweep_value,
+        site_zones={s.name: topology.zone_of(s) for s in topology.sites.values()},
     )
     if baseline is None:
         return outcome
     return _diffed(outcome, plan, baseline)
 
 
-def _diffed(outcome: Outcome, plan: Plan, baseline: Plan) -> Outcome:
+def _diffed(outcome: ScenarioOutcome, plan: Plan, baseline: Plan) -> ScenarioOutcome:
     before = {p.job: p for p in baseline.placements}
     after = {p.job: p for p in plan.placements}
     all_before = before.keys() | {u.job for u in baseline.unplaced}
@@ -427,18 +231,10 @@ def _diffed(outcome: Outcome, plan: Plan, baseline: Plan) -> Outcome:
 
 
 def _move(before: Placement, after: Placement) -> JobMove:
-    return JobMove(before.job, before.site, after.site, before.zone, after.zone)
+    return JobMove(before.job, before.site, after.site)
 
 
-def percentile(sorted_values: Sequence[float], pct: float) -> float | None:
-    """Nearest-rank percentile of already sorted values (None for no values)."""
-    if not sorted_values:
-        return None
-    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
-
-
-def flips(points: Sequence[Outcome]) -> list[Flip]:
+def flips(points: Sequence[ScenarioOutcome]) -> list[Flip]:
     """Jobs whose zone differs between neighbouring sweep points, in sweep order."""
     found = []
     for prev, cur in itertools.pairwise(points):

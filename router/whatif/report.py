@@ -7,7 +7,7 @@ from typing import Any
 
 from router.report.tables import cny, format_table
 from router.results import plan_to_dict
-from router.whatif.compare import Comparison, Flip, Outcome, SweepResult
+from router.whatif.compare import Comparison, Flip, ScenarioOutcome, SweepResult
 
 
 def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
@@ -19,7 +19,7 @@ def comparison_to_dict(comparison: Comparison) -> dict[str, Any]:
     }
 
 
-def outcome_to_dict(o: Outcome) -> dict[str, Any]:
+def outcome_to_dict(o: ScenarioOutcome) -> dict[str, Any]:
     """One plan's figures; money in CNY rounded to fen, shares as fractions."""
     return {
         "name": o.name,
@@ -43,8 +43,8 @@ def outcome_to_dict(o: Outcome) -> dict[str, Any]:
                 "job": m.job,
                 "from_site": m.from_site,
                 "to_site": m.to_site,
-                "from_zone": m.from_zone,
-                "to_zone": m.to_zone,
+                "from_zone": o.zone_of(m.from_site),
+                "to_zone": o.zone_of(m.to_site),
             }
             for m in o.moves
         ],
@@ -87,7 +87,8 @@ def render_comparison(comparison: Comparison) -> str:
         for o in moved:
             out += [f"  {o.name}:"]
             out += [
-                f"    {m.job}: {m.from_site} ({m.from_zone}) -> {m.to_site} ({m.to_zone})"
+                f"    {m.job}: {m.from_site} ({o.zone_of(m.from_site)}) -> "
+                f"{m.to_site} ({o.zone_of(m.to_site)})"
                 for m in o.moves
             ]
             if o.lost_jobs:
@@ -104,7 +105,7 @@ def render_comparison(comparison: Comparison) -> str:
     return "\n".join(out)
 
 
-def _unplaced_lines(baseline: Outcome, results: list[Outcome]) -> list[str]:
+def _unplaced_lines(baseline: ScenarioOutcome, results: list[ScenarioOutcome]) -> list[str]:
     """Every unplaced job of the baseline; for scenarios only what differs from it."""
     lines = [f"  baseline: {u.job}: {u.reason}" for u in baseline.unplaced]
     known = {(u.job, u.reason) for u in baseline.unplaced}
@@ -116,7 +117,7 @@ def _unplaced_lines(baseline: Outcome, results: list[Outcome]) -> list[str]:
     return lines
 
 
-def _headline(outcomes: list[Outcome]) -> str:
+def _headline(outcomes: list[ScenarioOutcome]) -> str:
     headers = [
         "SCENARIO",
         "COST_CNY",
@@ -147,7 +148,7 @@ def _headline(outcomes: list[Outcome]) -> str:
     return _table(headers, rows)
 
 
-def _breakdown(outcomes: list[Outcome], by: str) -> str:
+def _breakdown(outcomes: list[ScenarioOutcome], by: str) -> str:
     tables = [o.cost_by_hub if by == "hub" else o.cost_by_provider for o in outcomes]
     keys = sorted({k for t in tables for k in t})
     rows = [[key, *(cny(t.get(key, 0.0)) for t in tables)] for key in keys]
@@ -189,12 +190,9 @@ def _flip_line(f: Flip) -> str:
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """format_table with every column but the first right-aligned (money is text here)."""
+    """A table with every column but the first right-aligned (money is text here)."""
     cells = [[str(v) if isinstance(v, str) else _number(v) for v in row] for row in rows]
-    widths = [max([len(h)] + [len(r[i]) for r in cells]) for i, h in enumerate(headers)]
-    aligned = [[r[0], *(c.rjust(widths[i + 1]) for i, c in enumerate(r[1:]))] for r in cells]
-    right = [headers[0], *(h.rjust(widths[i + 1]) for i, h in enumerate(headers[1:]))]
-    return format_table(right, aligned)
+    return format_table(headers, cells, right=[False] + [True] * (len(headers) - 1))
 
 
 def _number(value: object) -> str:
