@@ -104,6 +104,12 @@ def redacted(url: str) -> str:
 
 def open_pool(url: str, *, max_size: int = 8, timeout_s: float = 5.0) -> ConnectionPool:
     """A connection pool to `url`, opened and checked; InvalidInputError names --state."""
+    try:  # one plain connection first: its error says what is wrong (the pool's only retries)
+        psycopg.connect(url, connect_timeout=max(1, int(timeout_s))).close()
+    except psycopg.Error as exc:
+        raise InvalidInputError(
+            [FieldProblem("--state", f"cannot connect to {redacted(url)}: {exc}".strip())]
+        ) from None
     pool = ConnectionPool(
         url,
         min_size=1,
