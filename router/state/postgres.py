@@ -19,12 +19,9 @@ import contextlib
 import json
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-import psycopg
 from psycopg.types.json import Jsonb
 
 from router.errors import CapacityError, FieldProblem, InvalidInputError, NotFoundError
@@ -32,41 +29,38 @@ from router.model.topology import Topology, parse_topology
 from router.state.ledger import Commit, Move, PoolKey, ReservationState
 from router.state.ledger import Reservation as Held
 from router.state.pg_follow import EventRow, Follower
-from router.state.pg_schema import (
-    EVENTS_CHANNEL,
-    OUTBOX_LOCK,
-    TOPOLOGY_CHANNEL,
-    migrate,
-    open_pool,
-    run,
+from router.state.pg_rows import (
+    COLUMNS,
+    Conn,
+    Event,
+    as_stored,
+    held_of,
+    reservation_row,
+    select,
+    select_for_update,
+    stored_event,
 )
+from router.state.pg_schema import EVENTS_CHANNEL, migrate, open_pool, run
 from router.state.pg_topology import topology_document
+from router.state.pg_writes import (
+    PoolCount,
+    bump_topology,
+    claim,
+    end_reservations,
+    fitting,
+    history_row,
+    lock_pools,
+    move_and_evict,
+    outbox,
+    stored_answer,
+    stored_answers,
+    write_use,
+)
 from router.state.shared import StoredEvent
 
-Conn = psycopg.Connection[tuple[Any, ...]]
 OUTBOX_KEEP_S = 3600.0
 """Outbox rows older than this are deleted (a watcher further behind has lost its stream)."""
 EXPIRE_BATCH = 500
-
-_COLUMNS = (
-    "reservation_id, job, site, pool_index, count, spec, details, state, request_id, "
-    "created_unix_s, ended_unix_s, expires_unix_s"
-)
-ACTIVE = ReservationState.ACTIVE.value
-
-
-@dataclass
-class _Pool:
-    capacity: int
-    used: int
-
-
-@dataclass(frozen=True)
-class _Event:
-    kind: str
-    reservation: Held
-    previous: Mapping[str, Any] | None = None
-    reason: str = ""
 
 
 class PostgresLedger:
@@ -160,7 +154,7 @@ class PostgresLedger:
         """The first answer stored for request_id, if any."""
         if not request_id:
             return None
-        return run(self._pool, lambda conn: _stored_answer(conn, request_id))
+        return run(self._pool, lambda conn: stored_answer(conn, request_id))
 
     def remember(self, request_id: str, answer: bytes) -> bytes:
         """Store an answer that reserved nothing; returns the first answer for request_id."""
@@ -195,15 +189,15 @@ class PostgresLedger:
         """
         now = time.time()
 
-        def work(conn: Conn) -> tuple[list[bytes | CapacityError], dict[PoolKey, _Pool]]:
+        def work(conn: Conn) -> tuple[list[bytes | CapacityError], dict[PoolKey, PoolCount]]:
             with conn.transaction():
-                pools = _lock_pools(conn, {r.pool for c in commits for r in c.reservations})
-                fits, over = _fitting(pools, commits)
-                claimed = _claim(conn, [commits[i] for i in fits if commits[i].request_id], now)
+                pools = lock_pools(conn, {r.pool for c in commits for r in c.reservations})
+                fits, over = fitting(pools, commits)
+                claimed = claim(conn, [commits[i] for i in fits if commits[i].request_id], now)
                 won = {
                     i for i in fits if not commits[i].request_id or commits[i].request_id in claimed
                 }
-                stored = _stored_answers(
+                stored = stored_answers(
                     conn, {c.request_id for i, c in enumerate(commits) if i not in won}
                 )
                 results: list[bytes | CapacityError] = []
@@ -219,18 +213,18 @@ class PostgresLedger:
                         pool = pools[r.pool]
                         pool.used += r.count
                         placed.append((r, commit.request_id or r.request_id))
-                        history.append(_history_row(now, "placed", r, r.pool, r.count, pool))
+                        history.append(history_row(now, "placed", r, r.pool, r.count, pool))
                     results.append(commit.answer)
                 if placed:
                     with conn.pipeline(), conn.cursor() as cur:
                         cur.executemany(
-                            f"INSERT INTO reservations ({_COLUMNS}) VALUES "
+                            f"INSERT INTO reservations ({COLUMNS}) VALUES "
                             "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                            [_row(r, rid, now) for r, rid in placed],
+                            [reservation_row(r, rid, now) for r, rid in placed],
                         )
-                        _write_use(conn, pools, history)
-                        events = [_Event("placed", _as_stored(r, rid, now)) for r, rid in placed]
-                        _outbox(conn, now, events)
+                        write_use(conn, pools, history)
+                        events = [Event("placed", as_stored(r, rid, now)) for r, rid in placed]
+                        outbox(conn, now, events)
             return results, pools
 
         results, pools = run(self._pool, work)
@@ -257,61 +251,10 @@ class PostgresLedger:
         if len(set(ids)) != len(ids):
             raise ValueError("a reservation can be moved or evicted only once per change")
         why = dict(reasons or {})
-        now = time.time()
 
         def work(conn: Conn) -> list[Held]:
             with conn.transaction():
-                before = {h.reservation_id: h for h in _select_for_update(conn, ids)}
-                for rid in ids:
-                    if rid not in before or before[rid].state is not ReservationState.ACTIVE:
-                        raise NotFoundError(f"reservation {rid} is not active")
-                targets = {(m.site, m.pool_index) for m in moves}
-                pools = _lock_pools(conn, targets | {h.pool for h in before.values()})
-                history: list[tuple[object, ...]] = []
-                for rid in ids:
-                    held = before[rid]
-                    pool = pools[held.pool]
-                    pool.used -= held.count
-                    kind = "evicted" if rid in evictions else "moved"
-                    history.append(_history_row(now, kind, held, held.pool, -held.count, pool))
-                for m in moves:
-                    held = before[m.reservation_id]
-                    target = pools.get((m.site, m.pool_index))
-                    if target is None or target.used + held.count > target.capacity:
-                        raise CapacityError(
-                            _over_message((m.site, m.pool_index), held.count, target)
-                        )
-                    target.used += held.count
-                    history.append(
-                        _history_row(now, "moved", held, (m.site, m.pool_index), held.count, target)
-                    )
-                    conn.execute(
-                        "UPDATE reservations SET site = %s, pool_index = %s, details = %s "
-                        "WHERE reservation_id = %s",
-                        (m.site, m.pool_index, Jsonb(dict(m.details)), m.reservation_id),
-                    )
-                if evictions:
-                    conn.execute(
-                        "UPDATE reservations SET state = 'evicted', ended_unix_s = %s "
-                        "WHERE reservation_id = ANY(%s)",
-                        (now, list(evictions)),
-                    )
-                _write_use(conn, pools, history)
-                after = {h.reservation_id: h for h in _select(conn, ids)}
-                _outbox(
-                    conn,
-                    now,
-                    [
-                        _Event(
-                            "evicted" if rid in evictions else "moved",
-                            after[rid],
-                            None if rid in evictions else before[rid].details,
-                            why.get(rid, ""),
-                        )
-                        for rid in ids
-                    ],
-                )
-                return [after[rid] for rid in ids]
+                return move_and_evict(conn, moves, evictions, why)
 
         try:
             result = run(self._pool, work)
@@ -325,15 +268,15 @@ class PostgresLedger:
         def work(conn: Conn) -> list[Held]:
             with conn.transaction():
                 rows = conn.execute(
-                    f"SELECT {_COLUMNS} FROM reservations WHERE state = 'active' "
+                    f"SELECT {COLUMNS} FROM reservations WHERE state = 'active' "
                     "AND expires_unix_s <= %s ORDER BY seq "
                     "FOR UPDATE SKIP LOCKED LIMIT %s",
                     (now_unix_s, EXPIRE_BATCH),
                 ).fetchall()
-                due = [_held(row) for row in rows]
+                due = [held_of(row) for row in rows]
                 if not due:
                     return []
-                return self._end(conn, due, ReservationState.EXPIRED, "ttl passed")[0]
+                return end_reservations(conn, due, ReservationState.EXPIRED, "ttl passed")[0]
 
         ended = run(self._pool, work)
         self.refresh()
@@ -346,7 +289,7 @@ class PostgresLedger:
 
     def get(self, reservation_id: str) -> Held:
         """One reservation by id (NotFoundError if unknown)."""
-        found = run(self._pool, lambda conn: _select(conn, [reservation_id]))
+        found = run(self._pool, lambda conn: select(conn, [reservation_id]))
         if not found:
             raise NotFoundError(f"no reservation {reservation_id!r}")
         return found[0]
@@ -360,8 +303,8 @@ class PostgresLedger:
         if site is not None:
             where.append("site = %s")
             args.append(site)
-        sql = f"SELECT {_COLUMNS} FROM reservations WHERE {' AND '.join(where)} ORDER BY seq"
-        return [_held(row) for row in self._fetch(sql, args)]
+        sql = f"SELECT {COLUMNS} FROM reservations WHERE {' AND '.join(where)} ORDER BY seq"
+        return [held_of(row) for row in self._fetch(sql, args)]
 
     def forget_answers(self, before_unix_s: float) -> int:
         """Drop stored answers older than a time (and outbox rows past their keep time)."""
@@ -390,7 +333,7 @@ class PostgresLedger:
                     "ON CONFLICT (site) DO UPDATE SET change = excluded.change",
                     (site, Jsonb(dict(change))),
                 )
-                _bump_topology(conn)
+                bump_topology(conn)
 
         run(self._pool, work)
 
@@ -411,7 +354,7 @@ class PostgresLedger:
                 if row is not None and row[0] == document:
                     return
                 conn.execute("UPDATE topology SET document = %s WHERE id = 1", (Jsonb(document),))
-                _bump_topology(conn)
+                bump_topology(conn)
 
         run(self._pool, work)
 
@@ -472,42 +415,21 @@ class PostgresLedger:
         return run(self._pool, work)
 
     def _end_one(self, reservation_id: str, state: ReservationState) -> Held:
-        def work(conn: Conn) -> tuple[Held, dict[PoolKey, _Pool]]:
+        def work(conn: Conn) -> tuple[Held, dict[PoolKey, PoolCount]]:
             with conn.transaction():
-                found = _select_for_update(conn, [reservation_id])
+                found = select_for_update(conn, [reservation_id])
                 if not found:
                     raise NotFoundError(f"no reservation {reservation_id!r}")
                 if found[0].state is not ReservationState.ACTIVE:
                     return found[0], {}
-                ended, pools = self._end(conn, found, state, "")
+                ended, pools = end_reservations(conn, found, state, "")
                 return ended[0], pools
 
         ended, pools = run(self._pool, work)
         self._remember_use(pools)
         return ended
 
-    def _end(
-        self, conn: Conn, held: Sequence[Held], state: ReservationState, reason: str
-    ) -> tuple[list[Held], dict[PoolKey, _Pool]]:
-        """End active reservations inside the caller's transaction (rows already locked)."""
-        now = time.time()
-        pools = _lock_pools(conn, {h.pool for h in held})
-        history = []
-        for h in held:
-            pool = pools[h.pool]
-            pool.used -= h.count
-            history.append(_history_row(now, state.value, h, h.pool, -h.count, pool))
-        ids = [h.reservation_id for h in held]
-        conn.execute(
-            "UPDATE reservations SET state = %s, ended_unix_s = %s WHERE reservation_id = ANY(%s)",
-            (state.value, now, ids),
-        )
-        _write_use(conn, pools, history)
-        ended = _select(conn, ids)
-        _outbox(conn, now, [_Event(state.value, h, None, reason) for h in ended])
-        return ended, pools
-
-    def _remember_use(self, pools: Mapping[PoolKey, _Pool]) -> None:
+    def _remember_use(self, pools: Mapping[PoolKey, PoolCount]) -> None:
         """Take the counts a transaction saw under its locks into the cache."""
         if not pools:
             return
@@ -515,247 +437,3 @@ class PostgresLedger:
             for key, pool in pools.items():
                 self._used[key] = pool.used
             self._free = None
-
-
-def _lock_pools(conn: Conn, keys: Iterable[PoolKey]) -> dict[PoolKey, _Pool]:
-    """Lock exactly these pools' rows, in (site, pool_index) order; their counts now."""
-    ordered = sorted(set(keys))
-    if not ordered:
-        return {}
-    rows = conn.execute(
-        "SELECT p.site, p.pool_index, p.capacity, p.used FROM pools p "
-        "JOIN unnest(%s::text[], %s::integer[]) AS k(site, pool_index) USING (site, pool_index) "
-        "ORDER BY p.site, p.pool_index FOR UPDATE OF p",
-        ([k[0] for k in ordered], [k[1] for k in ordered]),
-    ).fetchall()
-    return {(str(s), int(i)): _Pool(int(c), int(u)) for s, i, c, u in rows}
-
-
-def _over(pools: Mapping[PoolKey, _Pool], commit: Commit) -> str:
-    """Why the commit would overbook a pool (empty when it fits the locked counts)."""
-    need: Counter[PoolKey] = Counter()
-    for r in commit.reservations:
-        need[r.pool] += r.count
-    for key in sorted(need):
-        pool = pools.get(key)
-        if pool is None or pool.used + need[key] > pool.capacity:
-            return _over_message(key, need[key], pool)
-    return ""
-
-
-def _over_message(key: PoolKey, adding: int, pool: _Pool | None) -> str:
-    used = adding + (0 if pool is None else pool.used)
-    capacity = 0 if pool is None else pool.capacity
-    return f"pool {key[1]} of site {key[0]} would hold {used} devices, it has {capacity}"
-
-
-def _fitting(
-    pools: Mapping[PoolKey, _Pool], commits: Sequence[Commit]
-) -> tuple[list[int], dict[int, str]]:
-    """Which commits fit the locked counts, taken in turn (indexes), and why the rest do not.
-
-    A request_id repeated in the batch is tried again only if its first commit did not fit.
-    """
-    trial = {key: _Pool(p.capacity, p.used) for key, p in pools.items()}
-    fits: list[int] = []
-    over: dict[int, str] = {}
-    taken: set[str] = set()
-    for i, commit in enumerate(commits):
-        if commit.request_id in taken:
-            continue
-        why = _over(trial, commit)
-        if why:
-            over[i] = why
-            continue
-        for r in commit.reservations:
-            trial[r.pool].used += r.count
-        fits.append(i)
-        if commit.request_id:
-            taken.add(commit.request_id)
-    return fits, over
-
-
-def _claim(conn: Conn, commits: Sequence[Commit], now: float) -> set[str]:
-    """Store each commit's answer under its request_id; the ids stored (others were taken).
-
-    Sorted, so two transactions claiming the same ids wait for each other in one order.
-    """
-    if not commits:
-        return set()
-    ordered = sorted(commits, key=lambda c: c.request_id)
-    rows = conn.execute(
-        "INSERT INTO requests (request_id, answer, created_unix_s) "
-        "SELECT id, answer, %s FROM unnest(%s::text[], %s::bytea[]) AS t(id, answer) "
-        "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
-        (now, [c.request_id for c in ordered], [c.answer for c in ordered]),
-    ).fetchall()
-    return {str(row[0]) for row in rows}
-
-
-def _stored_answers(conn: Conn, request_ids: Iterable[str]) -> dict[str, bytes]:
-    wanted = sorted(rid for rid in request_ids if rid)
-    if not wanted:
-        return {}
-    rows = conn.execute(
-        "SELECT request_id, answer FROM requests WHERE request_id = ANY(%s)", (wanted,)
-    ).fetchall()
-    return {str(rid): bytes(answer) for rid, answer in rows}
-
-
-def _stored_answer(conn: Conn, request_id: str) -> bytes | None:
-    return _stored_answers(conn, [request_id]).get(request_id)
-
-
-def _history_row(
-    now: float, event: str, held: Held, key: PoolKey, delta: int, pool: _Pool
-) -> tuple[object, ...]:
-    return (now, event, held.reservation_id, key[0], key[1], delta, pool.used, pool.capacity)
-
-
-def _write_use(
-    conn: Conn, pools: Mapping[PoolKey, _Pool], history: Sequence[tuple[object, ...]]
-) -> None:
-    """Write the locked pools' new counts and the history rows that led to them."""
-    with conn.cursor() as cur:
-        cur.executemany(
-            "UPDATE pools SET used = %s WHERE site = %s AND pool_index = %s",
-            [(pool.used, key[0], key[1]) for key, pool in sorted(pools.items())],
-        )
-        cur.executemany(
-            "INSERT INTO history (time_unix_s, event, reservation_id, site, pool_index, "
-            "delta, used_after, capacity) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            history,
-        )
-
-
-def _outbox(conn: Conn, now: float, events: Sequence[_Event]) -> None:
-    """Append events to the outbox, numbered in commit order, and wake the followers.
-
-    The advisory lock is held from here to COMMIT, so a row with a higher seq is never
-    visible before one with a lower seq: readers can follow `seq > last` without gaps.
-    """
-    if not events:
-        return
-    conn.execute("SELECT pg_advisory_xact_lock(%s)", (OUTBOX_LOCK,))
-    with conn.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO events (time_unix_s, payload) VALUES (%s, %s)",
-            [
-                (
-                    now,
-                    Jsonb(
-                        {
-                            "kind": e.kind,
-                            "reservation": _record(e.reservation),
-                            "previous": None if e.previous is None else dict(e.previous),
-                            "reason": e.reason,
-                        }
-                    ),
-                )
-                for e in events
-            ],
-        )
-    conn.execute(f"NOTIFY {EVENTS_CHANNEL}")
-
-
-def _bump_topology(conn: Conn) -> None:
-    conn.execute("UPDATE topology SET version = version + 1 WHERE id = 1")
-    conn.execute(f"NOTIFY {TOPOLOGY_CHANNEL}")
-
-
-def _select(conn: Conn, ids: Sequence[str]) -> list[Held]:
-    rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM reservations WHERE reservation_id = ANY(%s) ORDER BY seq",
-        (list(ids),),
-    ).fetchall()
-    return [_held(row) for row in rows]
-
-
-def _select_for_update(conn: Conn, ids: Sequence[str]) -> list[Held]:
-    rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM reservations WHERE reservation_id = ANY(%s) "
-        "ORDER BY reservation_id FOR UPDATE",
-        (list(ids),),
-    ).fetchall()
-    return [_held(row) for row in rows]
-
-
-def _row(r: Held, request_id: str, now: float) -> tuple[object, ...]:
-    return (
-        r.reservation_id,
-        r.job,
-        r.site,
-        r.pool_index,
-        r.count,
-        Jsonb(dict(r.spec)),
-        Jsonb(dict(r.details)),
-        ACTIVE,
-        request_id,
-        now,
-        None,
-        r.expires_unix_s,
-    )
-
-
-def _as_stored(r: Held, request_id: str, now: float) -> Held:
-    """A reservation as the row just inserted holds it."""
-    return Held(
-        r.reservation_id,
-        r.job,
-        r.site,
-        r.pool_index,
-        r.count,
-        r.spec,
-        r.details,
-        ReservationState.ACTIVE,
-        request_id,
-        now,
-        None,
-        r.expires_unix_s,
-    )
-
-
-def _held(row: Sequence[Any]) -> Held:
-    (rid, job, site, index, count, spec, details, state, request_id, created, ended, expires) = row
-    return Held(
-        reservation_id=str(rid),
-        job=str(job),
-        site=str(site),
-        pool_index=int(index),
-        count=int(count),
-        spec=dict(spec),
-        details=dict(details),
-        state=ReservationState(state),
-        request_id=str(request_id),
-        created_unix_s=float(created),
-        ended_unix_s=None if ended is None else float(ended),
-        expires_unix_s=None if expires is None else float(expires),
-    )
-
-
-def _record(h: Held) -> dict[str, Any]:
-    """A reservation as plain JSON values (an outbox payload)."""
-    return {
-        "reservation_id": h.reservation_id,
-        "job": h.job,
-        "site": h.site,
-        "pool_index": h.pool_index,
-        "count": h.count,
-        "spec": dict(h.spec),
-        "details": dict(h.details),
-        "state": h.state.value,
-        "request_id": h.request_id,
-        "created_unix_s": h.created_unix_s,
-        "ended_unix_s": h.ended_unix_s,
-        "expires_unix_s": h.expires_unix_s,
-    }
-
-
-def stored_event(seq: int, time_unix_s: float, payload: Mapping[str, Any]) -> StoredEvent:
-    """An outbox row as the engine receives it."""
-    record = payload["reservation"]
-    held = _held([record[name.strip()] for name in _COLUMNS.split(",")])
-    previous = payload.get("previous")
-    return StoredEvent(
-        seq, str(payload["kind"]), held, previous, str(payload.get("reason", "")), time_unix_s
-    )
