@@ -111,6 +111,9 @@ __all__ = [
     "plan_jobs",
 ]
 
+# The release; `westward --version` prefers the installed package's metadata.
+__version__ = "0.1.0"
+
 
 def __getattr__(name: str) -> Any:
     """Load a public name's module on first use (`router.plan_jobs`, `router.RouterClient`)."""

@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Latency-aware workload router: places AI jobs on cheaper western "
         "datacenters within their latency budgets.",
     )
+    parser.add_argument("--version", action=_VersionAction, help="print the version and exit")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     plan = commands.add_parser("plan", help="plan a batch of jobs and compare with staying east")
@@ -91,6 +92,29 @@ def build_parser() -> argparse.ArgumentParser:
     add_topology_option(jobs_validate)
     jobs_validate.set_defaults(handler=_cmd_jobs_validate)
     return parser
+
+
+class _VersionAction(argparse.Action):
+    """`--version`: the installed package's version, looked up only when asked for."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(f"westward {package_version()}")
+        parser.exit()
+
+
+def package_version() -> str:
+    """The version from the installed package's metadata, else the one in the source."""
+    from importlib import metadata
+
+    import router
+
+    try:
+        return metadata.version("westward")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        return router.__version__
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:

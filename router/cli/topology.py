@@ -35,6 +35,12 @@ def register(commands: Any) -> None:
     render.add_argument("--out", required=True, metavar="F.png", help="PNG file to write")
     render.add_argument("--jobs", metavar="F", help="also plan these jobs and draw their flows")
     render.add_argument(
+        "--capacity",
+        metavar="F.png",
+        help="with --jobs, also write the capacity panel: used and free devices per site "
+        "and type, unplaced demand by type and region",
+    )
+    render.add_argument(
         "--time-limit", type=float, default=10.0, metavar="S", help=argparse.SUPPRESS
     )
     render.set_defaults(handler=_cmd_topology_render)
@@ -139,15 +145,27 @@ def _matrix_table(topology: Topology) -> str:
 def _cmd_topology_render(args: argparse.Namespace) -> int:
     from router.model.jobs import load_jobs
     from router.plan import plan_jobs
-    from router.report.pictures import draw_map  # matplotlib loads only when pictures are asked for
 
+    # matplotlib loads only when pictures are asked for
+    from router.report.capacity import draw_capacity
+    from router.report.pictures import draw_map
+
+    if args.capacity and not args.jobs:
+        raise InvalidInputError(
+            [FieldProblem("--capacity", "needs --jobs F (the panel shows a plan's use of devices)")]
+        )
     out = writable_output(args.out)
+    capacity_out = writable_output(args.capacity) if args.capacity else None
     topology = topology_from(args.file)
     plan = None
     if args.jobs:
-        plan = plan_jobs(topology, load_jobs(args.jobs, topology), time_limit_s=args.time_limit)
+        jobs = load_jobs(args.jobs, topology)
+        plan = plan_jobs(topology, jobs, time_limit_s=args.time_limit)
     draw_map(topology, out, plan)
     print(f"wrote {args.out}", file=sys.stderr)
+    if capacity_out is not None and plan is not None:
+        draw_capacity(topology, plan, jobs, capacity_out)
+        print(f"wrote {args.capacity}", file=sys.stderr)
     return 0
 
 

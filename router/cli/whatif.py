@@ -199,7 +199,8 @@ def write_pictures(
         maps.append((outcome, changed))
     for outcome, shown in maps:
         path = Path(f"{stem}-map-{outcome.name}.png")
-        render.draw_map(shown, path, outcome.plan, title=_map_title(outcome, shown))
+        title = _map_title(outcome, shown)
+        render.draw_map(shown, path, outcome.plan, title, outcome.moves, outcome.lost_jobs)
         written.append(path)
     for sweep in comparison.sweeps:
         path = Path(f"{stem}-sweep-{sweep.name}.png")
