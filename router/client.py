@@ -3,7 +3,7 @@
     with RouterClient("127.0.0.1:50051") as client:
         result = client.route({"name": "chat", "kind": "inference", ...})
 
-Results are dataclasses (router.results, router.results), never raw protobuf. Every call
+Results are dataclasses (router.results), never raw protobuf. Every call
 has a default deadline. UNAVAILABLE is retried by the channel's service config; that is
 safe because every unary call is idempotent: the SDK gives each Place and Route a
 request_id (retries get the first answer), Release and UpdateSite set absolute state.
@@ -23,7 +23,6 @@ import grpc
 import grpc.aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from router.errors import RouterError
 from router.model.jobs import Job
 from router.results import (
     PlacementEvent,
@@ -53,16 +52,8 @@ DEFAULT_TIMEOUTS_S: Mapping[str, float] = {
     "ReloadTopology": 60.0,
     "Check": 5.0,
 }
-RETRIED = (
-    "Place",
-    "Route",
-    "Release",
-    "ListReservations",
-    "GetTopology",
-    "UpdateSite",
-    "WhatIf",
-    "ReloadTopology",
-)
+RETRIED = tuple(method for method in DEFAULT_TIMEOUTS_S if method != "Check")
+"""Every RouterService unary call (all idempotent)."""
 
 JobLike = Job | Mapping[str, Any]
 """A domain Job, or a job in its jobs-file shape (a mapping as in examples/jobs/*.yaml)."""
@@ -152,11 +143,6 @@ def _health_name(status: int) -> str:
     return str(health_pb2.HealthCheckResponse.ServingStatus.Name(status)).lower()
 
 
-def _error(exc: grpc.RpcError) -> RouterError:
-    call: Any = exc
-    return error_from(call.code(), call.details() or "", call.trailing_metadata())
-
-
 # --- blocking client ------------------------------------------------------------------------
 
 
@@ -199,7 +185,7 @@ class RouterClient:
                 request, timeout=timeout_s if timeout_s is not None else self._timeouts[method]
             )
         except grpc.RpcError as exc:
-            raise _error(exc) from None
+            raise error_from(exc) from None
 
     def place(
         self,
@@ -255,12 +241,20 @@ class RouterClient:
         *,
         site: str | None = None,
         include_ended: bool = False,
+        page_size: int = 0,
         timeout_s: float | None = None,
     ) -> list[Reservation]:
-        """Reservations, oldest first."""
-        request = pb.ListReservationsRequest(site=site or "", include_ended=include_ended)
-        answer = self._call("ListReservations", request, timeout_s)
-        return [convert.reservation_from(r) for r in answer.reservations]
+        """Reservations, oldest first: every page, fetched one after another."""
+        request = pb.ListReservationsRequest(
+            site=site or "", include_ended=include_ended, page_size=page_size
+        )
+        found: list[Reservation] = []
+        while True:
+            answer = self._call("ListReservations", request, timeout_s)
+            found += [convert.reservation_from(r) for r in answer.reservations]
+            if not answer.next_page_token:
+                return found
+            request.page_token = answer.next_page_token
 
     def get_topology(self, *, timeout_s: float | None = None) -> TopologyView:
         """The topology the server routes over, with free devices per pool."""
@@ -314,7 +308,7 @@ class RouterClient:
                 timeout=timeout_s or self._timeouts["Check"],
             )
         except grpc.RpcError as exc:
-            raise _error(exc) from None
+            raise error_from(exc) from None
         return _health_name(answer.status)
 
 
@@ -325,7 +319,7 @@ def _events(call: Any) -> Iterator[PlacementEvent]:
     except grpc.RpcError as exc:
         if exc.code() is grpc.StatusCode.CANCELLED:
             return
-        raise _error(exc) from None
+        raise error_from(exc) from None
     finally:
         call.cancel()
 
@@ -372,7 +366,7 @@ class AsyncRouterClient:
                 request, timeout=timeout_s if timeout_s is not None else self._timeouts[method]
             )
         except grpc.aio.AioRpcError as exc:
-            raise error_from(exc.code(), exc.details() or "", exc.trailing_metadata()) from None
+            raise error_from(exc) from None
 
     async def place(
         self,
@@ -425,12 +419,20 @@ class AsyncRouterClient:
         *,
         site: str | None = None,
         include_ended: bool = False,
+        page_size: int = 0,
         timeout_s: float | None = None,
     ) -> list[Reservation]:
-        """Reservations, oldest first."""
-        request = pb.ListReservationsRequest(site=site or "", include_ended=include_ended)
-        answer = await self._call("ListReservations", request, timeout_s)
-        return [convert.reservation_from(r) for r in answer.reservations]
+        """Reservations, oldest first: every page, fetched one after another."""
+        request = pb.ListReservationsRequest(
+            site=site or "", include_ended=include_ended, page_size=page_size
+        )
+        found: list[Reservation] = []
+        while True:
+            answer = await self._call("ListReservations", request, timeout_s)
+            found += [convert.reservation_from(r) for r in answer.reservations]
+            if not answer.next_page_token:
+                return found
+            request.page_token = answer.next_page_token
 
     async def get_topology(self, *, timeout_s: float | None = None) -> TopologyView:
         """The topology the server routes over, with free devices per pool."""
@@ -479,7 +481,7 @@ class AsyncRouterClient:
                 yield convert.event_from(message.event)
         except grpc.aio.AioRpcError as exc:
             if exc.code() is not grpc.StatusCode.CANCELLED:
-                raise error_from(exc.code(), exc.details() or "", exc.trailing_metadata()) from None
+                raise error_from(exc) from None
         finally:
             call.cancel()
 
@@ -491,5 +493,5 @@ class AsyncRouterClient:
                 timeout=timeout_s or self._timeouts["Check"],
             )
         except grpc.aio.AioRpcError as exc:
-            raise error_from(exc.code(), exc.details() or "", exc.trailing_metadata()) from None
+            raise error_from(exc) from None
         return _health_name(answer.status)

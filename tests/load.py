@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+import resource
 import signal
 import socket
 import sqlite3
@@ -19,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import pytest
 
 from router.client import RouterClient
-from router.errors import RouterError
+from router.errors import InvalidInputError, RouterError
 from router.state.pg_schema import is_postgres_url
 from router.state.store import audit_state
 from router.v1 import router_pb2 as pb
@@ -52,13 +54,25 @@ def free_port() -> int:
 class ServeProcess:
     """`westward serve` on 127.0.0.1:port with its JSON log in a file (never a full pipe)."""
 
-    def __init__(self, state: Path | str, topology: Path, port: int, log: Path) -> None:
+    def __init__(
+        self,
+        state: Path | str,
+        topology: Path,
+        port: int,
+        log: Path,
+        *,
+        max_file_bytes: int | None = None,
+    ) -> None:
         self.state, self.topology, self.port, self.log = state, topology, port, log
+        self.max_file_bytes = max_file_bytes
+        """RLIMIT_FSIZE for the server: writes past it fail as on a full disk."""
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout_s: float = 30.0) -> ServeProcess:
         """Start and wait for its `serving` log line."""
         skip = self.log.read_text().count('"serving"') if self.log.exists() else 0
+        # preexec_fn makes Python run in the forked child: unsafe while client threads run
+        limits = self._limits if self.max_file_bytes is not None else None
         with self.log.open("a") as sink:
             self.process = subprocess.Popen(
                 [
@@ -66,10 +80,15 @@ class ServeProcess:
                     "--listen", f"127.0.0.1:{self.port}", "--state", str(self.state),
                     "--grace", "2",
                 ],
-                cwd=REPO_ROOT, stderr=sink, stdout=subprocess.DEVNULL,
+                cwd=REPO_ROOT, stderr=sink, stdout=subprocess.DEVNULL, preexec_fn=limits,
             )  # fmt: skip
         self.wait_for("serving", skip)
         return self
+
+    def _limits(self) -> None:
+        if self.max_file_bytes is not None:
+            size = self.max_file_bytes
+            resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
 
     def lines(self) -> list[dict[str, Any]]:
         """Every JSON log line so far (all runs on this log file)."""
@@ -125,6 +144,8 @@ class Record:
     held: dict[str, tuple[str, str, int, int]] = field(default_factory=dict)
     """Acknowledged reservation id -> (request_id, site, pool_index, count)."""
     answers: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
+    sent: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """request_id -> the jobs it sent (a retry sends the same body)."""
     """Acknowledged request_id -> (kind, reservation ids in the answer)."""
     released: set[str] = field(default_factory=set)
     """Reservations whose Release was acknowledged."""
@@ -214,6 +235,7 @@ class Driver(threading.Thread):
             self.record.ops += 1
             self.record.full += not got
             self.record.answers[request_id] = (kind, [rid for rid, _ in got])
+            self.record.sent[request_id] = jobs
             for rid, p in got:
                 self.record.held[rid] = (request_id, p.site, p.pool_index, p.count)
         self.mine += [rid for rid, _ in got]
@@ -243,9 +265,9 @@ def check_state_file(
                 "FROM reservations"
             ).fetchall()
         }
-        stored = {
-            rid: bytes(answer)
-            for rid, answer in db.execute("SELECT request_id, answer FROM requests").fetchall()
+        stored = {  # ids are scoped to their method in the store: "Route/req-1"
+            key.split("/", 1)[1]: bytes(answer)
+            for key, answer in db.execute("SELECT request_id, answer FROM requests").fetchall()
         }
         capacity = {
             (site, int(index)): int(cap)
@@ -315,15 +337,17 @@ def check_live(client: RouterClient, record: Record) -> None:
     with record.lock:
         answers = dict(record.answers)
         unknown = dict(record.unknown)
+        sent = dict(record.sent)
     for request_id, (kind, rids) in list(answers.items())[:: max(1, len(answers) // 40)]:
+        jobs = sent[request_id]
         if kind == "route":
-            again = client.route(_any_job(), request_id=request_id)
+            again = client.route(jobs[0], request_id=request_id)
             ids = [] if again.reservation is None else [again.reservation.reservation_id]
+            with pytest.raises(InvalidInputError):  # the same id with another body
+                client.route(_any_job(), request_id=request_id)
         else:
-            ids = [
-                r.reservation_id
-                for r in client.place([_any_job()], request_id=request_id).reservations
-            ]
+            placed = client.place(jobs, request_id=request_id, time_limit_s=0.3)
+            ids = [r.reservation_id for r in placed.reservations]
         assert ids == rids, f"retry of {request_id} answered differently"
     ids_now = {r.reservation_id for r in listed}
     for request_id, (kind, jobs) in unknown.items():  # an unanswered call, retried
@@ -334,6 +358,7 @@ def check_live(client: RouterClient, record: Record) -> None:
             got = client.place(jobs, request_id=request_id, time_limit_s=0.3).reservations
         with record.lock:
             record.answers[request_id] = (kind, [r.reservation_id for r in got])
+            record.sent[request_id] = jobs
             for r in got:
                 p = r.placement
                 record.held[r.reservation_id] = (request_id, p.site, p.pool_index, p.count)
@@ -343,7 +368,7 @@ def check_live(client: RouterClient, record: Record) -> None:
 
 
 def _any_job() -> dict[str, Any]:
-    """A job for a retry: the server must answer from its stored first answer, not this."""
+    """A job no retry sent: the same request_id with it is the caller's mistake."""
     return {
         "name": "retry",
         "kind": "training",

@@ -137,7 +137,7 @@ JOB_MISTAKES = [
     (
         "{count: 16, types: [A800]}",
         "{count: 0, types: [A800]}",
-        "jobs[0].accelerators.count: must be a whole number >= 1, got 0",
+        "jobs[0].accelerators.count: must be a whole number >= 1 and <= 1000000, got 0",
     ),
     (
         "    origin: shanghai\n    max_latency_ms: 100",
@@ -180,7 +180,7 @@ JOB_MISTAKES = [
         "{count: 16, types: [Ascend910B]}\n    precision: fp64",
         "jobs[0].precision: the reference type Ascend910B has no fp64 figure",
     ),
-    ("    hours: 10", "    hours: -1", "jobs[0].hours: must be a number > 0, got -1"),
+    ("    hours: 10", "    hours: -1", "jobs[0].hours: must be a number > 0 and <= 87600, got -1"),
     (
         "    hours: 10",
         "    hours: 10\n    priority: 0",
@@ -279,4 +279,7 @@ def test_no_traceback_reaches_the_user(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert 'jobs[0].accelerators.count: must be a whole number >= 1, got "many"' in result.stderr
+    assert (
+        'jobs[0].accelerators.count: must be a whole number >= 1 and <= 1000000, got "many"'
+        in result.stderr
+    )

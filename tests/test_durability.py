@@ -19,7 +19,7 @@ from router.client import RouterClient
 from router.model.topology import Topology
 from router.results import PlacementEvent
 from router.service.background import BackgroundServer
-from router.state.ledger import SqliteLedger
+from router.state.sqlite import SqliteLedger
 from tests.conftest import MINI
 from tests.load import (
     Driver,

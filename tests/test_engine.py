@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 from router.errors import InvalidInputError
 from router.model.jobs import parse_jobs
 from router.model.topology import Topology, default_topology
+from router.place.filters import PoolKey
 from router.plan import route_job
 from router.results import Placement, RouteResult, Unplaced
 from router.state.engine import Engine
-from router.state.ledger import PoolKey
 
 TOPOLOGY = default_topology()
 POOLS = [(s.name, i) for s in TOPOLOGY.sites.values() for i in range(len(s.pools))]

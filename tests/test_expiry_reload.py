@@ -23,9 +23,10 @@ from router.model.topology import Topology, load_topology, parse_topology
 from router.results import PlacementEvent, RouteResult
 from router.service import convert
 from router.service.background import BackgroundServer
+from router.state.audit import audit
 from router.state.engine import Engine
-from router.state.ledger import Reservation as Held
-from router.state.ledger import SqliteLedger, audit
+from router.state.ledger import HeldReservation as Held
+from router.state.sqlite import SqliteLedger
 from tests.conftest import MINI
 from tests.load import ServeProcess, client, free_port
 from tests.tools import REPO_ROOT

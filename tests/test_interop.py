@@ -14,7 +14,7 @@ import pytest
 from router.client import RouterClient
 from router.model.topology import Topology
 from router.service.background import BackgroundServer
-from router.state.ledger import SqliteLedger
+from router.state.sqlite import SqliteLedger
 from tests.tools import REPO_ROOT, require_tool
 
 NODE_EXAMPLE = REPO_ROOT / "examples" / "node"

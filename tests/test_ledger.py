@@ -11,9 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from router.errors import CapacityError, NotFoundError, ServiceUnavailableError
-from router.state.ledger import Ledger, Move, Reservation, ReservationState, SqliteLedger
+from router.errors import (
+    CapacityError,
+    DeadlineExceededError,
+    InvalidInputError,
+    NotFoundError,
+    ServiceUnavailableError,
+)
+from router.state.ledger import Commit, Ledger, Move, RequestKey, ReservationState
+from router.state.ledger import HeldReservation as Reservation
 from router.state.postgres import PostgresLedger
+from router.state.sqlite import SqliteLedger
+from router.state.sqlite_schema import SCHEMA, SCHEMA_VERSION
 
 
 def _hold(rid: str, site: str = "zhongwei", pool: int = 0, count: int = 4) -> Reservation:
@@ -64,23 +73,51 @@ def test_unknown_pool_has_no_capacity(ledger: Ledger) -> None:
         ledger.reserve([_hold("a", site="nowhere", count=1)])
 
 
+def _key(request_id: str, body: str = "body", method: str = "Place") -> RequestKey:
+    return RequestKey(method, request_id, body)
+
+
 def test_same_request_id_returns_first_answer_and_reserves_once(ledger: Ledger) -> None:
-    first = ledger.reserve([_hold("a", count=2)], request_id="req-1", answer=b"first")
-    second = ledger.reserve([_hold("b", count=2)], request_id="req-1", answer=b"second")
+    first = ledger.reserve([_hold("a", count=2)], request=_key("req-1"), answer=b"first")
+    second = ledger.reserve([_hold("b", count=2)], request=_key("req-1"), answer=b"second")
     assert (first, second) == (b"first", b"first")
-    assert ledger.answer("req-1") == b"first"
+    assert ledger.answer(_key("req-1")) == b"first"
     assert [r.reservation_id for r in ledger.reservations()] == ["a"]
     assert ledger.get("a").request_id == "req-1"
-    assert ledger.remember("req-2", b"unplaced") == b"unplaced"
-    assert ledger.remember("req-2", b"other") == b"unplaced"
-    assert ledger.answer("missing") is None
+    assert ledger.reserve([], request=_key("req-2"), answer=b"unplaced") == b"unplaced"
+    assert ledger.reserve([], request=_key("req-2"), answer=b"other") == b"unplaced"
+    assert ledger.answer(_key("missing")) is None
+
+
+def test_request_ids_are_scoped_to_their_method_and_body(ledger: Ledger) -> None:
+    ledger.reserve([_hold("a", count=2)], request=_key("r"), answer=b"place")
+    assert ledger.reserve([], request=_key("r", method="Route"), answer=b"route") == b"route"
+    with pytest.raises(InvalidInputError) as reused:
+        ledger.reserve([_hold("b", count=2)], request=_key("r", body="other"), answer=b"x")
+    assert [p.path for p in reused.value.problems] == ["request_id"]
+    assert [r.reservation_id for r in ledger.reservations()] == ["a"]
+
+
+def test_a_commit_nobody_wants_any_more_reserves_nothing(ledger: Ledger) -> None:
+    late = Commit((_hold("a", count=2),), _key("late"), b"answer", wanted=lambda: False)
+    (result,) = ledger.commit_batch([late])
+    assert isinstance(result, DeadlineExceededError)
+    assert ledger.reservations() == [] and ledger.answer(_key("late")) is None
+    assert ledger.free() == {("zhongwei", 0): 10, ("zhongwei", 1): 3, ("guian", 0): 8}
+
+
+def test_pages_continue_after_a_seq(ledger: Ledger) -> None:
+    ledger.reserve([_hold(f"r{i}", count=1) for i in range(5)])
+    first = ledger.reservations(limit=2)
+    rest = ledger.reservations(after_seq=first[-1].seq, limit=10)
+    assert [r.reservation_id for r in first + rest] == [f"r{i}" for i in range(5)]
 
 
 def test_reservations_survive_reopening(tmp_path: Path) -> None:
     path = tmp_path / "state.sqlite"
     led = SqliteLedger(path)
     led.set_capacity({("zhongwei", 0): 10})
-    led.reserve([_hold("a", count=7)], request_id="r", answer=b"ok")
+    led.reserve([_hold("a", count=7)], request=_key("r"), answer=b"ok")
     led.close()
     reopened = SqliteLedger(path)
     assert reopened.free() == {("zhongwei", 0): 3}
@@ -91,7 +128,7 @@ def test_reservations_survive_reopening(tmp_path: Path) -> None:
         {"name": "job-a", "origin": "shanghai"},
         {"cost_cny": 12.5},
     )
-    assert reopened.answer("r") == b"ok"
+    assert reopened.answer(_key("r")) == b"ok"
 
 
 def test_concurrent_writers_in_two_connections_never_overbook(tmp_path: Path) -> None:
@@ -169,11 +206,11 @@ def test_shrunk_capacity_shows_no_free_devices(ledger: Ledger) -> None:
 
 
 def test_old_answers_can_be_forgotten(ledger: Ledger) -> None:
-    ledger.remember("old", b"first")
+    ledger.reserve([], request=_key("old"), answer=b"first")
     assert ledger.forget_answers(before_unix_s=0.0) == 0
     assert ledger.forget_answers(before_unix_s=time.time() + 1) == 1
-    assert ledger.answer("old") is None
-    assert ledger.remember("old", b"second") == b"second"
+    assert ledger.answer(_key("old")) is None
+    assert ledger.reserve([], request=_key("old"), answer=b"second") == b"second"
 
 
 def test_a_writer_in_another_process_holding_the_lock_makes_calls_unavailable(
@@ -192,3 +229,30 @@ def test_a_writer_in_another_process_holding_the_lock_makes_calls_unavailable(
         other.close()
     ledger.reserve([_hold("a", count=2)])
     assert ledger.free()[("zhongwei", 0)] == 8
+
+
+def test_an_old_state_file_is_migrated_by_user_version(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)  # the reservations table as written before expiries existed
+    old.executescript(  # version 1: no expiries, no request body hashes
+        SCHEMA.replace("    expires_unix_s REAL\n", "    ended_unix_s_ REAL\n").replace(
+            "    body_hash TEXT NOT NULL DEFAULT '',\n", ""
+        )
+    )
+    old.execute(
+        "INSERT INTO reservations (reservation_id, job, site, pool_index, count, spec, details,"
+        " state, request_id, created_unix_s) VALUES ('a', 'a', 'zhongwei', 0, 4, '{}', '{}',"
+        " 'active', '', 0)"
+    )
+    old.commit()
+    old.close()
+    ledger = SqliteLedger(path)
+    assert ledger.get("a").expires_unix_s is None
+    ledger.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    db.commit()
+    db.close()
+    with pytest.raises(InvalidInputError, match="newer westward"):
+        SqliteLedger(path)

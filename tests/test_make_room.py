@@ -10,9 +10,10 @@ import yaml
 from router.model.topology import Topology, parse_topology
 from router.results import PlacementEvent, RouteResult
 from router.service import convert
+from router.state.audit import audit
 from router.state.engine import Engine
-from router.state.ledger import SqliteLedger, audit
 from router.state.site_changes import SiteChange
+from router.state.sqlite import SqliteLedger
 from tests.conftest import MINI
 
 

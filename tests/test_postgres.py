@@ -20,9 +20,11 @@ from router.errors import CapacityError, InvalidInputError, ServiceUnavailableEr
 from router.model.topology import Topology
 from router.results import PlacementEvent, RouteResult
 from router.state.engine import Engine
-from router.state.ledger import Reservation, ReservationState, SqliteLedger
+from router.state.ledger import HeldReservation as Reservation
+from router.state.ledger import RequestKey, ReservationState, SiteState
 from router.state.postgres import PostgresLedger
 from router.state.site_changes import SiteChange
+from router.state.sqlite import SqliteLedger
 from router.state.store import audit_state, migrate
 from tests.conftest import ROOT
 
@@ -31,6 +33,10 @@ def _hold(
     rid: str, site: str = "zhongwei", pool: int = 0, count: int = 1, **kw: Any
 ) -> Reservation:
     return Reservation(rid, f"job-{rid}", site, pool, count, {"name": rid}, {"cost_cny": 1.0}, **kw)
+
+
+def _key(request_id: str, body: str = "body", method: str = "Route") -> RequestKey:
+    return RequestKey(method, request_id, body)
 
 
 def _wait(condition: Callable[[], bool], timeout_s: float = 5.0) -> bool:
@@ -55,12 +61,12 @@ def two(pg_url: str) -> Iterator[tuple[PostgresLedger, PostgresLedger]]:
 def test_reservations_survive_a_new_connection(pg_url: str) -> None:
     led = PostgresLedger(pg_url)
     led.set_capacity({("zhongwei", 0): 10})
-    led.reserve([_hold("a", count=7)], request_id="r", answer=b"ok")
+    led.reserve([_hold("a", count=7)], request=_key("r"), answer=b"ok")
     led.close()
     again = PostgresLedger(pg_url)
     assert again.free() == {("zhongwei", 0): 3}
     assert again.get("a").spec == {"name": "a"}
-    assert again.answer("r") == b"ok"
+    assert again.answer(_key("r")) == b"ok"
     again.close()
 
 
@@ -97,8 +103,10 @@ def test_a_request_id_retried_on_another_replica_gets_the_first_answer(
     two: tuple[PostgresLedger, PostgresLedger],
 ) -> None:
     one, other = two
-    assert one.reserve([_hold("a")], request_id="req", answer=b"first") == b"first"
-    assert other.reserve([_hold("b")], request_id="req", answer=b"second") == b"first"
+    assert one.reserve([_hold("a")], request=_key("req"), answer=b"first") == b"first"
+    assert other.reserve([_hold("b")], request=_key("req"), answer=b"second") == b"first"
+    with pytest.raises(InvalidInputError, match="request_id: 'req' was used for a different"):
+        other.reserve([_hold("c")], request=_key("req", body="other"), answer=b"third")
     assert [r.reservation_id for r in other.reservations()] == ["a"]
 
 
@@ -168,7 +176,7 @@ def engines(pg_url: str, mini: Topology) -> Iterator[tuple[Engine, Engine]]:
         led.close()
 
 
-def _route(engine: Engine, name: str, *, count: int = 2, request_id: str = "") -> RouteResult:
+def _route(engine: Engine, name: str, *, count: int = 2) -> RouteResult:
     spec = {
         "name": name,
         "kind": "training",
@@ -183,7 +191,7 @@ def _route(engine: Engine, name: str, *, count: int = 2, request_id: str = "") -
         seen.append(result)
         return name.encode()
 
-    engine.route(engine.parse([spec])[0], spec, request_id=request_id, encode=keep)
+    engine.route(engine.parse([spec])[0], spec, encode=keep)
     return seen[-1]
 
 
@@ -294,12 +302,14 @@ def test_migrate_moves_every_reservation_and_its_history(tmp_path: Path, pg_url:
     led = SqliteLedger(path)
     led.set_capacity({("zhongwei", 0): 10, ("qingpu", 0): 4})
     led.reserve(
-        [_hold("a", count=3), _hold("b", site="qingpu", count=4)], request_id="r1", answer=b"one"
+        [_hold("a", count=3), _hold("b", site="qingpu", count=4)],
+        request=_key("r1"),
+        answer=b"one",
     )
     led.reserve([_hold("c", count=2)])
     led.release("c")
-    led.remember("r2", b"unplaced")
-    led.save_site_change("qingpu", {"status": "drain"})
+    led.reserve([], request=_key("r2"), answer=b"unplaced")
+    led.relocate([], [], SiteState("qingpu", {"status": "drain"}, led.capacity()))
     before = led.reservations(include_ended=True)
     led.close()
 
@@ -311,7 +321,9 @@ def test_migrate_moves_every_reservation_and_its_history(tmp_path: Path, pg_url:
     }  # fmt: skip
     pg = PostgresLedger(pg_url)
     assert pg.reservations(include_ended=True) == before
-    assert pg.answer("r1") == b"one" and pg.answer("r2") == b"unplaced"
+    assert pg.answer(_key("r1")) == b"one" and pg.answer(_key("r2")) == b"unplaced"
+    with pytest.raises(InvalidInputError, match="request_id"):  # the body check moved too
+        pg.answer(_key("r1", body="another"))
     assert pg.free() == {("zhongwei", 0): 7, ("qingpu", 0): 0}
     assert pg.site_changes() == {"qingpu": {"status": "drain"}}
     pg.close()

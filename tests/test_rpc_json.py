@@ -15,7 +15,7 @@ import pytest
 
 from router.model.topology import default_topology
 from router.service.background import BackgroundServer
-from router.state.ledger import SqliteLedger
+from router.state.sqlite import SqliteLedger
 from tests.tools import REPO_ROOT, require_tool
 
 PAGE = REPO_ROOT / "docs" / "rpc-json.md"

@@ -55,7 +55,7 @@ MISTAKES = [
     (
         "price_factor: 1.2",
         "price_factor: -1",
-        "changes[1].price_factor: must be a number > 0, got -1",
+        "changes[1].price_factor: must be a number > 0 and <= 1000, got -1",
     ),
     (
         "site: [zhongwei,",
@@ -263,7 +263,7 @@ def test_no_traceback_reaches_the_user(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert 'changes[1].price_factor: must be a number > 0, got "lots"' in result.stderr
+    assert 'changes[1].price_factor: must be a number > 0 and <= 1000, got "lots"' in result.stderr
 
 
 def test_scenario_names_must_be_unique_and_not_baseline(

@@ -27,9 +27,9 @@ from router.model.topology import Topology
 from router.results import PlacementEvent
 from router.service.background import BackgroundServer
 from router.service.convert import pb, pb_grpc
-from router.state.engine import solver_budget
-from router.state.ledger import SqliteLedger
+from router.service.servicer import solver_budget
 from router.state.site_changes import PoolChange
+from router.state.sqlite import SqliteLedger
 
 
 def job(name: str = "chat", count: int = 4, **extra: Any) -> dict[str, Any]:
@@ -107,8 +107,12 @@ def test_unplaceable_job_is_an_answer_not_an_error(client: RouterClient) -> None
 
 def test_retried_route_returns_first_answer_and_reserves_once(client: RouterClient) -> None:
     first = client.route(job(), request_id="launch-42")
-    again = client.route(job(count=8), request_id="launch-42")
+    again = client.route(job(), request_id="launch-42")
     assert first == again
+    assert len(client.list_reservations()) == 1
+    with pytest.raises(InvalidInputError) as reused:  # same id, another body: the caller's error
+        client.route(job(count=8), request_id="launch-42")
+    assert [p.path for p in reused.value.problems] == ["request_id"]
     assert len(client.list_reservations()) == 1
 
 
@@ -126,7 +130,7 @@ def test_place_reserves_batch_atomically_and_dry_run_reserves_nothing(
     done = client.place(batch, request_id="batch-1", time_limit_s=1)
     by_job = {r.placement.job: r.placement.site for r in done.reservations}
     assert len(by_job) == 2 and by_job["b"] == "qingpu"
-    assert client.place(batch, request_id="batch-1") == done
+    assert client.place(batch, request_id="batch-1", time_limit_s=1) == done
     assert len(client.list_reservations()) == 2
     free = client.get_topology().free
     assert free[("zhongwei", 0)] == 12 and free[("qingpu", 0)] == 0
@@ -145,7 +149,7 @@ def test_bad_jobs_fail_with_field_paths(client: RouterClient) -> None:
 
     with pytest.raises(InvalidInputError) as caught:
         client.update_site("qingpu", pools=[PoolChange(7, count=4), PoolChange(0, count=-1)])
-    assert [p.path for p in caught.value.problems] == ["pools[0].pool_index", "pools[1].count"]
+    assert [p.path for p in caught.value.problems] == ["pools[1].count"]  # bounds come first
 
     with pytest.raises(InvalidInputError) as caught:
         client.what_if([{"name": "s", "changes": [{"site": "atlantis", "status": "down"}]}])

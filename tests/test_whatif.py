@@ -24,8 +24,8 @@ from router.place.network import Network
 from router.plan import plan_jobs
 from router.report.stats import percentile
 from router.results import Plan
-from router.service.background import running
-from router.state.ledger import SqliteLedger
+from router.service.background import BackgroundServer
+from router.state.sqlite import SqliteLedger
 from router.whatif.apply import apply_scenario, rpc_scenario, runs_of
 from router.whatif.compare import compare_scenarios, summarize
 from tests.conftest import ROOT
@@ -443,7 +443,7 @@ def test_server_gives_the_same_comparison_as_local(
     for name in ("zhongwei-down", "west-price-sweep", "demand-doubles"):
         argv += ["--scenario", str(SCENARIOS / f"{name}.yaml")]
     local = _json(argv)
-    with running(topology=topology, ledger=SqliteLedger(tmp_path / "ledger.db")) as server:
+    with BackgroundServer(topology=topology, ledger=SqliteLedger(tmp_path / "ledger.db")) as server:
         remote = _json([*argv, "--server", f"127.0.0.1:{server.port}"])
         code = main(
             [

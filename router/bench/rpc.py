@@ -30,7 +30,7 @@ from router.report.tables import format_table
 from router.service import convert
 from router.service.background import BackgroundServer
 from router.service.convert import pb
-from router.state.ledger import SqliteLedger
+from router.state.sqlite import SqliteLedger
 
 ECHO_METHOD = "/westward.bench.v1.Bench/Echo"
 ROUTE_METHOD = "/router.v1.RouterService/Route"

@@ -8,6 +8,7 @@ here. Every problem names its field path; load_scenario adds file and line.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any
 
 from router.errors import FieldProblem, InvalidInputError
 from router.model.jobs import Job
-from router.model.schema import schema_problems, unknown_reference
+from router.model.schema import load_schema, schema_problems, unknown_reference
 from router.model.sourcefile import read_yaml
 from router.model.topology import Link, Site, Topology, parse_topology
 from router.model.topology_data import topology_data
@@ -380,4 +381,9 @@ def _sweep(raw: dict[str, Any], changes: list[dict[str, Any]]) -> tuple[Sweep, l
         problems.append(FieldProblem("sweep.from", f"{sweep.field} values must be > 0"))
     if sweep.start == sweep.stop:
         problems.append(FieldProblem("sweep.to", "must differ from `from`"))
+    field = load_schema("scenario")["$defs"]["change"]["properties"].get(sweep.field, {})
+    if max(sweep.start, sweep.stop) > field.get("maximum", math.inf):  # the change's own range
+        problems.append(
+            FieldProblem("sweep.to", f"{sweep.field} values must be <= {field['maximum']}")
+        )
     return sweep, problems

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterator
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -42,7 +43,16 @@ def _fast_check(name: str) -> Callable[[Any], Any]:
 
 
 def schema_problems(data: Any, name: str) -> list[FieldProblem]:
-    """Every place where `data` breaks schema `name`, as plain-language problems."""
+    """Every place where `data` breaks schema `name`, as plain-language problems.
+
+    Numbers must be finite first: NaN passes every JSON Schema bound (NaN compares false).
+    """
+    non_finite = [
+        FieldProblem(format_path(path), f"must be a finite number, got {value}")
+        for path, value in _non_finite(data, ())
+    ]
+    if non_finite:
+        return non_finite
     try:
         _fast_check(name)(data)
         return []
@@ -59,6 +69,19 @@ def schema_problems(data: Any, name: str) -> list[FieldProblem]:
         p for p in problems if not (p.message.startswith("is required") and p.path in meant)
     ]
     return sorted(problems, key=lambda p: p.path)
+
+
+def _non_finite(
+    data: Any, path: tuple[str | int, ...]
+) -> Iterator[tuple[tuple[str | int, ...], float]]:
+    if isinstance(data, float) and not math.isfinite(data):
+        yield path, data
+    elif isinstance(data, dict):
+        for key, value in data.items():
+            yield from _non_finite(value, (*path, str(key)))
+    elif isinstance(data, list):
+        for index, value in enumerate(data):
+            yield from _non_finite(value, (*path, index))
 
 
 def _sibling(path: str, name: str) -> str:
@@ -119,8 +142,9 @@ def show(value: Any) -> str:
         return "nothing"
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, str):  # a long value is cut: answers echo it, and must stay small
+        text = json.dumps(value if len(value) <= 60 else value[:40], ensure_ascii=False)
+        return text if len(value) <= 60 else f'{text[:-1]}..." ({len(value):,} characters)'
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
@@ -143,6 +167,10 @@ def _explain(error: ValidationError, path: tuple[str | int, ...]) -> FieldProble
         close = difflib.get_close_matches(name, known, n=1)
         hint = f"did you mean {close[0]!r}?" if close else "expected one of: " + ", ".join(known)
         return FieldProblem(format_path((*path, name)), f"unknown field; {hint}")
+    if keyword == "maxItems":
+        return FieldProblem(where, f"must list at most {error.validator_value} entries")
+    if keyword == "maxLength":
+        return FieldProblem(where, f"must be at most {error.validator_value} characters long")
     if keyword == "minItems":
         return FieldProblem(where, f"must list at least {error.validator_value} entries")
     if keyword == "minProperties":

@@ -7,9 +7,7 @@ with BackgroundServer(topology=t, ledger=ledger) as bg:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
-from collections.abc import Callable, Iterator
 from typing import Any
 
 from router.service.server import RouterServer, create_server
@@ -41,11 +39,6 @@ class BackgroundServer:
         self.server, self.port = asyncio.run_coroutine_threadsafe(boot(), self._loop).result(30)
         return self
 
-    def run(self, coroutine_fn: Callable[[RouterServer], Any]) -> Any:
-        """Run `await coroutine_fn(server)` on the server's loop and return its result."""
-        assert self.server is not None
-        return asyncio.run_coroutine_threadsafe(coroutine_fn(self.server), self._loop).result(60)
-
     def stop(self, grace_s: float = 1.0) -> None:
         """Stop the server gracefully, then the loop."""
         if self.server is not None:
@@ -60,13 +53,3 @@ class BackgroundServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
-
-
-@contextlib.contextmanager
-def running(**options: Any) -> Iterator[BackgroundServer]:
-    """`with running(topology=t, ledger=led) as bg:` a server on 127.0.0.1:<bg.port>."""
-    bg = BackgroundServer(**options).start()
-    try:
-        yield bg
-    finally:
-        bg.stop()

@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from functools import partial
@@ -19,7 +21,8 @@ from typing import Any
 
 from router.errors import FieldProblem, InvalidInputError, RouterError
 from router.model.topology import Topology, default_topology, load_topology
-from router.service.server import DEFAULT_GRACE_S, ListenError, RouterServicer, create_server, log
+from router.service.server import DEFAULT_GRACE_S, ListenError, create_server
+from router.service.servicer import RouterServicer, log
 from router.state.ledger import Ledger
 from router.state.store import open_ledger
 
@@ -77,7 +80,19 @@ def serve(
         raise InvalidInputError([FieldProblem("--listen", str(exc))]) from None
     finally:
         ledger.close()
+    _abandon_running_work()
     return 0
+
+
+def _abandon_running_work() -> None:
+    """Exit now if a solve outlived the grace period: its call was cancelled, so its commit
+    would be refused anyway, and waiting for the worker thread (as Python's exit does)
+    would keep a SIGTERM from stopping the server in time."""
+    busy = [t.name for t in threading.enumerate() if t.name.startswith("westward-")]
+    if busy:
+        log.warning("abandoning work still running after the grace period", extra={"threads": busy})
+        logging.shutdown()
+        os._exit(0)
 
 
 async def _serve(

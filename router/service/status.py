@@ -1,17 +1,18 @@
-"""RouterError <-> gRPC status, both ways, with google.rpc rich error details.
+"""RouterError <-> gRPC status, both ways, with google.rpc rich error details (grpcio-status).
 
 Server: bad input becomes INVALID_ARGUMENT carrying a google.rpc.BadRequest whose field
-violations are the InvalidInputError problems. Client: any grpc.RpcError becomes the
+violations are the InvalidInputError problems. Client: any failed call becomes the
 matching RouterError, with those problems attached again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from typing import Any
 
 import grpc
 from google.protobuf import any_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 from router.errors import (
     CapacityError,
@@ -24,11 +25,16 @@ from router.errors import (
     ServiceUnavailableError,
 )
 
-DETAILS_KEY = "grpc-status-details-bin"
+_CODES: dict[type[RouterError], int] = {
+    NotFoundError: code_pb2.NOT_FOUND,
+    CapacityError: code_pb2.ABORTED,
+    DeadlineExceededError: code_pb2.DEADLINE_EXCEEDED,
+    ServiceUnavailableError: code_pb2.UNAVAILABLE,
+}
 
 
-def status_of(error: RouterError) -> status_pb2.Status:
-    """The google.rpc.Status a server answers for a RouterError."""
+def status_of(error: RouterError) -> grpc.Status:
+    """The status (code, message and google.rpc details) a server answers for `error`."""
     if isinstance(error, InvalidInputError):
         bad = error_details_pb2.BadRequest(
             field_violations=[
@@ -42,30 +48,12 @@ def status_of(error: RouterError) -> status_pb2.Status:
         more = len(error.problems) - 3
         if more > 0:
             summary += f"; and {more} more"
-        return status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=summary, details=[detail])
-    codes = {
-        NotFoundError: code_pb2.NOT_FOUND,
-        CapacityError: code_pb2.ABORTED,
-        DeadlineExceededError: code_pb2.DEADLINE_EXCEEDED,
-        ServiceUnavailableError: code_pb2.UNAVAILABLE,
-    }
-    code = next((c for cls, c in codes.items() if isinstance(error, cls)), code_pb2.INTERNAL)
-    return status_pb2.Status(code=code, message=str(error))
-
-
-def grpc_code(status: status_pb2.Status) -> grpc.StatusCode:
-    """The grpc.StatusCode for a google.rpc.Status code number."""
-    return next(c for c in grpc.StatusCode if c.value[0] == status.code)
-
-
-def trailing_details(
-    metadata: Iterable[tuple[str, str | bytes]] | None,
-) -> status_pb2.Status | None:
-    """The rich status a server attached to its trailing metadata, if any."""
-    for key, value in metadata or ():
-        if key == DETAILS_KEY and isinstance(value, bytes):
-            return status_pb2.Status.FromString(value)
-    return None
+        rich = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=summary, details=[detail])
+    else:
+        code = next((c for cls, c in _CODES.items() if isinstance(error, cls)), code_pb2.INTERNAL)
+        rich = status_pb2.Status(code=code, message=str(error))
+    status: grpc.Status = rpc_status.to_status(rich)
+    return status
 
 
 def field_problems(status: status_pb2.Status | None) -> list[FieldProblem]:
@@ -79,20 +67,22 @@ def field_problems(status: status_pb2.Status | None) -> list[FieldProblem]:
     return problems
 
 
-def error_from(
-    code: grpc.StatusCode,
-    message: str,
-    metadata: Iterable[tuple[str, str | bytes]] | None,
-) -> RouterError:
-    """The RouterError for a failed call (code, details text and trailing metadata)."""
+def error_from(call: Any) -> RouterError:
+    """The RouterError for a failed call (a grpc.RpcError or grpc.aio.AioRpcError)."""
+    code: grpc.StatusCode = call.code()
+    message: str = call.details() or ""
     if code is grpc.StatusCode.INVALID_ARGUMENT:
-        problems = field_problems(trailing_details(metadata))
+        try:
+            rich = rpc_status.from_call(call)
+        except ValueError:  # details that contradict the status: keep the status
+            rich = None
+        problems = field_problems(rich)
         return InvalidInputError(problems or [FieldProblem("", message or "invalid request")])
     if code is grpc.StatusCode.NOT_FOUND:
         return NotFoundError(message)
     if code is grpc.StatusCode.ABORTED:
         return CapacityError(message)
-    if code is grpc.StatusCode.RESOURCE_EXHAUSTED:  # the server is at its concurrency bound
+    if code is grpc.StatusCode.RESOURCE_EXHAUSTED:  # the server is at a concurrency bound
         return ServiceUnavailableError(message or "server busy")
     if code is grpc.StatusCode.DEADLINE_EXCEEDED:
         return DeadlineExceededError(message or "deadline exceeded")

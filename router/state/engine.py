@@ -7,26 +7,33 @@ reservations, so a retried request (same request_id) gets the identical first an
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
-from router.errors import CapacityError, FieldProblem, InvalidInputError, NotFoundError
+from router.errors import (
+    CapacityError,
+    DeadlineExceededError,
+    FieldProblem,
+    InvalidInputError,
+    NotFoundError,
+    RouterError,
+)
 from router.model.jobs import Job, parse_jobs
-from router.model.topology import Site, Topology
-from router.place.filters import Candidate, screen
+from router.model.scenario import Scenario
+from router.model.topology import Topology
+from router.place.filters import Candidate
 from router.place.network import Network
-from router.plan import cheapest, make_context, placement_of, plan_jobs, route_job
+from router.plan import placement_of, plan_jobs, route_job
 from router.results import (
     Placement,
     PlacementEvent,
     PlaceResult,
-    Plan,
     ReloadResult,
     Reservation,
     RouteResult,
@@ -36,68 +43,35 @@ from router.results import (
     Unplaced,
     WhatIfResult,
 )
-from router.state.ledger import Commit, Ledger, Move, PoolKey
-from router.state.ledger import Reservation as Held
-from router.state.make_room import Room, key_of, make_room
-from router.state.shared import SharedLedger, StoredEvent
-from router.state.site_changes import SiteChange, changed_site, displaced, merged, restored
+from router.state.events import EventHub, Listener
+from router.state.ledger import Commit, HeldReservation, Ledger, RequestKey, SiteState
+from router.state.ranking import RankedCandidates
+from router.state.records import placement_details, pool_capacities, unique_names, view
+from router.state.retry import until_committed
+from router.state.shared import FollowedHub, SharedLedger, StoredEvent
+from router.state.site_changes import SiteChange, changed_site, merged, restored
+from router.state.site_update import Replacement, plan_replacement
+from router.state.unheld import unheld
 from router.whatif.compare import parse_scenarios, run_whatif
 
 COMMIT_ATTEMPTS = 5
+"""Capacity can change between planning and committing; re-plan this many times at most."""
+MAX_BATCH_JOBS = 100_000
+"""The most jobs one batch (a Place, or a what-if after demand scaling) may hold."""
 REPLACE_ATTEMPTS = 20
 """A site update re-plans its displaced jobs this often while concurrent calls race it."""
-RANKED_CACHE_SIZE = 4096
-"""Job shapes whose ranked candidates Route keeps (an LRU; reset when the topology changes)."""
-_UNBOUNDED = 1 << 60
-"""Capacity can change between planning and committing; re-plan this many times at most."""
-
-Listener = Callable[[PlacementEvent], None]
 
 
 @dataclass(frozen=True)
 class Proposal:
     """An answer ready to commit: the reservations it makes (maybe none) and its bytes."""
 
-    request_id: str
-    held: tuple[Held, ...]
+    request: RequestKey | None
+    held: tuple[HeldReservation, ...]
     answer: bytes
     reservations: tuple[Reservation, ...]
-
-
-def pool_capacities(topology: Topology) -> dict[PoolKey, int]:
-    """Devices each pool can hand out: its count, or none while its site is down."""
-    return {
-        (site.name, i): 0 if site.status == "down" else pool.count
-        for site in topology.sites.values()
-        for i, pool in enumerate(site.pools)
-    }
-
-
-_PLACEMENT_FIELDS = tuple(f.name for f in fields(Placement))
-_SHAPE_FIELDS = tuple(f.name for f in fields(Job) if f.name != "name")
-"""A job's shape: everything about it but its name."""
-
-
-def placement_details(placement: Placement) -> dict[str, Any]:
-    """A placement as plain JSON values (how the ledger keeps it)."""
-    details = {name: getattr(placement, name) for name in _PLACEMENT_FIELDS}
-    details["path"] = list(placement.path)
-    return details
-
-
-def view(held: Held) -> Reservation:
-    """The service's view of a ledger record."""
-    details = dict(held.details)
-    details["path"] = tuple(details.get("path", ()))
-    return Reservation(
-        reservation_id=held.reservation_id,
-        placement=Placement(**details),
-        job=dict(held.spec),
-        state=held.state.value,
-        request_id=held.request_id,
-        created_unix_s=held.created_unix_s,
-        expires_unix_s=held.expires_unix_s,
-    )
+    wanted: Callable[[], bool] | None = None
+    """Asked inside the committing transaction: False (the caller gave up) reserves nothing."""
 
 
 class Engine:
@@ -120,11 +94,9 @@ class Engine:
         self._clock = clock
         self._new_id = new_id
         self._update_lock = threading.Lock()
-        self._listeners: list[Listener] = []
-        self._ranked_lock = threading.Lock()
-        self._ranked_for: Topology | None = None
-        self._ranked_cache: OrderedDict[tuple[Any, ...], tuple[Candidate, ...]] = OrderedDict()
-        self._listeners_lock = threading.Lock()
+        # a shared ledger's outbox carries every replica's events (the follower delivers)
+        self._events = EventHub() if self._shared is None else FollowedHub()
+        self._ranked = RankedCandidates()
         ledger.set_capacity(pool_capacities(topology))
         if self._shared is not None:
             self._shared.follow(self._deliver, self._adopt)
@@ -138,38 +110,19 @@ class Engine:
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call `listener` with every placement event from now on; returns unsubscribe."""
-        with self._listeners_lock:
-            self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with self._listeners_lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-
-        return unsubscribe
+        return self._events.subscribe(listener)
 
     @property
     def listener_count(self) -> int:
         """How many listeners are subscribed (watch streams open)."""
-        with self._listeners_lock:
-            return len(self._listeners)
-
-    def _publish(self, events: Sequence[PlacementEvent]) -> None:
-        if self._shared is None:  # a shared ledger's outbox delivers every replica's events
-            self._notify(events)
-
-    def _notify(self, events: Sequence[PlacementEvent]) -> None:
-        with self._listeners_lock:
-            listeners = list(self._listeners)
-        for event in events:
-            for listener in listeners:
-                listener(event)
+        return self._events.listener_count
 
     def _deliver(self, stored: Sequence[StoredEvent]) -> None:
         """Events from the shared outbox (this and every other replica's), in commit order."""
-        if not self.listener_count:
+        assert isinstance(self._events, FollowedHub)
+        if not self._events.listener_count:
             return
-        self._notify(
+        self._events.deliver(
             [
                 PlacementEvent(
                     s.kind,
@@ -191,26 +144,40 @@ class Engine:
             if now != self.topology:
                 self._live = (now, Network(now))
 
+    def _event(
+        self,
+        kind: str,
+        reservation: Reservation,
+        previous: Placement | None = None,
+        reason: str = "",
+    ) -> PlacementEvent:
+        return PlacementEvent(kind, reservation, previous, reason, self._clock())
+
     # --- jobs -------------------------------------------------------------------------
 
     def parse(self, specs: Sequence[Mapping[str, Any]]) -> list[Job]:
         """Validate jobs in their jobs-file shape against the live topology."""
         return parse_jobs({"jobs": [dict(s) for s in specs]}, self.topology)
 
+    def ranked(self, job: Job) -> tuple[Candidate, ...]:
+        """Job's candidates on the live topology ignoring free capacity, cheapest first."""
+        topology, network = self._live
+        return self._ranked(job, topology, network)
+
     def propose_route(
         self,
         job: Job,
         spec: Mapping[str, Any],
         *,
-        request_id: str = "",
+        request: RequestKey | None = None,
         ttl_s: float = 0.0,
         encode: Callable[[RouteResult], bytes],
+        wanted: Callable[[], bool] | None = None,
     ) -> Proposal:
         """The route answer for free capacity now, not yet committed (pure CPU, no I/O).
 
         With ttl_s > 0 the reservation expires that many seconds from now.
         """
-        _check_ttl(ttl_s)
         topology, network = self._live
         free = self._ledger.free()
         outcome: Placement | Unplaced | None = None
@@ -221,77 +188,36 @@ class Engine:
         if outcome is None:  # nothing has room: the placer explains why, site by site
             outcome = route_job(topology, job, free, network=network)
         if isinstance(outcome, Unplaced):
-            return Proposal(request_id, (), encode(RouteResult(unplaced=outcome)), ())
-        held = self._hold(outcome, spec, request_id, ttl_s)
-        reservation = Reservation(
-            held.reservation_id,
-            outcome,
-            held.spec,
-            "active",
-            request_id,
-            held.created_unix_s,
-            held.expires_unix_s,
-        )
-        return Proposal(request_id, (held,), encode(RouteResult(reservation)), (reservation,))
-
-    def _ranked(self, job: Job, topology: Topology, network: Network) -> tuple[Candidate, ...]:
-        """Job's candidates ignoring free capacity, cheapest first (placer.cheapest order).
-
-        Cached per job shape (everything but the name): launchers send the same templates
-        again and again, and only capacity changes between their calls. The first ranked
-        candidate with room is exactly what route_job would choose.
-        """
-        key = tuple(getattr(job, name) for name in _SHAPE_FIELDS)
-        with self._ranked_lock:
-            if self._ranked_for is not topology:
-                self._ranked_for, self._ranked_cache = topology, OrderedDict()
-            cached = self._ranked_cache.get(key)
-            if cached is not None:
-                self._ranked_cache.move_to_end(key)
-                return cached
-        unbounded = {
-            (site.name, i): _UNBOUNDED
-            for site in topology.sites.values()
-            for i in range(len(site.pools))
-        }
-        left = list(screen(job, make_context(topology, unbounded, network=network)).candidates)
-        ranked = []
-        while (best := cheapest(left)) is not None:
-            ranked.append(best)
-            left.remove(best)
-        with self._ranked_lock:
-            if self._ranked_for is topology:
-                self._ranked_cache[key] = tuple(ranked)
-                if len(self._ranked_cache) > RANKED_CACHE_SIZE:
-                    self._ranked_cache.popitem(last=False)
-        return tuple(ranked)
+            answer = encode(RouteResult(unplaced=outcome))
+            return Proposal(request, (), answer, (), wanted)
+        held = self._hold(outcome, spec, request, ttl_s)
+        reservation = view(held)
+        answer = encode(RouteResult(reservation))
+        return Proposal(request, (held,), answer, (reservation,), wanted)
 
     def commit(self, proposal: Proposal) -> bytes:
         """Commit a proposal; returns the answer stored for its request (maybe an earlier one).
 
         Raises CapacityError when the capacity it counted on is gone (propose again).
         """
-        if not proposal.held:
-            return self._ledger.remember(proposal.request_id, proposal.answer)
-        stored = self._ledger.reserve(
-            proposal.held, request_id=proposal.request_id, answer=proposal.answer
-        )
-        if stored == proposal.answer:
-            self._publish([self._event("placed", r) for r in proposal.reservations])
-        return stored
+        result = self.commit_many([proposal])[0]
+        if isinstance(result, RouterError):
+            raise result
+        return result
 
-    def commit_many(self, proposals: Sequence[Proposal]) -> list[bytes | CapacityError]:
+    def commit_many(self, proposals: Sequence[Proposal]) -> list[bytes | RouterError]:
         """Commit many proposals in one ledger transaction (group commit); one result each."""
         results = self._ledger.commit_batch(
-            [Commit(p.held, p.request_id, p.answer) for p in proposals]
+            [Commit(p.held, p.request, p.answer, p.wanted) for p in proposals]
         )
-        events = [
-            self._event("placed", r)
-            for p, result in zip(proposals, results, strict=True)
-            if result is p.answer
-            for r in p.reservations
-        ]
-        self._publish(events)
+        self._events.publish(
+            [
+                self._event("placed", r)
+                for p, result in zip(proposals, results, strict=True)
+                if result is p.answer
+                for r in p.reservations
+            ]
+        )
         return results
 
     def route(
@@ -299,23 +225,25 @@ class Engine:
         job: Job,
         spec: Mapping[str, Any],
         *,
-        request_id: str = "",
+        request: RequestKey | None = None,
         ttl_s: float = 0.0,
         encode: Callable[[RouteResult], bytes],
+        wanted: Callable[[], bool] | None = None,
     ) -> bytes:
         """Reserve the cheapest feasible pool with free devices now (no solver)."""
-        first = self._ledger.answer(request_id)
+        first = self._ledger.answer(request)
         if first is not None:
             return first
         self.expire_due()
-        for _ in range(COMMIT_ATTEMPTS):
-            try:
-                return self.commit(
-                    self.propose_route(job, spec, request_id=request_id, ttl_s=ttl_s, encode=encode)
+        return until_committed(
+            lambda: self.commit(
+                self.propose_route(
+                    job, spec, request=request, ttl_s=ttl_s, encode=encode, wanted=wanted
                 )
-            except CapacityError:
-                continue
-        raise CapacityError(f"job {job.name}: capacity kept changing; try again")
+            ),
+            attempts=COMMIT_ATTEMPTS,
+            give_up=f"job {job.name}: capacity kept changing; try again",
+        )
 
     def place(
         self,
@@ -323,24 +251,27 @@ class Engine:
         specs: Sequence[Mapping[str, Any]],
         *,
         dry_run: bool = False,
-        request_id: str = "",
+        request: RequestKey | None = None,
         ttl_s: float = 0.0,
         time_limit_s: float,
         carbon_price_cny_per_kg: float = 0.0,
         encode: Callable[[PlaceResult], bytes],
+        wanted: Callable[[], bool] | None = None,
     ) -> bytes:
         """Plan a batch with the solver on free capacity; unless dry_run, reserve it whole.
 
-        With ttl_s > 0 every reservation made expires that many seconds from now.
+        With ttl_s > 0 every reservation made expires that many seconds from now; the
+        reservations are committed only while `wanted()` (the caller's deadline) holds.
         """
-        _check_ttl(ttl_s)
         if not dry_run:
-            first = self._ledger.answer(request_id)
+            first = self._ledger.answer(request)
             if first is not None:
                 return first
         self.expire_due()
         deadline = time.monotonic() + time_limit_s
-        for _ in range(COMMIT_ATTEMPTS):
+        by_name = {job.name: spec for job, spec in zip(jobs, specs, strict=True)}
+
+        def attempt() -> bytes:
             topology, network = self._live
             plan = plan_jobs(
                 topology,
@@ -352,24 +283,26 @@ class Engine:
             )
             if dry_run:
                 return encode(PlaceResult(plan))
-            by_name = {job.name: spec for job, spec in zip(jobs, specs, strict=True)}
-            held = [self._hold(p, by_name[p.job], request_id, ttl_s) for p in plan.placements]
+            held = tuple(self._hold(p, by_name[p.job], request, ttl_s) for p in plan.placements)
             result = PlaceResult(plan, [view(h) for h in held])
             answer = encode(result)
-            try:
-                stored = self._ledger.reserve(held, request_id=request_id, answer=answer)
-            except CapacityError:
-                continue
-            if stored == answer:
-                self._publish([self._event("placed", r) for r in result.reservations])
-            return stored
-        raise CapacityError("capacity kept changing while the batch was planned; try again")
+            return self.commit(Proposal(request, held, answer, tuple(result.reservations), wanted))
+
+        return until_committed(
+            attempt,
+            attempts=COMMIT_ATTEMPTS,
+            give_up="capacity kept changing while the batch was planned; try again",
+        )
 
     def _hold(
-        self, placement: Placement, spec: Mapping[str, Any], request_id: str, ttl_s: float = 0.0
-    ) -> Held:
+        self,
+        placement: Placement,
+        spec: Mapping[str, Any],
+        request: RequestKey | None,
+        ttl_s: float = 0.0,
+    ) -> HeldReservation:
         now = self._clock()
-        return Held(
+        return HeldReservation(
             reservation_id=self._new_id(),
             job=placement.job,
             site=placement.site,
@@ -377,19 +310,10 @@ class Engine:
             count=placement.count,
             spec=dict(spec),
             details=placement_details(placement),
-            request_id=request_id,
+            request_id=request.request_id if request is not None else "",
             created_unix_s=now,
             expires_unix_s=now + ttl_s if ttl_s > 0 else None,
         )
-
-    def _event(
-        self,
-        kind: str,
-        reservation: Reservation,
-        previous: Placement | None = None,
-        reason: str = "",
-    ) -> PlacementEvent:
-        return PlacementEvent(kind, reservation, previous, reason, self._clock())
 
     # --- reservations -------------------------------------------------------------------
 
@@ -398,7 +322,7 @@ class Engine:
         before = self._ledger.get(reservation_id)
         after = view(self._ledger.release(reservation_id))
         if before.state.value == "active":
-            self._publish([self._event("released", after)])
+            self._events.publish([self._event("released", after)])
         return after
 
     def expire_due(self) -> list[PlacementEvent]:
@@ -414,7 +338,7 @@ class Engine:
         events = [
             self._event("expired", view(h), None, "ttl passed") for h in self._ledger.expire(now)
         ]
-        self._publish(events)
+        self._events.publish(events)
         return events
 
     def reservations(
@@ -423,6 +347,18 @@ class Engine:
         """Reservations, oldest first."""
         return [view(h) for h in self._ledger.reservations(site=site, include_ended=include_ended)]
 
+    def reservation_page(
+        self, *, site: str | None, include_ended: bool, after_seq: int, size: int
+    ) -> tuple[list[Reservation], int | None]:
+        """Up to `size` reservations after a seq, oldest first, and the seq to continue
+        after (None on the last page)."""
+        held = self._ledger.reservations(
+            site=site, include_ended=include_ended, after_seq=after_seq, limit=size + 1
+        )
+        more = len(held) > size  # the one extra tells whether another page follows
+        page = held[:size]
+        return [view(h) for h in page], page[-1].seq if more else None
+
     def topology_view(self) -> TopologyView:
         """The live topology and its free devices."""
         return TopologyView(self.topology, dict(self._ledger.free()))
@@ -430,134 +366,67 @@ class Engine:
     # --- site updates -------------------------------------------------------------------
 
     def update_site(self, change: SiteChange, *, time_limit_s: float) -> SiteUpdateResult:
-        """Apply a site change, then re-place the reservations that no longer fit.
+        """Apply a site change and re-place the reservations it displaces, atomically.
 
-        Fewest moves first: only displaced jobs are planned (all of a down site's; on a
-        shrunk pool its largest ones until the rest fit), on the capacity that is free;
-        every other reservation stays. Only for a displaced job that then fits nowhere are
-        other jobs moved, a few out of one pool it could use, and only when each of them
-        fits elsewhere at once (router.state.make_room). The rest are evicted and reported. A
-        drain or a new price moves nothing: running jobs keep their devices and price,
-        new work avoids a draining site and sees the new price.
+        Every move and eviction is decided first (router.state.site_update), then committed
+        in one ledger transaction together with the new site state; when the ledger cannot
+        commit it (storage, or capacity taken meanwhile too often), nothing changes. A drain
+        or a new price moves nothing: running jobs keep their devices and price.
         """
         shared = self._shared.site_lock(change.site) if self._shared else nullcontext()
         with shared, self._update_lock:  # across replicas: one change of a site at a time
             topology = self.topology
             site = changed_site(topology, change)
-            kept = self._ledger.site_changes().get(site.name, {})
-            self._ledger.save_site_change(site.name, merged(kept, change))
-            changed = replace(topology, sites={**topology.sites, site.name: site})
-            self._live = (changed, Network(changed))
-            self._ledger.set_capacity(pool_capacities(changed))
-            moved, evicted = self._replace(site, time_limit_s)
-        self._publish(moved + evicted)
-        return SiteUpdateResult(site, moved, evicted)
-
-    def _replace(
-        self, site: Site, time_limit_s: float
-    ) -> tuple[list[PlacementEvent], list[PlacementEvent]]:
-        for _ in range(REPLACE_ATTEMPTS):
-            affected = displaced(site, self._ledger.reservations(site=site.name))
-            if not affected:
-                return [], []
-            specs = _unique_names([h.spec for h in affected])
-            topology, network = self._live
-            jobs = parse_jobs({"jobs": specs}, topology)
-            plan = plan_jobs(
-                topology, jobs, time_limit_s=time_limit_s, free=self._ledger.free(), network=network
-            )
-            by_name = {spec["name"]: held for spec, held in zip(specs, affected, strict=True)}
-            moves = [
-                Move(
-                    by_name[p.job].reservation_id,
-                    p.site,
-                    p.pool_index,
-                    placement_details(_renamed(p, by_name[p.job].job)),
-                )
-                for p in plan.placements
-            ]
-            reasons = {by_name[u.job].reservation_id: u.reason for u in plan.unplaced}
-            rooms = self._make_room(plan, jobs, affected, topology, network)
-            for room in rooms:
-                held = by_name[room.job.name]
-                del reasons[held.reservation_id]
-                placed = _renamed(placement_of(room.job, room.target, topology), held.job)
-                moves.append(
-                    Move(held.reservation_id, *key_of(room.target), placement_details(placed))
-                )
-                moves += [
-                    Move(
-                        e.held.reservation_id,
-                        *key_of(e.to),
-                        placement_details(
-                            _renamed(placement_of(e.job, e.to, topology), e.held.job)
-                        ),
-                    )
-                    for e in room.evacuations
-                ]
-            made_room = {
-                e.held.reservation_id: (e.held, room.job.name)
-                for room in rooms
-                for e in room.evacuations
-            }
             why = (
                 f"site {site.name} {site.status}"
                 if site.status == "down"
                 else f"site {site.name} shrank"
             )
-            notes = {m.reservation_id: why for m in moves}
-            notes |= {rid: f"{why}; made room for {job}" for rid, (_, job) in made_room.items()}
-            notes |= {rid: f"{why}; {reason}" for rid, reason in reasons.items()}
-            try:
-                now = self._ledger.relocate(moves, list(reasons), reasons=notes)
-            except (CapacityError, NotFoundError):  # a Route took the room, a Release ended one
-                continue
-            before = {h.reservation_id: view(h).placement for h in affected}
-            before |= {rid: view(h).placement for rid, (h, _) in made_room.items()}
-            moved = [
-                self._event("moved", view(h), before[h.reservation_id], notes[h.reservation_id])
-                for h in now
-                if h.state.value == "active"
-            ]
-            evicted = [
-                self._event("evicted", view(h), None, notes[h.reservation_id])
-                for h in now
-                if h.state.value == "evicted"
-            ]
-            return moved, evicted
-        raise CapacityError(f"could not re-place the jobs of site {site.name}; try again")
+            changed = replace(topology, sites={**topology.sites, site.name: site})
+            network = Network(changed)
+            state = SiteState(
+                site.name,
+                merged(self._ledger.site_changes().get(site.name, {}), change),
+                pool_capacities(changed),
+            )
 
-    def _make_room(
-        self,
-        plan: Plan,
-        jobs: Sequence[Job],
-        affected: Sequence[Held],
-        topology: Topology,
-        network: Network,
-    ) -> list[Room]:
-        """Rooms for displaced jobs the plan could not place, by moving a few other jobs."""
-        if not plan.unplaced:
-            return []
-        left = dict(self._ledger.free())
-        for p in plan.placements:
-            left[(p.site, p.pool_index)] = left.get((p.site, p.pool_index), 0) - p.count
-        leaving = {h.reservation_id for h in affected}
-        residents: dict[PoolKey, list[tuple[Held, Job]]] = {}
-        for h in self._ledger.reservations():
-            if h.reservation_id in leaving:
-                continue
-            try:
-                resident = parse_jobs({"jobs": [dict(h.spec)]}, topology)[0]
-            except InvalidInputError:  # its job no longer fits this topology's names
-                continue
-            residents.setdefault(h.pool, []).append((h, resident))
-        unplaced = {u.job for u in plan.unplaced}
-        return make_room(
-            [j for j in jobs if j.name in unplaced],
-            residents,
-            left,
-            lambda j: self._ranked(j, topology, network),
-        )
+            def attempt() -> tuple[dict[str, str], Replacement, list[HeldReservation]]:
+                decision = plan_replacement(
+                    site,
+                    changed,
+                    network,
+                    self._ledger.reservations(),
+                    state.capacity,
+                    lambda job: self._ranked(job, changed, network),
+                    time_limit_s=time_limit_s,
+                )
+                notes = _reasons(decision, why)
+                now = self._ledger.relocate(
+                    decision.moves, list(decision.evictions), state, reasons=notes
+                )
+                return notes, decision, now
+
+            notes, decision, now = until_committed(
+                attempt,
+                attempts=REPLACE_ATTEMPTS,
+                give_up=f"could not re-place the jobs of site {site.name}; nothing changed",
+                retry_on=(CapacityError, NotFoundError),  # a Route took room, a Release ended one
+            )
+            self._live = (changed, network)
+        moved = [
+            self._event(
+                "moved", view(h), decision.before[h.reservation_id], notes[h.reservation_id]
+            )
+            for h in now
+            if h.state.value == "active"
+        ]
+        evicted = [
+            self._event("evicted", view(h), None, notes[h.reservation_id])
+            for h in now
+            if h.state.value == "evicted"
+        ]
+        self._events.publish(moved + evicted)
+        return SiteUpdateResult(site, moved, evicted)
 
     # --- topology reload ---------------------------------------------------------------
 
@@ -580,7 +449,7 @@ class Engine:
     def unheld(self) -> list[Unheld]:
         """Active reservations the live topology cannot hold, and why (oldest first)."""
         held = self._ledger.reservations()
-        return [Unheld(view(h), why) for h, why in _unheld(self.topology, held)]
+        return [Unheld(view(h), why) for h, why in unheld(self.topology, held)]
 
     # --- what-if ----------------------------------------------------------------------
 
@@ -590,86 +459,69 @@ class Engine:
         scenarios: Sequence[Mapping[str, Any]],
         *,
         time_limit_s: float,
+        wanted: Callable[[], bool] = lambda: True,
     ) -> WhatIfResult:
-        """Plan jobs (default: the active reservations' jobs) under each scenario."""
+        """Plan jobs (default: the active reservations' jobs) under each scenario.
+
+        All the plans share `time_limit_s`; before each one, a caller who left (`wanted`
+        says no) or a spent budget stops the work instead of planning on for nobody.
+        """
         topology, network = self._live
+        deadline = time.monotonic() + time_limit_s
         if specs:
             jobs = parse_jobs({"jobs": [dict(s) for s in specs]}, topology)
         else:
-            live = _unique_names([h.spec for h in self._ledger.reservations()])
+            live = unique_names([h.spec for h in self._ledger.reservations()])
             jobs = parse_jobs({"jobs": live}, topology)
         parsed = parse_scenarios(scenarios, topology, jobs)
+        _check_growth(jobs, parsed)
         per_plan = time_limit_s / (1 + len(parsed))
 
         def planner(t: Topology, js: Sequence[Job]) -> Any:
+            left = deadline - time.monotonic()
+            if left <= 0 or not wanted():
+                raise DeadlineExceededError("what-if: the time limit or the caller ran out")
             return plan_jobs(
-                t, js, time_limit_s=per_plan, network=network if t is topology else None
+                t, js, time_limit_s=min(per_plan, left), network=network if t is topology else None
             )
 
         return run_whatif(topology, jobs, parsed, planner)
 
 
-def _check_ttl(ttl_s: float) -> None:
-    if not ttl_s >= 0:
-        raise InvalidInputError(
-            [FieldProblem("ttl_s", f"must be >= 0 seconds (0: never expires), got {ttl_s}")]
-        )
+def _check_growth(jobs: Sequence[Job], scenarios: Sequence[Scenario]) -> None:
+    """Refuse a scenario whose demand scaling could grow the batch past MAX_BATCH_JOBS.
 
-
-def _unheld(topology: Topology, held: Sequence[Held]) -> list[tuple[Held, str]]:
-    """Active reservations a topology cannot hold, each with the reason (oldest first)."""
-    out: list[tuple[Held, str]] = []
-    by_pool: dict[PoolKey, list[Held]] = {}
-    for h in held:
-        site = topology.sites.get(h.site)
-        was = str(h.details.get("accelerator", ""))
-        if site is None:
-            out.append((h, f"site {h.site} is not in topology {topology.name}"))
-        elif not 0 <= h.pool_index < len(site.pools):
-            out.append((h, f"site {h.site} has no pool {h.pool_index} any more"))
-        elif was and site.pools[h.pool_index].accelerator != was:
-            now = site.pools[h.pool_index].accelerator
-            out.append((h, f"pool {h.pool_index} of site {h.site} is now {now}, not {was}"))
-        elif site.status == "down":
-            out.append((h, f"site {h.site} is down"))
-        else:
-            by_pool.setdefault(h.pool, []).append(h)
-    for (name, index), here in by_pool.items():
-        count = topology.sites[name].pools[index].count
-        total = sum(h.count for h in here)
-        for h in sorted(here, key=lambda h: -h.created_unix_s):  # newest over the count first
-            if total <= count:
-                break
-            out.append((h, f"pool {index} of site {name} has {count} devices, holds {total}"))
-            total -= h.count
-    return sorted(out, key=lambda pair: pair[0].created_unix_s)
-
-
-def _unique_names(specs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Job specs with repeated names made unique (name, name:2, ...) for one batch."""
-    seen: dict[str, int] = {}
-    out = []
-    for spec in specs:
-        entry = dict(spec)
-        name = str(entry.get("name", "job"))
-        seen[name] = seen.get(name, 0) + 1
-        if seen[name] > 1:
-            entry["name"] = f"{name}:{seen[name]}"
-        out.append(entry)
-    return out
-
-
-def _renamed(placement: Placement, job: str) -> Placement:
-    return placement if placement.job == job else replace(placement, job=job)
-
-
-def solver_budget(requested_s: float, default_s: float, remaining_s: float | None) -> float:
-    """The solver time limit for a call: the request's (or default), within its deadline.
-
-    A fifth of the remaining time (at least 50 ms) is kept for screening, committing and
-    answering, so the solver never runs past the caller's deadline.
+    Checked on the factors before any copy is made: a factor f makes at most ceil(f)
+    copies of each job it selects, and copies are selected by no more changes than
+    their original.
     """
-    limit = requested_s if requested_s > 0 else default_s
-    if remaining_s is not None:
-        limit = min(limit, remaining_s - max(0.05, remaining_s * 0.2))
-    return max(0.0, limit)
+    for i, scenario in enumerate(scenarios):
+        factors = [change.demand_factor or 1.0 for change in scenario.changes]
+        sweep = scenario.sweep
+        if sweep is not None and sweep.field == "demand_factor":
+            factors[sweep.change] = max(sweep.start, sweep.stop)
+        total = 0
+        for job in jobs:
+            copies = 1
+            for change, factor in zip(scenario.changes, factors, strict=True):
+                if factor != 1.0 and change.select.selects_job(job):
+                    copies *= max(1, math.ceil(factor))
+            total += min(copies, MAX_BATCH_JOBS + 1)
+            if total > MAX_BATCH_JOBS:
+                raise InvalidInputError(
+                    [
+                        FieldProblem(
+                            f"scenarios[{i}].changes",
+                            f"demand scaling would grow {len(jobs)} jobs past "
+                            f"{MAX_BATCH_JOBS:,}; scale less",
+                        )
+                    ]
+                )
+
+
+def _reasons(decision: Replacement, why: str) -> dict[str, str]:
+    """Why each moved or evicted reservation left (kept with the events)."""
+    notes = {m.reservation_id: why for m in decision.moves}
+    notes |= {rid: f"{why}; made room for {job}" for rid, job in decision.made_room_for.items()}
+    notes |= {rid: f"{why}; {reason}" for rid, reason in decision.evictions.items()}
+    return notes

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 
-from router.state.ledger import Reservation as Held
+from router.state.ledger import HeldReservation as Held
 from router.state.ledger import ReservationState
 from router.state.shared import StoredEvent
 
@@ -18,6 +18,8 @@ COLUMNS = (
     "reservation_id, job, site, pool_index, count, spec, details, state, request_id, "
     "created_unix_s, ended_unix_s, expires_unix_s"
 )
+SELECTED = COLUMNS + ", seq"
+"""What reads select: the inserted columns and the ledger's order."""
 ACTIVE = ReservationState.ACTIVE.value
 
 
@@ -33,7 +35,7 @@ class Event:
 
 def select(conn: Conn, ids: Sequence[str]) -> list[Held]:
     rows = conn.execute(
-        f"SELECT {COLUMNS} FROM reservations WHERE reservation_id = ANY(%s) ORDER BY seq",
+        f"SELECT {SELECTED} FROM reservations WHERE reservation_id = ANY(%s) ORDER BY seq",
         (list(ids),),
     ).fetchall()
     return [held_of(row) for row in rows]
@@ -41,7 +43,7 @@ def select(conn: Conn, ids: Sequence[str]) -> list[Held]:
 
 def select_for_update(conn: Conn, ids: Sequence[str]) -> list[Held]:
     rows = conn.execute(
-        f"SELECT {COLUMNS} FROM reservations WHERE reservation_id = ANY(%s) "
+        f"SELECT {SELECTED} FROM reservations WHERE reservation_id = ANY(%s) "
         "ORDER BY reservation_id FOR UPDATE",
         (list(ids),),
     ).fetchall()
@@ -67,24 +69,20 @@ def reservation_row(r: Held, request_id: str, now: float) -> tuple[object, ...]:
 
 def as_stored(r: Held, request_id: str, now: float) -> Held:
     """A reservation as the row just inserted holds it."""
-    return Held(
-        r.reservation_id,
-        r.job,
-        r.site,
-        r.pool_index,
-        r.count,
-        r.spec,
-        r.details,
-        ReservationState.ACTIVE,
-        request_id,
-        now,
-        None,
-        r.expires_unix_s,
+    return replace(
+        r,
+        state=ReservationState.ACTIVE,
+        request_id=request_id,
+        created_unix_s=now,
+        ended_unix_s=None,
     )
 
 
 def held_of(row: Sequence[Any]) -> Held:
-    (rid, job, site, index, count, spec, details, state, request_id, created, ended, expires) = row
+    """A reservation from its row: the columns of SELECTED (COLUMNS, then maybe seq)."""
+    rid, job, site, index, count, spec, details, state, request_id, created, ended, expires = row[
+        :12
+    ]
     return Held(
         reservation_id=str(rid),
         job=str(job),
@@ -98,6 +96,7 @@ def held_of(row: Sequence[Any]) -> Held:
         created_unix_s=float(created),
         ended_unix_s=None if ended is None else float(ended),
         expires_unix_s=None if expires is None else float(expires),
+        seq=int(row[12]) if len(row) > 12 else 0,  # 0 until the row is read back
     )
 
 
@@ -109,7 +108,7 @@ def record_of(h: Held) -> dict[str, Any]:
 def stored_event(seq: int, time_unix_s: float, payload: Mapping[str, Any]) -> StoredEvent:
     """An outbox row as the engine receives it."""
     record = payload["reservation"]
-    held = held_of([record[name.strip()] for name in COLUMNS.split(",")])
+    held = held_of([record[name.strip()] for name in SELECTED.split(",")])
     previous = payload.get("previous")
     return StoredEvent(
         seq, str(payload["kind"]), held, previous, str(payload.get("reason", "")), time_unix_s

@@ -89,6 +89,8 @@ MIGRATIONS: tuple[str, ...] = (
     );
     INSERT INTO topology (id, version, document) VALUES (1, 0, NULL);
     """,
+    # 2: answers bound to the request body; request_id holds "Method/id" (ids are per method)
+    "ALTER TABLE requests ADD COLUMN body_hash text NOT NULL DEFAULT ''",
 )
 
 

@@ -10,9 +10,10 @@ from dataclasses import dataclass
 
 from psycopg.types.json import Jsonb
 
-from router.errors import CapacityError, NotFoundError
-from router.state.ledger import Commit, Move, PoolKey, ReservationState
-from router.state.ledger import Reservation as Held
+from router.errors import CapacityError, FieldProblem, InvalidInputError, NotFoundError
+from router.place.filters import PoolKey
+from router.state.ledger import Commit, Move, RequestKey, ReservationState, SiteState
+from router.state.ledger import HeldReservation as Held
 from router.state.pg_rows import Conn, Event, record_of, select, select_for_update
 from router.state.pg_schema import EVENTS_CHANNEL, OUTBOX_LOCK, TOPOLOGY_CHANNEL
 
@@ -57,19 +58,24 @@ def over_message(key: PoolKey, adding: int, pool: PoolCount | None) -> str:
     return f"pool {key[1]} of site {key[0]} would hold {used} devices, it has {capacity}"
 
 
+def request_key(request: RequestKey | None) -> str:
+    """Where a request's answer is stored: ids are scoped to their method ("" for none)."""
+    return f"{request.method}/{request.request_id}" if request and request.request_id else ""
+
+
 def fitting(
-    pools: Mapping[PoolKey, PoolCount], commits: Sequence[Commit]
+    pools: Mapping[PoolKey, PoolCount], commits: Sequence[Commit], keys: Sequence[str]
 ) -> tuple[list[int], dict[int, str]]:
     """Which commits fit the locked counts, taken in turn (indexes), and why the rest do not.
 
-    A request_id repeated in the batch is tried again only if its first commit did not fit.
+    A request repeated in the batch is tried again only if its first commit did not fit.
     """
     trial = {key: PoolCount(p.capacity, p.used) for key, p in pools.items()}
     fits: list[int] = []
     over: dict[int, str] = {}
     taken: set[str] = set()
-    for i, commit in enumerate(commits):
-        if commit.request_id in taken:
+    for i, (commit, key) in enumerate(zip(commits, keys, strict=True)):
+        if key in taken:
             continue
         why = overbooking(trial, commit)
         if why:
@@ -78,40 +84,59 @@ def fitting(
         for r in commit.reservations:
             trial[r.pool].used += r.count
         fits.append(i)
-        if commit.request_id:
-            taken.add(commit.request_id)
+        if key:
+            taken.add(key)
     return fits, over
 
 
-def claim(conn: Conn, commits: Sequence[Commit], now: float) -> set[str]:
-    """Store each commit's answer under its request_id; the ids stored (others were taken).
-
-    Sorted, so two transactions claiming the same ids wait for each other in one order.
-    """
-    if not commits:
+def claim(conn: Conn, claims: Sequence[tuple[str, Commit]], now: float) -> set[str]:
+    """Store each commit's answer and body hash under its key; the keys stored (the others
+    were taken). Sorted, so two transactions claiming the same keys wait in one order."""
+    if not claims:
         return set()
-    ordered = sorted(commits, key=lambda c: c.request_id)
+    ordered = sorted(claims, key=lambda pair: pair[0])
     rows = conn.execute(
-        "INSERT INTO requests (request_id, answer, created_unix_s) "
-        "SELECT id, answer, %s FROM unnest(%s::text[], %s::bytea[]) AS t(id, answer) "
-        "ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
-        (now, [c.request_id for c in ordered], [c.answer for c in ordered]),
+        "INSERT INTO requests (request_id, body_hash, answer, created_unix_s) "
+        "SELECT id, body, answer, %s FROM unnest(%s::text[], %s::text[], %s::bytea[]) "
+        "AS t(id, body, answer) ON CONFLICT (request_id) DO NOTHING RETURNING request_id",
+        (
+            now,
+            [key for key, _ in ordered],
+            [c.request.body_hash if c.request else "" for _, c in ordered],
+            [c.answer for _, c in ordered],
+        ),
     ).fetchall()
     return {str(row[0]) for row in rows}
 
 
-def stored_answers(conn: Conn, request_ids: Iterable[str]) -> dict[str, bytes]:
-    wanted = sorted(rid for rid in request_ids if rid)
+def stored_answers(conn: Conn, keys: Iterable[str]) -> dict[str, tuple[bytes, str]]:
+    """Stored (answer, body hash) by request key."""
+    wanted = sorted(key for key in keys if key)
     if not wanted:
         return {}
     rows = conn.execute(
-        "SELECT request_id, answer FROM requests WHERE request_id = ANY(%s)", (wanted,)
+        "SELECT request_id, answer, body_hash FROM requests WHERE request_id = ANY(%s)",
+        (wanted,),
     ).fetchall()
-    return {str(rid): bytes(answer) for rid, answer in rows}
+    return {str(key): (bytes(answer), str(body)) for key, answer, body in rows}
 
 
-def stored_answer(conn: Conn, request_id: str) -> bytes | None:
-    return stored_answers(conn, [request_id]).get(request_id)
+def first_answer(stored: tuple[bytes, str] | None, request: RequestKey | None) -> bytes | None:
+    """The answer stored for a request; InvalidInputError if it was stored for another body."""
+    if stored is None or request is None:
+        return None
+    answer, body_hash = stored
+    if body_hash and body_hash != request.body_hash:
+        raise InvalidInputError(
+            [
+                FieldProblem(
+                    "request_id",
+                    f"{request.request_id!r} was used for a different {request.method} "
+                    "request; use a new request_id for a new request",
+                )
+            ]
+        )
+    return answer
 
 
 def history_row(
@@ -171,12 +196,50 @@ def bump_topology(conn: Conn) -> None:
     conn.execute(f"NOTIFY {TOPOLOGY_CHANNEL}")
 
 
+def write_capacity(conn: Conn, capacity: Mapping[PoolKey, int]) -> None:
+    """Set every pool's device count (pools not listed have none), all rows locked in order."""
+    keys = sorted(capacity)
+    conn.execute("SELECT 1 FROM pools ORDER BY site, pool_index FOR UPDATE")
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO pools (site, pool_index, capacity) VALUES (%s, %s, %s) "
+            "ON CONFLICT (site, pool_index) DO UPDATE "
+            "SET capacity = excluded.capacity, listed = true",
+            [(site, index, int(capacity[site, index])) for site, index in keys],
+        )
+    # a pool gone from the topology keeps its row while reservations hold it
+    conn.execute(
+        "UPDATE pools SET capacity = 0, listed = false WHERE (site, pool_index) "
+        "NOT IN (SELECT * FROM unnest(%s::text[], %s::integer[]))",
+        ([k[0] for k in keys], [k[1] for k in keys]),
+    )
+    conn.execute("DELETE FROM pools WHERE NOT listed AND used = 0")
+    conn.execute(f"NOTIFY {EVENTS_CHANNEL}")  # replicas refresh their free counts
+
+
+def write_site_state(conn: Conn, state: SiteState) -> None:
+    """Keep a site's change, set every pool's count, and tell every replica (new version)."""
+    write_capacity(conn, state.capacity)
+    conn.execute(
+        "INSERT INTO site_changes (site, change) VALUES (%s, %s) "
+        "ON CONFLICT (site) DO UPDATE SET change = excluded.change",
+        (state.site, Jsonb(dict(state.change))),
+    )
+    bump_topology(conn)
+
+
 def move_and_evict(
-    conn: Conn, moves: Sequence[Move], evictions: Sequence[str], why: Mapping[str, str]
+    conn: Conn,
+    moves: Sequence[Move],
+    evictions: Sequence[str],
+    site_state: SiteState | None,
+    why: Mapping[str, str],
 ) -> list[Held]:
     """Move and evict active reservations inside the caller's transaction; returns them.
 
-    CapacityError if a destination would be overbooked, NotFoundError if one has ended.
+    With `site_state`, the site's change and every pool's count are written first and the
+    site's own pools are checked too. CapacityError if a checked pool would be over its
+    count, NotFoundError if a reservation has ended.
     """
     ids = [m.reservation_id for m in moves] + list(evictions)
     now = time.time()
@@ -184,8 +247,12 @@ def move_and_evict(
     for rid in ids:
         if rid not in before or before[rid].state is not ReservationState.ACTIVE:
             raise NotFoundError(f"reservation {rid} is not active")
+    own: set[PoolKey] = set()
+    if site_state is not None:
+        write_site_state(conn, site_state)
+        own = {k for k in site_state.capacity if k[0] == site_state.site}
     targets = {(m.site, m.pool_index) for m in moves}
-    pools = lock_pools(conn, targets | {h.pool for h in before.values()})
+    pools = lock_pools(conn, targets | own | {h.pool for h in before.values()})
     history: list[tuple[object, ...]] = []
     for rid in ids:
         held = before[rid]
@@ -211,6 +278,9 @@ def move_and_evict(
             "WHERE reservation_id = ANY(%s)",
             (now, list(evictions)),
         )
+    for key in sorted(own):
+        if pools[key].used > pools[key].capacity:
+            raise CapacityError(over_message(key, 0, pools[key]))
     write_use(conn, pools, history)
     after = {h.reservation_id: h for h in select(conn, ids)}
     outbox(

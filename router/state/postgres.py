@@ -24,13 +24,22 @@ from typing import Any
 
 from psycopg.types.json import Jsonb
 
-from router.errors import CapacityError, FieldProblem, InvalidInputError, NotFoundError
+from router.errors import (
+    CapacityError,
+    DeadlineExceededError,
+    FieldProblem,
+    InvalidInputError,
+    NotFoundError,
+    RouterError,
+)
 from router.model.topology import Topology, parse_topology
-from router.state.ledger import Commit, Move, PoolKey, ReservationState
-from router.state.ledger import Reservation as Held
+from router.place.filters import PoolKey
+from router.state.ledger import Commit, Move, RequestKey, ReservationState, SiteState
+from router.state.ledger import HeldReservation as Held
 from router.state.pg_follow import EventRow, Follower
 from router.state.pg_rows import (
     COLUMNS,
+    SELECTED,
     Conn,
     Event,
     as_stored,
@@ -40,20 +49,22 @@ from router.state.pg_rows import (
     select_for_update,
     stored_event,
 )
-from router.state.pg_schema import EVENTS_CHANNEL, migrate, open_pool, run
+from router.state.pg_schema import migrate, open_pool, run
 from router.state.pg_topology import topology_document
 from router.state.pg_writes import (
     PoolCount,
     bump_topology,
     claim,
     end_reservations,
+    first_answer,
     fitting,
     history_row,
     lock_pools,
     move_and_evict,
     outbox,
-    stored_answer,
+    request_key,
     stored_answers,
+    write_capacity,
     write_use,
 )
 from router.state.shared import StoredEvent
@@ -90,26 +101,10 @@ class PostgresLedger:
         ]
         if bad:
             raise InvalidInputError(bad)
-        keys = sorted(capacity)
 
         def work(conn: Conn) -> None:
             with conn.transaction():
-                conn.execute("SELECT 1 FROM pools ORDER BY site, pool_index FOR UPDATE")
-                with conn.cursor() as cur:
-                    cur.executemany(
-                        "INSERT INTO pools (site, pool_index, capacity) VALUES (%s, %s, %s) "
-                        "ON CONFLICT (site, pool_index) DO UPDATE "
-                        "SET capacity = excluded.capacity, listed = true",
-                        [(site, index, int(capacity[site, index])) for site, index in keys],
-                    )
-                # a pool gone from the topology keeps its row while reservations hold it
-                conn.execute(
-                    "UPDATE pools SET capacity = 0, listed = false WHERE (site, pool_index) "
-                    "NOT IN (SELECT * FROM unnest(%s::text[], %s::integer[]))",
-                    ([k[0] for k in keys], [k[1] for k in keys]),
-                )
-                conn.execute("DELETE FROM pools WHERE NOT listed AND used = 0")
-                conn.execute(f"NOTIFY {EVENTS_CHANNEL}")
+                write_capacity(conn, capacity)
 
         run(self._pool, work)
         self.refresh()
@@ -150,69 +145,81 @@ class PostgresLedger:
 
     # --- idempotency ----------------------------------------------------------------
 
-    def answer(self, request_id: str) -> bytes | None:
-        """The first answer stored for request_id, if any."""
-        if not request_id:
+    def answer(self, request: RequestKey | None) -> bytes | None:
+        """The first answer stored for the request, if any (InvalidInputError if the same
+        method and request_id came with another body)."""
+        key = request_key(request)
+        if not key:
             return None
-        return run(self._pool, lambda conn: stored_answer(conn, request_id))
-
-    def remember(self, request_id: str, answer: bytes) -> bytes:
-        """Store an answer that reserved nothing; returns the first answer for request_id."""
-        if not request_id:
-            return answer
-        result = self.commit_batch([Commit((), request_id, answer)])[0]
-        assert isinstance(result, bytes)  # reserving nothing cannot overbook
-        return result
+        stored = run(self._pool, lambda conn: stored_answers(conn, [key]))
+        return first_answer(stored.get(key), request)
 
     # --- reservations ---------------------------------------------------------------
 
     def reserve(
-        self, reservations: Sequence[Held], *, request_id: str = "", answer: bytes = b""
+        self,
+        reservations: Sequence[Held],
+        *,
+        request: RequestKey | None = None,
+        answer: bytes = b"",
     ) -> bytes:
-        """Commit every reservation or none; store `answer` under request_id.
+        """Commit every reservation or none; store `answer` under the request.
 
-        Returns the answer now stored for request_id (the first one, if the request
-        committed before: then nothing new is reserved). CapacityError if a pool is full.
+        Returns the answer now stored for the request (the first one, if it committed
+        before: then nothing new is reserved). CapacityError if a pool is full.
         """
-        result = self.commit_batch([Commit(tuple(reservations), request_id, answer)])[0]
-        if isinstance(result, CapacityError):
+        result = self.commit_batch([Commit(tuple(reservations), request, answer)])[0]
+        if isinstance(result, RouterError):
             raise result
         return result
 
-    def commit_batch(self, commits: Sequence[Commit]) -> list[bytes | CapacityError]:
+    def commit_batch(self, commits: Sequence[Commit]) -> list[bytes | RouterError]:
         """Many independent commits in one transaction (group commit); one result each.
 
         The pools of all of them are locked first, in order, and each commit is checked
-        on the locked counts in turn; the request_ids of those that fit are claimed in one
-        statement (a request another replica answered first keeps its first answer), and
-        the writes go out in one pipeline: three round trips for the whole batch.
+        on the locked counts in turn; the requests of those that fit are claimed in one
+        statement (a request another replica answered first keeps its first answer; the
+        same id with another body is InvalidInputError); each caller's `wanted` is asked
+        last; the writes go out in one pipeline: three round trips for the whole batch.
         """
         now = time.time()
+        keys = [request_key(c.request) for c in commits]
 
-        def work(conn: Conn) -> tuple[list[bytes | CapacityError], dict[PoolKey, PoolCount]]:
+        def work(conn: Conn) -> tuple[list[bytes | RouterError], dict[PoolKey, PoolCount]]:
             with conn.transaction():
                 pools = lock_pools(conn, {r.pool for c in commits for r in c.reservations})
-                fits, over = fitting(pools, commits)
-                claimed = claim(conn, [commits[i] for i in fits if commits[i].request_id], now)
-                won = {
-                    i for i in fits if not commits[i].request_id or commits[i].request_id in claimed
-                }
-                stored = stored_answers(
-                    conn, {c.request_id for i, c in enumerate(commits) if i not in won}
-                )
-                results: list[bytes | CapacityError] = []
+                fits, over = fitting(pools, commits, keys)
+                claimed = claim(conn, [(keys[i], commits[i]) for i in fits if keys[i]], now)
+                won = [i for i in fits if not keys[i] or keys[i] in claimed]
+                late = {i for i in won if not _still_wanted(commits[i])}
+                if late:  # the caller gave up: reserve nothing and keep no answer for it
+                    conn.execute(
+                        "DELETE FROM requests WHERE request_id = ANY(%s)",
+                        ([keys[i] for i in late if keys[i]],),
+                    )
+                done = set(won) - late
+                stored = stored_answers(conn, {k for i, k in enumerate(keys) if i not in done})
+                results: list[bytes | RouterError] = []
                 placed: list[tuple[Held, str]] = []
                 history: list[tuple[object, ...]] = []
                 for i, commit in enumerate(commits):
-                    if i not in won:
-                        first = stored.get(commit.request_id)
+                    if i in late:
+                        results.append(DeadlineExceededError(LATE))
+                        continue
+                    if i not in done:
+                        try:
+                            first = first_answer(stored.get(keys[i]), commit.request)
+                        except InvalidInputError as exc:
+                            results.append(exc)
+                            continue
                         why = over.get(i, "the pool filled up within the same commit")
                         results.append(first if first is not None else CapacityError(why))
                         continue
+                    request_id = commit.request.request_id if commit.request else ""
                     for r in commit.reservations:
                         pool = pools[r.pool]
                         pool.used += r.count
-                        placed.append((r, commit.request_id or r.request_id))
+                        placed.append((r, request_id or r.request_id))
                         history.append(history_row(now, "placed", r, r.pool, r.count, pool))
                     results.append(commit.answer)
                 if placed:
@@ -239,22 +246,27 @@ class PostgresLedger:
         self,
         moves: Sequence[Move],
         evictions: Sequence[str],
+        site_state: SiteState | None = None,
         *,
         reasons: Mapping[str, str] | None = None,
     ) -> list[Held]:
         """Atomically move and evict active reservations; returns them as they are now.
 
-        Capacity is checked on every destination pool; `reasons` (by reservation id) go
-        with the events into the outbox.
+        With `site_state` the site's change and every pool's count commit in the same
+        transaction (and every replica learns it: a new topology version). Capacity is
+        checked on every destination and on the changed site's pools; `reasons` (by
+        reservation id) go with the events into the outbox.
         """
         ids = [m.reservation_id for m in moves] + list(evictions)
         if len(set(ids)) != len(ids):
-            raise ValueError("a reservation can be moved or evicted only once per change")
+            raise InvalidInputError(
+                [FieldProblem("moves", "a reservation can be moved or evicted only once")]
+            )
         why = dict(reasons or {})
 
         def work(conn: Conn) -> list[Held]:
             with conn.transaction():
-                return move_and_evict(conn, moves, evictions, why)
+                return move_and_evict(conn, moves, evictions, site_state, why)
 
         try:
             result = run(self._pool, work)
@@ -294,16 +306,27 @@ class PostgresLedger:
             raise NotFoundError(f"no reservation {reservation_id!r}")
         return found[0]
 
-    def reservations(self, *, site: str | None = None, include_ended: bool = False) -> list[Held]:
-        """Reservations, oldest first, optionally of one site and including ended ones."""
-        where = ["true"]
-        args: list[object] = []
+    def reservations(
+        self,
+        *,
+        site: str | None = None,
+        include_ended: bool = False,
+        after_seq: int = 0,
+        limit: int | None = None,
+    ) -> list[Held]:
+        """Reservations in ledger order (oldest first), optionally of one site, including
+        ended ones, after a seq and at most `limit` of them."""
+        where = ["seq > %s"]
+        args: list[object] = [after_seq]
         if not include_ended:
             where.append("state = 'active'")
         if site is not None:
             where.append("site = %s")
             args.append(site)
-        sql = f"SELECT {COLUMNS} FROM reservations WHERE {' AND '.join(where)} ORDER BY seq"
+        sql = f"SELECT {SELECTED} FROM reservations WHERE {' AND '.join(where)} ORDER BY seq"
+        if limit is not None:
+            sql += " LIMIT %s"
+            args.append(limit)
         return [held_of(row) for row in self._fetch(sql, args)]
 
     def forget_answers(self, before_unix_s: float) -> int:
@@ -322,20 +345,6 @@ class PostgresLedger:
         return run(self._pool, work)
 
     # --- topology and site changes (shared by every replica) ----------------------------
-
-    def save_site_change(self, site: str, change: Mapping[str, Any]) -> None:
-        """Keep a site's run-time changes and tell every replica (a new topology version)."""
-
-        def work(conn: Conn) -> None:
-            with conn.transaction():
-                conn.execute(
-                    "INSERT INTO site_changes (site, change) VALUES (%s, %s) "
-                    "ON CONFLICT (site) DO UPDATE SET change = excluded.change",
-                    (site, Jsonb(dict(change))),
-                )
-                bump_topology(conn)
-
-        run(self._pool, work)
 
     def site_changes(self) -> dict[str, dict[str, Any]]:
         """Every site's kept run-time changes."""
@@ -437,3 +446,11 @@ class PostgresLedger:
             for key, pool in pools.items():
                 self._used[key] = pool.used
             self._free = None
+
+
+LATE = "the caller's deadline passed before the commit"
+
+
+def _still_wanted(commit: Commit) -> bool:
+    """The caller's deadline, asked inside the transaction just before the commit."""
+    return commit.wanted is None or commit.wanted()

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from router.model.topology import Topology
-from router.state.ledger import Reservation as Held
+from router.results import PlacementEvent
+from router.state.events import EventHub
+from router.state.ledger import HeldReservation as Held
 
 
 @dataclass(frozen=True)
@@ -56,3 +58,16 @@ class SharedLedger(Protocol):
         """From now on, call `on_events` with every replica's events in commit order and
         `on_topology` whenever the stored topology or a site change is new."""
         ...
+
+
+class FollowedHub(EventHub):
+    """The engine's events on a shared ledger: the outbox carries them, written in the
+    committing transaction, so `publish` sends nothing; the follower `deliver`s every
+    replica's events, this one's included, in commit order."""
+
+    def publish(self, events: Sequence[PlacementEvent]) -> None:
+        """Nothing: this replica's events reach its listeners through the outbox too."""
+
+    def deliver(self, events: Sequence[PlacementEvent]) -> None:
+        """Hand events read from the outbox to every listener, in order."""
+        super().publish(events)

@@ -9,7 +9,7 @@ from typing import Any
 
 from router.errors import FieldProblem, InvalidInputError, NotFoundError
 from router.model.topology import SITE_STATUSES, Pool, Site, Topology
-from router.state.ledger import Reservation as Held
+from router.state.ledger import HeldReservation
 
 
 @dataclass(frozen=True)
@@ -126,11 +126,11 @@ def restored(topology: Topology, kept: Mapping[str, Mapping[str, Any]]) -> Topol
     return replace(topology, sites=sites) if kept else topology
 
 
-def displaced(site: Site, held: Sequence[Held]) -> list[Held]:
+def displaced(site: Site, held: Sequence[HeldReservation]) -> list[HeldReservation]:
     """Reservations that must leave: all on a down site, else the fewest per shrunk pool."""
     if site.status == "down":
         return list(held)
-    out: list[Held] = []
+    out: list[HeldReservation] = []
     for index, pool in enumerate(site.pools):
         here = sorted(
             (h for h in held if h.pool_index == index), key=lambda h: (-h.count, h.created_unix_s)

@@ -9,20 +9,15 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
 
 import psycopg
 
-from router.errors import FieldProblem, InvalidInputError, NotFoundError
-from router.state.ledger import Audit, Ledger, PoolKey, SqliteLedger
+from router.errors import FieldProblem, InvalidInputError
+from router.state.audit import Audit, audit, replay
+from router.state.ledger import Ledger
 from router.state.pg_schema import is_postgres_url, redacted
 from router.state.postgres import PostgresLedger
-
-
-class _Rows(Protocol):
-    """What audit needs of a DB-API connection (sqlite3 and psycopg both have it)."""
-
-    def execute(self, sql: Any) -> Any: ...
+from router.state.sqlite import SqliteLedger
 
 
 def open_ledger(state: str) -> Ledger:
@@ -43,49 +38,7 @@ def audit_state(state: str) -> Audit:
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             conn.read_only = True
             return replay(conn)
-    if not Path(state).is_file():
-        raise NotFoundError(f"no state file {state}")
-    db = sqlite3.connect(state)
-    try:
-        return replay(db)
-    finally:
-        db.close()
-
-
-def replay(db: _Rows) -> Audit:
-    """Every grant must leave its pool at or under the capacity it had at that moment; the
-    running sums must match each history row and, at the end, the active reservations."""
-    running: dict[PoolKey, int] = {}
-    overbooked: list[str] = []
-    mismatched: list[str] = []
-    rows = db.execute(
-        "SELECT seq, event, reservation_id, site, pool_index, delta, used_after, capacity "
-        "FROM history ORDER BY seq"
-    ).fetchall()
-    for seq, event, rid, site, index, delta, used_after, capacity in rows:
-        key = (str(site), int(index))
-        running[key] = running.get(key, 0) + int(delta)
-        if running[key] != int(used_after):
-            mismatched.append(f"#{seq} {site}/{index}: replayed {running[key]}, row {used_after}")
-        if int(delta) > 0 and running[key] > int(capacity):
-            overbooked.append(
-                f"#{seq} {event} {rid}: {site}/{index} at {running[key]} of {capacity}"
-            )
-    held = {
-        (str(site), int(index)): int(total)
-        for site, index, total in db.execute(
-            "SELECT site, pool_index, SUM(count) FROM reservations WHERE state = 'active' "
-            "GROUP BY site, pool_index"
-        ).fetchall()
-    }
-    for key in sorted(set(held) | {k for k, v in running.items() if v}):
-        if held.get(key, 0) != running.get(key, 0):
-            mismatched.append(
-                f"{key[0]}/{key[1]}: history sums to {running.get(key, 0)}, "
-                f"active reservations hold {held.get(key, 0)}"
-            )
-    (active,) = db.execute("SELECT COUNT(*) FROM reservations WHERE state = 'active'").fetchone()
-    return Audit(len(rows), overbooked, mismatched, int(active))
+    return audit(state)
 
 
 @dataclass(frozen=True)
@@ -128,7 +81,9 @@ def migrate(source: str, target: str, *, replace: bool = False) -> Migrated:
             "SELECT time_unix_s, event, reservation_id, site, pool_index, delta, used_after, "
             "capacity FROM history ORDER BY seq"
         ).fetchall()
-        requests = db.execute("SELECT request_id, answer, created_unix_s FROM requests").fetchall()
+        requests = db.execute(
+            "SELECT request_id, body_hash, answer, created_unix_s FROM requests"
+        ).fetchall()
         changes = db.execute("SELECT site, change FROM site_changes").fetchall()
         capacity = {(s, i): c for s, i, c in db.execute("SELECT * FROM pools")}
         used = {(s, i): u for s, i, u in db.execute("SELECT * FROM pool_use")}
@@ -169,8 +124,9 @@ def migrate(source: str, target: str, *, replace: bool = False) -> Migrated:
                 history,
             )
             cur.executemany(
-                "INSERT INTO requests (request_id, answer, created_unix_s) VALUES (%s, %s, %s)",
-                [(rid, bytes(answer), at) for rid, answer, at in requests],
+                "INSERT INTO requests (request_id, body_hash, answer, created_unix_s) "
+                "VALUES (%s, %s, %s, %s)",
+                [(rid, body, bytes(answer), at) for rid, body, answer, at in requests],
             )
             cur.executemany(
                 "INSERT INTO site_changes (site, change) VALUES (%s, %s::jsonb)", changes

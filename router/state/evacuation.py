@@ -1,4 +1,4 @@
-"""Room for displaced jobs that fit nowhere: move a few other jobs out of a pool they could use.
+"""Evacuation: room for displaced jobs that fit nowhere, by moving a few other jobs out.
 
 Used by site updates after the displaced jobs were planned on free capacity. For each
 job still unplaced (in the order given), candidate pools are tried cheapest first; in a
@@ -15,9 +15,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from router.model.jobs import Job
-from router.place.filters import Candidate
-from router.state.ledger import PoolKey
-from router.state.ledger import Reservation as Held
+from router.place.filters import Candidate, PoolKey
+from router.state.ledger import HeldReservation
 
 Ranked = Callable[[Job], Sequence[Candidate]]
 """A job's candidates ignoring free capacity, cheapest first."""
@@ -27,7 +26,7 @@ Ranked = Callable[[Job], Sequence[Candidate]]
 class Evacuation:
     """One job moved out of a pool to make room: the reservation, its job, where it goes."""
 
-    held: Held
+    held: HeldReservation
     job: Job
     to: Candidate
 
@@ -46,9 +45,9 @@ def key_of(candidate: Candidate) -> PoolKey:
     return (candidate.site.name, candidate.pool_index)
 
 
-def make_room(
+def evacuate_for(
     unplaced: Sequence[Job],
-    residents: Mapping[PoolKey, Sequence[tuple[Held, Job]]],
+    residents: Mapping[PoolKey, Sequence[tuple[HeldReservation, Job]]],
     free: Mapping[PoolKey, int],
     ranked: Ranked,
 ) -> list[Room]:
@@ -74,7 +73,7 @@ def make_room(
 def _evacuate(
     need: int,
     key: PoolKey,
-    here: Sequence[tuple[Held, Job]],
+    here: Sequence[tuple[HeldReservation, Job]],
     left: Mapping[PoolKey, int],
     ranked: Ranked,
 ) -> tuple[tuple[Evacuation, ...], dict[PoolKey, int]] | None:
