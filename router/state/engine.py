@@ -401,9 +401,11 @@ class Engine:
                     time_limit_s=time_limit_s,
                 )
                 notes = _reasons(decision, why)
-                now = self._ledger.relocate(
-                    decision.moves, list(decision.evictions), state, reasons=notes
-                )
+                moves, evictions = decision.moves, list(decision.evictions)
+                if self._shared is not None:  # its outbox keeps each event's reason
+                    now = self._shared.relocate(moves, evictions, state, reasons=notes)
+                else:
+                    now = self._ledger.relocate(moves, evictions, state)
                 return notes, decision, now
 
             notes, decision, now = until_committed(

@@ -169,13 +169,8 @@ class Ledger(Protocol):
         moves: Sequence[Move],
         evictions: Sequence[str],
         site_state: SiteState | None = None,
-        *,
-        reasons: Mapping[str, str] | None = None,
     ) -> list[HeldReservation]:
         """Atomically move and evict active reservations; returns them as they are now.
-
-        `reasons` (by reservation id) go with the events where the ledger keeps them
-        (a shared ledger's outbox).
 
         With `site_state`, the same transaction also keeps the site's change and sets every
         pool's capacity, and then checks the site's own pools too: a change either commits

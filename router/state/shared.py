@@ -17,6 +17,7 @@ from router.model.topology import Topology
 from router.results import PlacementEvent
 from router.state.events import EventHub
 from router.state.ledger import HeldReservation as Held
+from router.state.ledger import Move, SiteState
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,18 @@ class SharedLedger(Protocol):
 
     def stored_topology(self) -> Topology | None:
         """The topology every replica serves (run-time site changes not applied)."""
+        ...
+
+    def relocate(
+        self,
+        moves: Sequence[Move],
+        evictions: Sequence[str],
+        site_state: SiteState | None = None,
+        *,
+        reasons: Mapping[str, str] | None = None,
+    ) -> list[Held]:
+        """`Ledger.relocate`, with the reason of each move and eviction (by reservation id)
+        written to the outbox with its event."""
         ...
 
     def site_lock(self, site: str) -> AbstractContextManager[None]:

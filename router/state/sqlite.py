@@ -217,15 +217,12 @@ class SqliteLedger:
         moves: Sequence[Move],
         evictions: Sequence[str],
         site_state: SiteState | None = None,
-        *,
-        reasons: Mapping[str, str] | None = None,
     ) -> list[HeldReservation]:
         """Atomically move and evict active reservations; returns them as they are now.
 
-        `reasons` are not kept (the engine publishes this node's events). Capacity is
-        checked on every destination pool, and with `site_state` (kept and applied in the
-        same transaction) on the changed site's pools too. Without it, a pool that stays
-        overbooked after the change is the caller's to resolve.
+        Capacity is checked on every destination pool, and with `site_state` (kept and
+        applied in the same transaction) on the changed site's pools too. Without it, a
+        pool that stays overbooked after the change is the caller's to resolve.
         """
         ids = [m.reservation_id for m in moves] + list(evictions)
         if len(set(ids)) != len(ids):
