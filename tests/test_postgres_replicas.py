@@ -98,16 +98,16 @@ def test_three_replicas_under_load_and_a_sigkill(replicas: list[ServeProcess], p
     with client(addresses[1]) as c:
         held_there = [r.reservation_id for r in c.list_reservations(site="zhongwei")]
         result = c.update_site("zhongwei", status="down", timeout_s=60)
+        answered = time.monotonic()
     assert held_there, "nothing was on zhongwei to re-place"
     assert sorted(e.reservation.reservation_id for e in [*result.moved, *result.evicted]) == sorted(
         held_there
     )
-    deadline = time.monotonic() + 1.0
-    for address in addresses:
+    for address in addresses:  # each replica's GetTopology, within a second of the answer
         with client(address) as c:
             while c.get_topology().topology.sites["zhongwei"].status != "down":
-                assert time.monotonic() < deadline, f"{address} still shows zhongwei up"
-                time.sleep(0.05)
+                assert time.monotonic() < answered + 1.0, f"{address} still shows zhongwei up"
+                time.sleep(0.02)
             assert c.list_reservations(site="zhongwei") == []
     with psycopg.connect(pg_url) as conn:
         (moves,) = conn.execute(
