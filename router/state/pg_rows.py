@@ -1,4 +1,9 @@
-"""Reservations and outbox events as the PostgreSQL ledger's rows (and back)."""
+"""Reservations and outbox events as the PostgreSQL ledger's rows (and back).
+
+The reservation columns and their conversions are SQLite's (router.state.sqlite_rows):
+`spec` and `details` go in as JSON text cast to jsonb and come back as text, so one
+pair of functions serves both ledgers.
+"""
 
 from __future__ import annotations
 
@@ -7,20 +12,20 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import psycopg
-from psycopg.types.json import Jsonb
 
 from router.state.ledger import HeldReservation as Held
 from router.state.ledger import ReservationState
 from router.state.shared import StoredEvent
+from router.state.sqlite_rows import COLUMNS, record_of
 
 Conn = psycopg.Connection[tuple[Any, ...]]
-COLUMNS = (
-    "reservation_id, job, site, pool_index, count, spec, details, state, request_id, "
-    "created_unix_s, ended_unix_s, expires_unix_s"
+SELECTED = COLUMNS.replace("spec, details", "spec::text, details::text") + ", seq"
+"""What reads select: the columns record_of expects (JSON as text, then seq)."""
+INSERT = (
+    f"INSERT INTO reservations ({COLUMNS}) VALUES "
+    "(%s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s, %s)"
 )
-SELECTED = COLUMNS + ", seq"
-"""What reads select: the inserted columns and the ledger's order."""
-ACTIVE = ReservationState.ACTIVE.value
+"""Takes router.state.sqlite_rows.row_of values."""
 
 
 @dataclass(frozen=True)
@@ -33,38 +38,15 @@ class Event:
     reason: str = ""
 
 
-def select(conn: Conn, ids: Sequence[str]) -> list[Held]:
+def select(conn: Conn, ids: Sequence[str], *, for_update: bool = False) -> list[Held]:
+    """These reservations (those that exist), in ledger order; with `for_update` their
+    rows are locked, in id order."""
+    order = "reservation_id FOR UPDATE" if for_update else "seq"
     rows = conn.execute(
-        f"SELECT {SELECTED} FROM reservations WHERE reservation_id = ANY(%s) ORDER BY seq",
+        f"SELECT {SELECTED} FROM reservations WHERE reservation_id = ANY(%s) ORDER BY {order}",
         (list(ids),),
     ).fetchall()
-    return [held_of(row) for row in rows]
-
-
-def select_for_update(conn: Conn, ids: Sequence[str]) -> list[Held]:
-    rows = conn.execute(
-        f"SELECT {SELECTED} FROM reservations WHERE reservation_id = ANY(%s) "
-        "ORDER BY reservation_id FOR UPDATE",
-        (list(ids),),
-    ).fetchall()
-    return [held_of(row) for row in rows]
-
-
-def reservation_row(r: Held, request_id: str, now: float) -> tuple[object, ...]:
-    return (
-        r.reservation_id,
-        r.job,
-        r.site,
-        r.pool_index,
-        r.count,
-        Jsonb(dict(r.spec)),
-        Jsonb(dict(r.details)),
-        ACTIVE,
-        request_id,
-        now,
-        None,
-        r.expires_unix_s,
-    )
+    return [record_of(row) for row in rows]
 
 
 def as_stored(r: Held, request_id: str, now: float) -> Held:
@@ -78,37 +60,20 @@ def as_stored(r: Held, request_id: str, now: float) -> Held:
     )
 
 
-def held_of(row: Sequence[Any]) -> Held:
-    """A reservation from its row: the columns of SELECTED (COLUMNS, then maybe seq)."""
-    rid, job, site, index, count, spec, details, state, request_id, created, ended, expires = row[
-        :12
-    ]
-    return Held(
-        reservation_id=str(rid),
-        job=str(job),
-        site=str(site),
-        pool_index=int(index),
-        count=int(count),
-        spec=dict(spec),
-        details=dict(details),
-        state=ReservationState(state),
-        request_id=str(request_id),
-        created_unix_s=float(created),
-        ended_unix_s=None if ended is None else float(ended),
-        expires_unix_s=None if expires is None else float(expires),
-        seq=int(row[12]) if len(row) > 12 else 0,  # 0 until the row is read back
-    )
-
-
-def record_of(h: Held) -> dict[str, Any]:
-    """A reservation as plain JSON values (an outbox payload)."""
-    return {**asdict(h), "state": h.state.value}
+def payload_of(event: Event) -> dict[str, Any]:
+    """An event as the outbox keeps it (plain JSON values)."""
+    return {
+        "kind": event.kind,
+        "reservation": {**asdict(event.reservation), "state": event.reservation.state.value},
+        "previous": None if event.previous is None else dict(event.previous),
+        "reason": event.reason,
+    }
 
 
 def stored_event(seq: int, time_unix_s: float, payload: Mapping[str, Any]) -> StoredEvent:
     """An outbox row as the engine receives it."""
-    record = payload["reservation"]
-    held = held_of([record[name.strip()] for name in SELECTED.split(",")])
+    record = dict(payload["reservation"])
+    held = Held(**{**record, "state": ReservationState(record["state"])})
     previous = payload.get("previous")
     return StoredEvent(
         seq, str(payload["kind"]), held, previous, str(payload.get("reason", "")), time_unix_s

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 
 from psycopg.types.json import Jsonb
 
-from router.errors import CapacityError, FieldProblem, InvalidInputError, NotFoundError
+from router.errors import CapacityError, NotFoundError
 from router.place.filters import PoolKey
 from router.state.ledger import Commit, Move, RequestKey, ReservationState, SiteState
 from router.state.ledger import HeldReservation as Held
-from router.state.pg_rows import Conn, Event, record_of, select, select_for_update
+from router.state.pg_rows import Conn, Event, payload_of, select
 from router.state.pg_schema import EVENTS_CHANNEL, OUTBOX_LOCK, TOPOLOGY_CHANNEL
+from router.state.sqlite_rows import stored_request_id
 
 
 @dataclass
@@ -59,8 +60,8 @@ def over_message(key: PoolKey, adding: int, pool: PoolCount | None) -> str:
 
 
 def request_key(request: RequestKey | None) -> str:
-    """Where a request's answer is stored: ids are scoped to their method ("" for none)."""
-    return f"{request.method}/{request.request_id}" if request and request.request_id else ""
+    """Where a request's answer is stored ("" for a request without an id)."""
+    return stored_request_id(request) if request and request.request_id else ""
 
 
 def fitting(
@@ -121,24 +122,6 @@ def stored_answers(conn: Conn, keys: Iterable[str]) -> dict[str, tuple[bytes, st
     return {str(key): (bytes(answer), str(body)) for key, answer, body in rows}
 
 
-def first_answer(stored: tuple[bytes, str] | None, request: RequestKey | None) -> bytes | None:
-    """The answer stored for a request; InvalidInputError if it was stored for another body."""
-    if stored is None or request is None:
-        return None
-    answer, body_hash = stored
-    if body_hash and body_hash != request.body_hash:
-        raise InvalidInputError(
-            [
-                FieldProblem(
-                    "request_id",
-                    f"{request.request_id!r} was used for a different {request.method} "
-                    "request; use a new request_id for a new request",
-                )
-            ]
-        )
-    return answer
-
-
 def history_row(
     now: float, event: str, held: Held, key: PoolKey, delta: int, pool: PoolCount
 ) -> tuple[object, ...]:
@@ -173,20 +156,7 @@ def outbox(conn: Conn, now: float, events: Sequence[Event]) -> None:
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO events (time_unix_s, payload) VALUES (%s, %s)",
-            [
-                (
-                    now,
-                    Jsonb(
-                        {
-                            "kind": e.kind,
-                            "reservation": record_of(e.reservation),
-                            "previous": None if e.previous is None else dict(e.previous),
-                            "reason": e.reason,
-                        }
-                    ),
-                )
-                for e in events
-            ],
+            [(now, Jsonb(payload_of(e))) for e in events],
         )
     conn.execute(f"NOTIFY {EVENTS_CHANNEL}")
 
@@ -243,7 +213,7 @@ def move_and_evict(
     """
     ids = [m.reservation_id for m in moves] + list(evictions)
     now = time.time()
-    before = {h.reservation_id: h for h in select_for_update(conn, ids)}
+    before = {h.reservation_id: h for h in select(conn, ids, for_update=True)}
     for rid in ids:
         if rid not in before or before[rid].state is not ReservationState.ACTIVE:
             raise NotFoundError(f"reservation {rid} is not active")

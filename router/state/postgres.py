@@ -38,15 +38,12 @@ from router.state.ledger import Commit, Move, RequestKey, ReservationState, Site
 from router.state.ledger import HeldReservation as Held
 from router.state.pg_follow import EventRow, Follower
 from router.state.pg_rows import (
-    COLUMNS,
+    INSERT,
     SELECTED,
     Conn,
     Event,
     as_stored,
-    held_of,
-    reservation_row,
     select,
-    select_for_update,
     stored_event,
 )
 from router.state.pg_schema import migrate, open_pool, run
@@ -56,7 +53,6 @@ from router.state.pg_writes import (
     bump_topology,
     claim,
     end_reservations,
-    first_answer,
     fitting,
     history_row,
     lock_pools,
@@ -68,6 +64,7 @@ from router.state.pg_writes import (
     write_use,
 )
 from router.state.shared import StoredEvent
+from router.state.sqlite_rows import first_answer, listing, record_of, row_of
 
 OUTBOX_KEEP_S = 3600.0
 """Outbox rows older than this are deleted (a watcher further behind has lost its stream)."""
@@ -149,7 +146,7 @@ class PostgresLedger:
         """The first answer stored for the request, if any (InvalidInputError if the same
         method and request_id came with another body)."""
         key = request_key(request)
-        if not key:
+        if request is None or not key:
             return None
         stored = run(self._pool, lambda conn: stored_answers(conn, [key]))
         return first_answer(stored.get(key), request)
@@ -208,7 +205,11 @@ class PostgresLedger:
                         continue
                     if i not in done:
                         try:
-                            first = first_answer(stored.get(keys[i]), commit.request)
+                            first = (
+                                first_answer(stored.get(keys[i]), commit.request)
+                                if commit.request
+                                else None
+                            )
                         except InvalidInputError as exc:
                             results.append(exc)
                             continue
@@ -224,11 +225,7 @@ class PostgresLedger:
                     results.append(commit.answer)
                 if placed:
                     with conn.pipeline(), conn.cursor() as cur:
-                        cur.executemany(
-                            f"INSERT INTO reservations ({COLUMNS}) VALUES "
-                            "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
-                            [reservation_row(r, rid, now) for r, rid in placed],
-                        )
+                        cur.executemany(INSERT, [row_of(r, rid, now) for r, rid in placed])
                         write_use(conn, pools, history)
                         events = [Event("placed", as_stored(r, rid, now)) for r, rid in placed]
                         outbox(conn, now, events)
@@ -280,12 +277,12 @@ class PostgresLedger:
         def work(conn: Conn) -> list[Held]:
             with conn.transaction():
                 rows = conn.execute(
-                    f"SELECT {COLUMNS} FROM reservations WHERE state = 'active' "
+                    f"SELECT {SELECTED} FROM reservations WHERE state = 'active' "
                     "AND expires_unix_s <= %s ORDER BY seq "
                     "FOR UPDATE SKIP LOCKED LIMIT %s",
                     (now_unix_s, EXPIRE_BATCH),
                 ).fetchall()
-                due = [held_of(row) for row in rows]
+                due = [record_of(row) for row in rows]
                 if not due:
                     return []
                 return end_reservations(conn, due, ReservationState.EXPIRED, "ttl passed")[0]
@@ -316,18 +313,15 @@ class PostgresLedger:
     ) -> list[Held]:
         """Reservations in ledger order (oldest first), optionally of one site, including
         ended ones, after a seq and at most `limit` of them."""
-        where = ["seq > %s"]
-        args: list[object] = [after_seq]
-        if not include_ended:
-            where.append("state = 'active'")
-        if site is not None:
-            where.append("site = %s")
-            args.append(site)
-        sql = f"SELECT {SELECTED} FROM reservations WHERE {' AND '.join(where)} ORDER BY seq"
-        if limit is not None:
-            sql += " LIMIT %s"
-            args.append(limit)
-        return [held_of(row) for row in self._fetch(sql, args)]
+        sql, args = listing(
+            SELECTED,
+            site=site,
+            include_ended=include_ended,
+            after_seq=after_seq,
+            limit=limit,
+            mark="%s",
+        )
+        return [record_of(row) for row in self._fetch(sql, args)]
 
     def forget_answers(self, before_unix_s: float) -> int:
         """Drop stored answers older than a time (and outbox rows past their keep time)."""
@@ -426,7 +420,7 @@ class PostgresLedger:
     def _end_one(self, reservation_id: str, state: ReservationState) -> Held:
         def work(conn: Conn) -> tuple[Held, dict[PoolKey, PoolCount]]:
             with conn.transaction():
-                found = select_for_update(conn, [reservation_id])
+                found = select(conn, [reservation_id], for_update=True)
                 if not found:
                     raise NotFoundError(f"no reservation {reservation_id!r}")
                 if found[0].state is not ReservationState.ACTIVE:

@@ -35,7 +35,15 @@ from router.state.ledger import (
     ReservationState,
     SiteState,
 )
-from router.state.sqlite_rows import COLUMNS, dump, record_of, row_of, stored_request_id
+from router.state.sqlite_rows import (
+    COLUMNS,
+    dump,
+    first_answer,
+    listing,
+    record_of,
+    row_of,
+    stored_request_id,
+)
 from router.state.sqlite_schema import migrate
 
 
@@ -308,18 +316,13 @@ class SqliteLedger:
     ) -> list[HeldReservation]:
         """Reservations in ledger order (oldest first), optionally of one site, including
         ended ones, after a seq and at most `limit` of them."""
-        where = ["seq > ?"]
-        args: list[object] = [after_seq]
-        if not include_ended:
-            where.append("state = ?")
-            args.append(ReservationState.ACTIVE.value)
-        if site is not None:
-            where.append("site = ?")
-            args.append(site)
-        sql = f"SELECT {COLUMNS}, seq FROM reservations WHERE {' AND '.join(where)} ORDER BY seq"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(limit)
+        sql, args = listing(
+            f"{COLUMNS}, seq",
+            site=site,
+            include_ended=include_ended,
+            after_seq=after_seq,
+            limit=limit,
+        )
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
         return [record_of(row) for row in rows]
@@ -363,19 +366,7 @@ class SqliteLedger:
             "SELECT answer, body_hash FROM requests WHERE request_id = ?",
             (stored_request_id(request),),
         ).fetchone()
-        if row is None:
-            return None
-        if row[1] and row[1] != request.body_hash:
-            raise InvalidInputError(
-                [
-                    FieldProblem(
-                        "request_id",
-                        f"{request.request_id!r} was used for a different {request.method} "
-                        "request; use a new request_id for a new request",
-                    )
-                ]
-            )
-        return bytes(row[0])
+        return first_answer(None if row is None else (bytes(row[0]), str(row[1])), request)
 
     def _get(self, reservation_id: str) -> HeldReservation:
         row = self._db.execute(
