@@ -48,7 +48,7 @@ from router.state.ledger import Commit, HeldReservation, Ledger, RequestKey, Sit
 from router.state.ranking import RankedCandidates
 from router.state.records import placement_details, pool_capacities, unique_names, view
 from router.state.retry import until_committed
-from router.state.shared import FollowedHub, SharedLedger, StoredEvent
+from router.state.shared import FollowedHub, SharedLedger
 from router.state.site_changes import SiteChange, changed_site, merged, restored
 from router.state.site_update import Replacement, plan_replacement
 from router.state.unheld import unheld
@@ -94,12 +94,12 @@ class Engine:
         self._clock = clock
         self._new_id = new_id
         self._update_lock = threading.Lock()
-        # a shared ledger's outbox carries every replica's events (the follower delivers)
-        self._events = EventHub() if self._shared is None else FollowedHub()
+        self._events = EventHub()
         self._ranked = RankedCandidates()
         ledger.set_capacity(pool_capacities(topology))
-        if self._shared is not None:
-            self._shared.follow(self._deliver, self._adopt)
+        if self._shared is not None:  # its outbox carries every replica's events
+            self._events = followed = FollowedHub()
+            self._shared.follow(followed.deliver, self._adopt)
 
     @property
     def topology(self) -> Topology:
@@ -116,26 +116,6 @@ class Engine:
     def listener_count(self) -> int:
         """How many listeners are subscribed (watch streams open)."""
         return self._events.listener_count
-
-    def _deliver(self, stored: Sequence[StoredEvent]) -> None:
-        """Events from the shared outbox (this and every other replica's), in commit order."""
-        assert isinstance(self._events, FollowedHub)
-        if not self._events.listener_count:
-            return
-        self._events.deliver(
-            [
-                PlacementEvent(
-                    s.kind,
-                    view(s.reservation),
-                    None
-                    if s.previous is None
-                    else view(replace(s.reservation, details=s.previous)).placement,
-                    s.reason,
-                    s.time_unix_s,
-                )
-                for s in stored
-            ]
-        )
 
     def _adopt(self, base: Topology) -> None:
         """Another replica changed the topology or a site: serve the same (nothing moves)."""
@@ -400,7 +380,7 @@ class Engine:
                     lambda job: self._ranked(job, changed, network),
                     time_limit_s=time_limit_s,
                 )
-                notes = _reasons(decision, why)
+                notes = decision.reasons(why)
                 moves, evictions = decision.moves, list(decision.evictions)
                 if self._shared is not None:  # its outbox keeps each event's reason
                     now = self._shared.relocate(moves, evictions, state, reasons=notes)
@@ -519,11 +499,3 @@ def _check_growth(jobs: Sequence[Job], scenarios: Sequence[Scenario]) -> None:
                         )
                     ]
                 )
-
-
-def _reasons(decision: Replacement, why: str) -> dict[str, str]:
-    """Why each moved or evicted reservation left (kept with the events)."""
-    notes = {m.reservation_id: why for m in decision.moves}
-    notes |= {rid: f"{why}; made room for {job}" for rid, job in decision.made_room_for.items()}
-    notes |= {rid: f"{why}; {reason}" for rid, reason in decision.evictions.items()}
-    return notes

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
 
 from router.model.topology import Topology
@@ -18,6 +18,7 @@ from router.results import PlacementEvent
 from router.state.events import EventHub
 from router.state.ledger import HeldReservation as Held
 from router.state.ledger import Move, SiteState
+from router.state.records import view
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,17 @@ class FollowedHub(EventHub):
     def publish(self, events: Sequence[PlacementEvent]) -> None:
         """Nothing: this replica's events reach its listeners through the outbox too."""
 
-    def deliver(self, events: Sequence[PlacementEvent]) -> None:
+    def deliver(self, stored: Sequence[StoredEvent]) -> None:
         """Hand events read from the outbox to every listener, in order."""
-        super().publish(events)
+        if self.listener_count:
+            super().publish([placement_event(s) for s in stored])
+
+
+def placement_event(stored: StoredEvent) -> PlacementEvent:
+    """An outbox event as the service streams it."""
+    previous = None
+    if stored.previous is not None:
+        previous = view(replace(stored.reservation, details=stored.previous)).placement
+    return PlacementEvent(
+        stored.kind, view(stored.reservation), previous, stored.reason, stored.time_unix_s
+    )
