@@ -17,11 +17,15 @@ class FieldProblem:
     message: str
     file: str | None = None
     line: int | None = None
+    column: int | None = None
 
     def __str__(self) -> str:
         where = ""
         if self.file is not None:
-            where = f"{self.file}:{self.line}: " if self.line is not None else f"{self.file}: "
+            where = f"{self.file}: "
+            if self.line is not None:
+                column = f":{self.column}" if self.column is not None else ""
+                where = f"{self.file}:{self.line}{column}: "
         field = f"{self.path}: " if self.path else ""
         return f"{where}{field}{self.message}"
 

@@ -120,6 +120,8 @@ def plan_jobs(
         lower_bound_cny=solution.cost_bound / MILLI,
         solver_status=solution.status,
         solver_seconds=solution.seconds,
+        baseline_jobs=len(baseline),
+        baseline_shared_cost_cny=sum(baseline[n].cost_cny for n in both),
         baseline=list(baseline.values()),
     )
 

@@ -58,7 +58,25 @@ class Plan:
     lower_bound_cny: float
     solver_status: str
     solver_seconds: float
+    baseline_jobs: int
+    """Jobs the baseline places: a cheaper baseline that places fewer jobs is not cheaper."""
+    baseline_shared_cost_cny: float
+    """The baseline's cost of the jobs both it and the plan place (what savings compare to)."""
     baseline: list[Placement] = field(default_factory=list)
+
+    @property
+    def shared_jobs(self) -> int:
+        """Jobs both the plan and the baseline place."""
+        return len(self.placements) - self.unlocked_jobs
+
+    @property
+    def savings_share(self) -> float:
+        """Savings as a share of the baseline's cost on the jobs both place (0 when none)."""
+        return (
+            self.savings_cny / self.baseline_shared_cost_cny
+            if self.baseline_shared_cost_cny
+            else 0.0
+        )
 
 
 def placement_to_dict(placement: Placement) -> dict[str, Any]:
@@ -77,6 +95,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         ],
         "total_cost_cny": round(plan.total_cost_cny, 2),
         "baseline_cost_cny": round(plan.baseline_cost_cny, 2),
+        "baseline_jobs": plan.baseline_jobs,
+        "baseline_shared_cost_cny": round(plan.baseline_shared_cost_cny, 2),
         "savings_cny": round(plan.savings_cny, 2),
         "unlocked_jobs": plan.unlocked_jobs,
         "lower_bound_cny": round(plan.lower_bound_cny, 2),
@@ -162,6 +182,14 @@ class TopologyView:
 
     topology: Topology
     free: dict[tuple[str, int], int]
+
+    def held(self) -> dict[tuple[str, int], int]:
+        """Devices reservations hold per (site, pool index): what the pool can hand out
+        (nothing while its site is down) minus what is free."""
+        from router.state.records import pool_capacities  # records imports this module
+
+        usable = pool_capacities(self.topology)
+        return {key: max(0, count - self.free.get(key, 0)) for key, count in usable.items()}
 
 
 @dataclass(frozen=True)

@@ -283,3 +283,26 @@ def test_no_traceback_reaches_the_user(tmp_path: Path) -> None:
         'jobs[0].accelerators.count: must be a whole number >= 1 and <= 1000000, got "many"'
         in result.stderr
     )
+
+
+YAML_MISTAKES = [
+    # A key indented under a line that already has a value.
+    ("jobs:\n  - name: a\n    kind: training\n      origin: shanghai\n", 4, 13, "a `key:` where"),
+    # An entry's key indented less than its siblings.
+    ("jobs:\n  - name: a\n    kind: training\n   origin: shanghai\n", 4, 4, "indented differently"),
+    ("jobs:\n\t- name: a\n", 2, 1, "indent with spaces"),
+    ("jobs:\n  - name: 'a\n    kind: training\n", 2, 11, "a quote that is never closed"),
+    ("jobs:\n  - {name: a, kind: training\n", 2, 5, "not closed with `}`"),
+]
+
+
+@pytest.mark.parametrize(("text", "line", "column", "hint"), YAML_MISTAKES)
+def test_yaml_syntax_errors_give_line_column_and_hint(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, line: int, column: int, hint: str
+) -> None:
+    path = tmp_path / "jobs.yaml"
+    path.write_text(text)
+    assert main(["jobs", "validate", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}:{line}:{column}: invalid YAML: "), err
+    assert hint in err and err.count("\n") == 1

@@ -35,19 +35,19 @@ def westward(*args: str) -> list[str]:
 class Served:
     """A `westward serve` process and the structured log lines it has written."""
 
-    def __init__(self, state: Path) -> None:
+    def __init__(self, state: Path, *extra: str) -> None:
         self.process = subprocess.Popen(
             westward(
                 "serve", "--topology", str(MINI), "--listen", "127.0.0.1:0",
-                "--state", str(state), "--grace", "5",
+                "--state", str(state), "--grace", "5", *extra,
             ),
             cwd=REPO_ROOT,
             stderr=subprocess.PIPE,
             text=True,
         )  # fmt: skip
         self.logs: list[dict[str, Any]] = []
-        serving = self.wait_for("serving")
-        self.port = int(serving["port"])
+        self.serving = self.wait_for("serving")
+        self.port = int(self.serving["port"])
 
     def wait_for(self, msg: str, timeout_s: float = 20.0) -> dict[str, Any]:
         """Read log lines until one says `msg`; every line must be a JSON object."""

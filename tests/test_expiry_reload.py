@@ -297,7 +297,7 @@ def test_ledger_audit_command_reports_and_fails_on_problems(tmp_path: Path) -> N
     ok = subprocess.run(command, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.splitlines() == [
-        "1 changes replayed, 1 active reservations",
+        "1 change replayed, 1 active reservation",
         "ok: no pool was ever over its count; use matches the reservations",
     ]
     db = sqlite3.connect(state)
@@ -313,8 +313,15 @@ def test_ledger_audit_command_reports_and_fails_on_problems(tmp_path: Path) -> N
         [*command[:-1], str(tmp_path / "nope.sqlite")], cwd=REPO_ROOT, capture_output=True,
         text=True,
     )  # fmt: skip
-    assert missing.returncode == 1 and "no state file" in missing.stderr
-    assert "Traceback" not in missing.stderr
+    assert missing.returncode == 2, "a missing file is the user's mistake"
+    assert missing.stderr.startswith("error: --state: no state file")
+    not_state = tmp_path / "notes.txt"
+    not_state.write_text("not a database")
+    wrong = subprocess.run(
+        [*command[:-1], str(not_state)], cwd=REPO_ROOT, capture_output=True, text=True
+    )
+    assert wrong.returncode == 2 and "is not a westward state file" in wrong.stderr
+    assert "Traceback" not in missing.stderr + wrong.stderr
 
 
 def test_async_client_sends_ttl_and_reloads(server: BackgroundServer) -> None:

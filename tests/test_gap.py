@@ -112,7 +112,7 @@ def test_json_and_table_without_reference(tmp_path: Path) -> None:
         "seconds",
     }
     table = format_gap_table(results)
-    assert "tiny" in table and "1 instances: 1 proven optimal" in table
+    assert "tiny" in table and "1 instance: 1 proven optimal" in table
 
 
 @needs_shared

@@ -53,12 +53,14 @@ def test_node_client_places_routes_and_checks_health(server: BackgroundServer) -
     assert all(p["zone"] == "ZONE_WEST" for p in summary["placements"])
     assert summary["route"]["site"] == "zhongwei"
     assert summary["bad_request"] == "INVALID_ARGUMENT"
-    # The Python SDK sees exactly the reservations the Node client made.
+    made = [*summary["reservations"], summary["route"]["reservation_id"]]
+    assert summary["released"] == made, "the example releases every reservation it made"
+    # The Python SDK sees exactly the reservations the Node client made, all released.
     with RouterClient(f"127.0.0.1:{server.port}") as client:
-        held = {r.reservation_id: r.placement.job for r in client.list_reservations()}
-    assert set(held) == set(summary["reservations"]) | {summary["route"]["reservation_id"]}
-    assert held[summary["route"]["reservation_id"]] == "node-route"
-    assert sorted(held.values()) == ["node-infer", "node-route", "node-train"]
+        assert client.list_reservations() == []
+        ended = client.list_reservations(include_ended=True)
+    assert {r.reservation_id: r.state for r in ended} == dict.fromkeys(made, "released")
+    assert sorted(r.placement.job for r in ended) == ["node-infer", "node-route", "node-train"]
 
 
 def _buf_curl(port: int, method: str, data: str | None = None) -> subprocess.CompletedProcess[str]:

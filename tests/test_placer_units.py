@@ -84,7 +84,7 @@ def test_explanations_name_each_reason(mini: Topology) -> None:
     )
     result = route_job(mini, job)
     assert isinstance(result, Unplaced)
-    assert result.reason == "0/2 sites fit: 1 no CANN pool, 1 outside zones east"
+    assert result.reason == "0/2 sites fit: 1 no CANN pool, 1 outside zone east"
 
 
 def test_inference_only_parts_take_no_training(mini: Topology) -> None:

@@ -10,7 +10,7 @@ import pytest
 
 from router.cli.main import main
 from router.model.authoring import estimate_latency_ms, great_circle_km, latency_matrix
-from router.model.topology import default_topology, load_topology
+from router.model.topology import Topology, default_topology, load_topology
 from router.place.network import Network
 from tests.conftest import MINI, ROOT
 
@@ -75,6 +75,40 @@ def test_init_writes_a_valid_commented_starter(
     assert "already exists" in capsys.readouterr().err
     assert main(["topology", "init"]) == 0
     assert capsys.readouterr().out == text
+
+
+def test_starter_without_latencies_fails_only_with_the_hint_it_announces(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["topology", "init"]) == 0
+    text = capsys.readouterr().out
+    assert "fill-latencies" in text, "the template announces how to leave latencies out"
+    bare = tmp_path / "bare.yaml"
+    bare.write_text(re.sub(r", latency_ms: [\d.]+", "", text))
+    links = len(load_topology_text(text).links)
+
+    assert main(["topology", "validate", str(bare)]) == 2
+    errors = capsys.readouterr().err.splitlines()
+    assert len(errors) == links
+    for i, line in enumerate(errors):
+        assert re.fullmatch(
+            rf"error: {re.escape(str(bare))}:\d+: links\[{i}\]\.latency_ms: is required "
+            r"\(a number > 0\); or run `westward topology fill-latencies` on this file .*",
+            line,
+        ), line
+
+    filled = tmp_path / "filled.yaml"
+    assert main(["topology", "fill-latencies", str(bare), "--out", str(filled)]) == 0
+    assert f"estimated {links} link latencies" in capsys.readouterr().err
+    assert main(["topology", "validate", str(filled)]) == 0
+    assert f"{links} links" in capsys.readouterr().out
+
+
+def load_topology_text(text: str) -> Topology:
+    from router.model.sourcefile import parse_yaml
+    from router.model.topology import parse_topology
+
+    return parse_topology(parse_yaml(text, "starter").data)
 
 
 def test_estimate_formula() -> None:

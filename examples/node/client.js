@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// westward from Node.js: check health, place a batch, route one job, send a bad job.
+// westward from Node.js: check health, place a batch, route one job, send a bad job,
+// then release every reservation it made (a run leaves no devices held).
 //
 //   npm ci && node client.js 127.0.0.1:50051
 //
@@ -66,6 +67,14 @@ async function main() {
     badCode = grpc.status[error.code];
   }
 
+  const made = placed.reservations.map((r) => r.reservation_id);
+  if (routed.outcome === 'reservation') made.push(routed.reservation.reservation_id);
+  const released = [];
+  for (const id of made) {
+    const answer = await call(router, 'Release', { reservation_id: id });
+    released.push(answer.reservation.reservation_id);
+  }
+
   const summary = {
     health: checked.status,
     placements: placed.plan.placements.map((p) => ({ job: p.job, site: p.site, zone: p.zone, cost_cny: p.cost_cny })),
@@ -74,6 +83,7 @@ async function main() {
       ? { reservation_id: routed.reservation.reservation_id, site: routed.reservation.placement.site }
       : { unplaced: routed.unplaced.reason },
     bad_request: badCode,
+    released,
   };
   process.stdout.write(`${JSON.stringify(summary)}\n`);
   router.close();

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from router.errors import FieldProblem, InvalidInputError
 from router.report.tables import format_table
+from router.report.words import plural
 from router.solve.gapfile import gap_problem, load_gap
 from router.solve.solver import solve
 
@@ -145,7 +146,7 @@ def summarize(results: Sequence[GapResult]) -> str:
     known = [r for r in results if r.gap_pct is not None]
     at_best = sum(r.objective == r.best_known for r in known)
     worst = max((r.gap_pct for r in known if r.gap_pct is not None), default=None)
-    text = f"{len(results)} instances: {optimal} proven optimal"
+    text = f"{plural(len(results), 'instance')}: {optimal} proven optimal"
     if known:
         text += f", {at_best}/{len(known)} at best known, worst gap {worst:.3f}%"
     return text

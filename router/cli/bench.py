@@ -10,9 +10,18 @@ from pathlib import Path
 from typing import Any
 
 from router.cli import service as cli_service
-from router.cli.common import positive_float, positive_int, print_json, progress, topology_from
+from router.cli.common import (
+    add_time_limit_option,
+    positive_float,
+    positive_int,
+    print_json,
+    topology_from,
+    working,
+)
+from router.report.words import plural
 
 DEFAULT_LOAD = 0.8
+SYNTHETIC_TIME_LIMIT_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -42,7 +51,9 @@ def register(commands: Any) -> None:
     synthetic = bench_commands.add_parser(
         "synthetic", help="plan a generated job mix; report time, memory and gap to the bound"
     )
-    synthetic.add_argument("--jobs", type=positive_int, required=True, metavar="N")
+    synthetic.add_argument(
+        "--jobs", type=positive_int, required=True, metavar="N", help="jobs to generate"
+    )
     synthetic.add_argument(
         "--sites",
         type=positive_int,
@@ -57,24 +68,28 @@ def register(commands: Any) -> None:
         metavar="L",
         help="with --sites: devices asked / devices installed (default 0.8)",
     )
-    synthetic.add_argument("--seed", type=int, default=0, metavar="S")
-    synthetic.add_argument("--time-limit", type=positive_float, default=60.0, metavar="S")
-    synthetic.add_argument("--json", action="store_true")
+    synthetic.add_argument(
+        "--seed", type=int, default=0, metavar="S",
+        help="random seed: the same seed makes the same jobs and sites (default 0)",
+    )  # fmt: skip
+    add_time_limit_option(synthetic, default=SYNTHETIC_TIME_LIMIT_S)
+    synthetic.add_argument("--json", action="store_true", help="print one JSON object")
     synthetic.set_defaults(handler=_cmd_synthetic)
     gap = bench_commands.add_parser(
         "gap", help="solve OR-Library GAP files; compare with published optima"
     )
-    gap.add_argument("files", nargs="+", metavar="FILE")
     gap.add_argument(
-        "--time-limit", type=positive_float, default=10.0, metavar="S", help="per instance"
-    )
+        "files", nargs="+", metavar="FILE",
+        help="OR-Library GAP files (one instance, or a count line then several)",
+    )  # fmt: skip
+    add_time_limit_option(gap, per=" per instance")
     gap.add_argument(
         "--reference",
         metavar="F",
         help="reference.csv with best known values (default: ../shared/benchmarks/gap/"
         "reference.csv when it exists)",
     )
-    gap.add_argument("--json", action="store_true")
+    gap.add_argument("--json", action="store_true", help="print a JSON list, one per instance")
     gap.set_defaults(handler=_cmd_gap)
     cli_service.register_bench_route(bench_commands)
 
@@ -128,10 +143,13 @@ def run_synthetic(
 def _cmd_synthetic(args: argparse.Namespace) -> int:
     from router.report.tables import format_table
 
-    progress(f"generating and planning {args.jobs} jobs...")
-    result = run_synthetic(
-        args.jobs, args.sites, args.seed, args.time_limit, args.topology, args.load
-    )
+    with working(
+        f"generating and planning {plural(args.jobs, 'job')} "
+        f"(solver time limit {args.time_limit:g} s)"
+    ):
+        result = run_synthetic(
+            args.jobs, args.sites, args.seed, args.time_limit, args.topology, args.load
+        )
     if args.json:
         print_json(asdict(result))
         return 0
@@ -144,8 +162,9 @@ def _cmd_gap(args: argparse.Namespace) -> int:
     from router.bench.gap import format_gap_table, gap_results_to_json, run_gap
 
     reference = Path(args.reference) if args.reference else _default_reference()
-    progress(f"solving {len(args.files)} GAP file(s), {args.time_limit:g} s per instance...")
-    results = run_gap(args.files, args.time_limit, reference)
+    files = plural(len(args.files), "GAP file")
+    with working(f"solving {files}, at most {args.time_limit:g} s per instance"):
+        results = run_gap(args.files, args.time_limit, reference)
     if args.json:
         print_json(gap_results_to_json(results))
     else:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from router.errors import FieldProblem, InvalidInputError
 
 if TYPE_CHECKING:
+    from router.client import RouterClient
     from router.model.topology import Topology
 
 
@@ -29,12 +30,20 @@ def print_json(data: object) -> None:
     sys.stdout.write("\n")
 
 
-def progress(message: str) -> None:
-    """A progress line for people watching a terminal; silent in pipes and CI."""
-    if sys.stderr.isatty():
-        from rich.console import Console
+@contextmanager
+def working(message: str) -> Iterator[None]:
+    """A spinner with the time elapsed while long work runs, for people watching a
+    terminal; silent in pipes and CI."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-        Console(stderr=True, highlight=False).print(message, style="dim")
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=Console(stderr=True), transient=True) as spinner:
+        spinner.add_task(message, total=None)
+        yield
 
 
 @contextmanager
@@ -113,14 +122,17 @@ def at_least(minimum: float) -> Callable[[str], float]:
 non_negative_float = at_least(0.0)
 
 
-def add_time_limit_option(parser: argparse.ArgumentParser, per: str = "") -> None:
+def add_time_limit_option(
+    parser: argparse.ArgumentParser, per: str = "", default: float = 10.0
+) -> None:
     """The common `--time-limit S` option of commands that plan (default 10 s)."""
     parser.add_argument(
         "--time-limit",
         type=positive_float,
-        default=10.0,
+        default=default,
         metavar="S",
-        help=f"solver time limit{per} in seconds (default 10)",
+        help=f"solver time limit{per} in seconds; it stops sooner when it proves the plan "
+        f"optimal (default {default:g})",
     )
 
 
@@ -132,3 +144,17 @@ def _number(text: str) -> float:
     if value != value or value in (float("inf"), float("-inf")):
         raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
     return value
+
+
+def add_server_options(
+    parser: argparse.ArgumentParser, help: str, *, required: bool = False
+) -> None:
+    """`--server ADDR` of every command that talks to a westward server."""
+    parser.add_argument("--server", required=required, metavar="ADDR", help=help)
+
+
+def connect(args: argparse.Namespace) -> RouterClient:
+    """A client for `--server`: the one place every `--server` command connects."""
+    from router.client import RouterClient
+
+    return RouterClient(args.server)

@@ -7,6 +7,7 @@ import dataclasses
 from typing import Any
 
 from router.cli.common import print_json
+from router.report.words import plural
 
 EXIT_PROBLEMS = 1
 
@@ -46,7 +47,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     if args.json:
         print_json(dataclasses.asdict(result))
     else:
-        print(f"{result.changes} changes replayed, {result.active} active reservations")
+        replayed = plural(result.changes, "change")
+        print(f"{replayed} replayed, {plural(result.active, 'active reservation')}")
         for line in result.overbooked:
             print(f"overbooked: {line}")
         for line in result.mismatched:

@@ -9,18 +9,22 @@ from typing import TYPE_CHECKING
 
 from router.cli import bench as cli_bench
 from router.cli import ledger as cli_ledger
+from router.cli import live as cli_live
 from router.cli import service as cli_service
 from router.cli import topology as cli_topology
 from router.cli import whatif as cli_whatif
 from router.cli.common import (
+    add_server_options,
     add_time_limit_option,
     add_topology_option,
+    connect,
     non_negative_float,
     print_json,
-    progress,
     topology_from,
+    working,
 )
-from router.errors import InvalidInputError, RouterError
+from router.errors import InvalidInputError, RouterError, ServiceUnavailableError
+from router.report.words import plural
 
 if TYPE_CHECKING:
     from router.results import Plan
@@ -39,6 +43,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except ServiceUnavailableError as exc:
+        server = getattr(args, "server", None)
+        where = f"--server {server}: " if server else ""
+        print(f"error: {where}{exc}", file=sys.stderr)
+        return 1
     except RouterError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -72,10 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="price of emitted CO2 in CNY per kg (default 0)",
     )
     plan.add_argument("--json", action="store_true", help="print one JSON object")
-    plan.add_argument(
-        "--server",
-        metavar="ADDR",
-        help="plan on a westward server (host:port) instead of locally; reserves nothing",
+    add_server_options(
+        plan,
+        "plan on a westward server (host:port) instead of locally, on the devices its "
+        "reservations leave free; reserves nothing",
     )
     plan.set_defaults(handler=_cmd_plan)
 
@@ -84,11 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     cli_bench.register(commands)
     cli_service.register(commands)
     cli_ledger.register(commands)
+    cli_live.register(commands)
 
     jobs = commands.add_parser("jobs", help="validate job files")
     jobs_commands = jobs.add_subparsers(dest="jobs_command", required=True)
     jobs_validate = jobs_commands.add_parser("validate", help="check a jobs file")
-    jobs_validate.add_argument("file", metavar="F")
+    jobs_validate.add_argument("file", metavar="F", help="jobs file (YAML, JSON or JSON Lines)")
     add_topology_option(jobs_validate)
     jobs_validate.set_defaults(handler=_cmd_jobs_validate)
     return parser
@@ -122,33 +132,40 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from router.plan import plan_jobs
     from router.results import plan_to_dict
 
+    held: int | None = None
     if args.server:
-        progress(f"planning {args.jobs} on {args.server}...")
-        plan = cli_service.remote_plan(
-            args.server,
-            args.jobs,
-            time_limit_s=args.time_limit,
-            carbon_price_cny_per_kg=args.carbon_price,
-        )
+        with connect(args) as client, working(f"planning {args.jobs} on {args.server}"):
+            plan = cli_service.remote_plan(
+                client,
+                args.jobs,
+                time_limit_s=args.time_limit,
+                carbon_price_cny_per_kg=args.carbon_price,
+            )
+            held = sum(client.get_topology().held().values())
     else:
         topology = topology_from(args.topology)
         jobs = load_jobs(args.jobs, topology)
-        progress(f"planning {len(jobs)} jobs on {len(topology.sites)} sites...")
-        plan = plan_jobs(
-            topology,
-            jobs,
-            time_limit_s=args.time_limit,
-            carbon_price_cny_per_kg=args.carbon_price,
-        )
+        size = f"{plural(len(jobs), 'job')} on {plural(len(topology.sites), 'site')}"
+        with working(f"planning {size} (solver time limit {args.time_limit:g} s)"):
+            plan = plan_jobs(
+                topology,
+                jobs,
+                time_limit_s=args.time_limit,
+                carbon_price_cny_per_kg=args.carbon_price,
+            )
     if args.json:
-        print_json(plan_to_dict(plan))
+        data = plan_to_dict(plan)
+        if held is not None:
+            data["held_devices"] = held
+        print_json(data)
     else:
-        print(render_plan(plan))
+        print(render_plan(plan, held_devices=held))
     return 0
 
 
-def render_plan(plan: Plan) -> str:
-    """A plan as a table for people, with totals and the comparison with staying east."""
+def render_plan(plan: Plan, held_devices: int | None = None) -> str:
+    """A plan as a table for people, with totals and the comparison with staying east;
+    `held_devices`: what a server's reservations hold (the plan used only the rest)."""
     from router.report.tables import cny, format_table
 
     rows = [
@@ -171,21 +188,59 @@ def render_plan(plan: Plan) -> str:
         out.append("")
         out.append(f"Unplaced ({len(plan.unplaced)}):")
         out += [f"  {u.job}: {u.reason}" for u in plan.unplaced]
+    out += ["", *render_totals(plan)]
+    if held_devices is not None:
+        out.append(
+            f"Server reservations hold {plural(held_devices, 'device')}; this plan used only "
+            "the devices they leave free."
+        )
+    return "\n".join(out)
+
+
+def render_totals(plan: Plan) -> list[str]:
+    """The headline figures, each saying how many jobs it covers: the plan and the baseline
+    place different numbers of jobs, so savings compare only the jobs both place."""
+    from router.report.tables import cny
+
+    jobs = len(plan.placements) + len(plan.unplaced)
     west = sum(p.count * p.run_hours for p in plan.placements if p.zone == "west")
     total = sum(p.count * p.run_hours for p in plan.placements) or 1.0
+    shared_plan_cost = plan.baseline_shared_cost_cny - plan.savings_cny
+    saved = "savings" if plan.savings_cny >= 0 else "extra cost"
     gap = _gap_pct(plan.total_cost_cny, plan.lower_bound_cny)
-    out += [
-        "",
-        f"Placed {len(plan.placements)} of {len(plan.placements) + len(plan.unplaced)} jobs; "
-        f"{100 * west / total:.0f}% of device-hours in the west.",
-        f"Total cost            {cny(plan.total_cost_cny):>14} CNY",
-        f"Baseline (stay east)  {cny(plan.baseline_cost_cny):>14} CNY",
-        f"Savings vs baseline   {cny(plan.savings_cny):>14} CNY on jobs both place",
-        f"Unlocked jobs         {plan.unlocked_jobs:>14}   (placed only by moving)",
-        f"Lower bound           {cny(plan.lower_bound_cny):>14} CNY (gap {gap})",
-        f"Solver                {plan.solver_status:>14}   ({plan.solver_seconds:.2f} s)",
+
+    def line(label: str, value: str, note: str = "", unit: str = "CNY") -> str:
+        return f"{label:<22}{value:>14} {unit:<3}  {note}".rstrip()
+
+    return [
+        line(
+            "Plan",
+            cny(plan.total_cost_cny),
+            f"places {len(plan.placements)} of {plural(jobs, 'job')}; "
+            f"{100 * west / total:.0f}% of device-hours in the west",
+        ),
+        line(
+            "Baseline (stay east)",
+            cny(plan.baseline_cost_cny),
+            f"places {plan.baseline_jobs} of {plural(jobs, 'job')} (each in its origin's hub)",
+        ),
+        f"On the {plural(plan.shared_jobs, 'job')} both place:",
+        line("  baseline", cny(plan.baseline_shared_cost_cny)),
+        line("  plan", cny(shared_plan_cost)),
+        line(
+            f"  {saved}",
+            cny(abs(plan.savings_cny)),
+            f"{100 * abs(plan.savings_share):.1f}% of the baseline's cost",
+        ),
+        line(
+            "Unlocked jobs",
+            f"{plan.unlocked_jobs:,}",
+            "placed by the plan only: the baseline cannot place them",
+            unit="",
+        ),
+        line("Lower bound", cny(plan.lower_bound_cny), f"gap {gap}"),
+        line("Solver", plan.solver_status, f"{plan.solver_seconds:.2f} s", unit=""),
     ]
-    return "\n".join(out)
 
 
 def _gap_pct(cost: float, bound: float) -> str:
@@ -198,7 +253,7 @@ def _cmd_jobs_validate(args: argparse.Namespace) -> int:
     from router.model.jobs import load_jobs
 
     jobs = load_jobs(args.file, topology_from(args.topology))
-    print(f"{args.file}: ok: {len(jobs)} jobs")
+    print(f"{args.file}: ok: {plural(len(jobs), 'job')}")
     return 0
 
 

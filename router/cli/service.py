@@ -10,6 +10,7 @@ from router.cli.common import non_negative_float, positive_int
 from router.errors import FieldProblem, InvalidInputError
 
 if TYPE_CHECKING:
+    from router.client import RouterClient
     from router.results import Plan
 
 DEFAULT_LISTEN = "127.0.0.1:50051"
@@ -35,6 +36,10 @@ def register(commands: Any) -> None:
         "--grace", type=non_negative_float, default=10.0, metavar="S",
         help="seconds in-flight calls get to finish on SIGTERM/SIGINT (default 10)",
     )  # fmt: skip
+    serve.add_argument(
+        "--metrics-listen", metavar="ADDR",
+        help="also serve Prometheus metrics at http://ADDR/metrics (host:port; default: off)",
+    )  # fmt: skip
     serve.set_defaults(handler=_cmd_serve)
 
 
@@ -42,7 +47,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from router.service.process import serve
 
     return serve(
-        topology_path=args.topology, listen=args.listen, state_path=args.state, grace_s=args.grace
+        topology_path=args.topology,
+        listen=args.listen,
+        state_path=args.state,
+        grace_s=args.grace,
+        metrics_listen=args.metrics_listen,
     )
 
 
@@ -51,8 +60,14 @@ def register_bench_route(bench_commands: Any) -> None:
     route = bench_commands.add_parser(
         "route", help="Route latency (p50/p99) and rate over gRPC, next to a bare echo RPC"
     )
-    route.add_argument("--requests", type=positive_int, default=20_000, metavar="N")
-    route.add_argument("--concurrency", type=positive_int, default=32, metavar="C")
+    route.add_argument(
+        "--requests", type=positive_int, default=20_000, metavar="N",
+        help="Route calls in the closed-loop run (default 20000)",
+    )  # fmt: skip
+    route.add_argument(
+        "--concurrency", type=positive_int, default=32, metavar="C",
+        help="callers sending at once (default 32)",
+    )  # fmt: skip
     route.add_argument(
         "--templates", type=int, default=200, metavar="T",
         help="distinct job shapes the requests are drawn from; 0: every job new (default 200)",
@@ -61,27 +76,29 @@ def register_bench_route(bench_commands: Any) -> None:
         "--paced-rate", type=non_negative_float, default=500.0, metavar="R",
         help="requests/s of the paced latency run (0: skip; default 500)",
     )  # fmt: skip
-    route.add_argument("--seed", type=int, default=0, metavar="S")
-    route.add_argument("--json", action="store_true")
+    route.add_argument(
+        "--seed", type=int, default=0, metavar="S", help="random seed of the jobs (default 0)"
+    )
+    route.add_argument("--json", action="store_true", help="print one JSON object")
     route.set_defaults(handler=_cmd_bench_route)
 
 
 def _cmd_bench_route(args: argparse.Namespace) -> int:
     from router.bench.rpc import bench_to_dict, render_bench, run_route_bench
-    from router.cli.common import print_json, progress
+    from router.cli.common import print_json, working
 
     if args.requests < args.concurrency:
         raise InvalidInputError([FieldProblem("--requests", "must be at least --concurrency")])
     if args.templates < 0:
         raise InvalidInputError([FieldProblem("--templates", "must be a whole number >= 0")])
-    progress(f"routing {args.requests} jobs with {args.concurrency} callers...")
-    bench = run_route_bench(
-        requests=args.requests,
-        concurrency=args.concurrency,
-        templates=args.templates,
-        seed=args.seed,
-        paced_rate_per_s=args.paced_rate,
-    )
+    with working(f"routing {args.requests:,} jobs with {args.concurrency} callers"):
+        bench = run_route_bench(
+            requests=args.requests,
+            concurrency=args.concurrency,
+            templates=args.templates,
+            seed=args.seed,
+            paced_rate_per_s=args.paced_rate,
+        )
     if args.json:
         print_json(bench_to_dict(bench))
     else:
@@ -90,10 +107,9 @@ def _cmd_bench_route(args: argparse.Namespace) -> int:
 
 
 def remote_plan(
-    server: str, jobs_path: str, *, time_limit_s: float, carbon_price_cny_per_kg: float
+    client: RouterClient, jobs_path: str, *, time_limit_s: float, carbon_price_cny_per_kg: float
 ) -> Plan:
     """Plan a jobs file on a westward server (nothing is reserved); problems name file:line."""
-    from router.client import RouterClient
     from router.model.sourcefile import read_yaml
 
     source = read_yaml(jobs_path)
@@ -102,12 +118,11 @@ def remote_plan(
     if not isinstance(entries, list):
         raise source.locate([FieldProblem("jobs", "is required (a list of jobs)")])
     try:
-        with RouterClient(server) as client:
-            return client.plan(
-                entries,
-                time_limit_s=time_limit_s,
-                carbon_price_cny_per_kg=carbon_price_cny_per_kg,
-                timeout_s=time_limit_s + 30.0,
-            )
+        return client.plan(
+            entries,
+            time_limit_s=time_limit_s,
+            carbon_price_cny_per_kg=carbon_price_cny_per_kg,
+            timeout_s=time_limit_s + 30.0,
+        )
     except InvalidInputError as exc:
         raise source.locate(exc.problems) from None

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from router.cli.common import at_least, print_json, topology_from, writable_output
 from router.errors import FieldProblem, InvalidInputError
 from router.model.authoring import DEFAULT_FIXED_MS, DEFAULT_ROUTE_FACTOR
+from router.report.words import plural
 
 if TYPE_CHECKING:
     from router.model.topology import Topology
@@ -20,13 +21,13 @@ def register(commands: Any) -> None:
     topology = commands.add_parser("topology", help="validate, inspect and author topology files")
     topology_commands = topology.add_subparsers(dest="topology_command", required=True)
     validate = topology_commands.add_parser("validate", help="check a topology file")
-    validate.add_argument("file", metavar="F")
+    validate.add_argument("file", metavar="F", help="topology YAML file")
     validate.set_defaults(handler=_cmd_topology_validate)
     show = topology_commands.add_parser(
         "show", help="hubs, sites, pools, prices and the latency matrix from regions to sites"
     )
     show.add_argument("file", nargs="?", metavar="F", help="default: the embedded topology")
-    show.add_argument("--json", action="store_true")
+    show.add_argument("--json", action="store_true", help="print one JSON object")
     show.set_defaults(handler=_cmd_topology_show)
     render = topology_commands.add_parser(
         "render", help="draw the topology (sites by zone, pools, links by latency) as PNG"
@@ -54,7 +55,7 @@ def register(commands: Any) -> None:
         "great-circle km x route factor + fixed ms. Comments and layout are kept; each "
         "estimate gets a `# [E]` comment.",
     )
-    fill.add_argument("file", metavar="F")
+    fill.add_argument("file", metavar="F", help="topology YAML file with links lacking latency_ms")
     fill.add_argument("--out", metavar="F2", help="write here (default: print to stdout)")
     fill.add_argument(
         "--route-factor",
@@ -78,10 +79,14 @@ def _cmd_topology_validate(args: argparse.Namespace) -> int:
 
     topology = load_topology(args.file)
     pools = sum(len(s.pools) for s in topology.sites.values())
-    print(
-        f"{args.file}: ok: {len(topology.hubs)} hubs, {len(topology.regions)} regions, "
-        f"{len(topology.sites)} sites, {pools} pools, {len(topology.links)} links"
+    counts = (
+        plural(len(topology.hubs), "hub"),
+        plural(len(topology.regions), "region"),
+        plural(len(topology.sites), "site"),
+        plural(pools, "pool"),
+        plural(len(topology.links), "link"),
     )
+    print(f"{args.file}: ok: {', '.join(counts)}")
     return 0
 
 
@@ -201,9 +206,11 @@ def _cmd_topology_fill(args: argparse.Namespace) -> int:
         writable_output(args.out).write_text(filled, encoding="utf-8")
     else:
         sys.stdout.write(filled)
+
     where = f" into {args.out}" if args.out else ""
+    estimated = plural(len(estimates), "link latency", "link latencies")
     print(
-        f"{args.file}: estimated {len(estimates)} link latencies{where} (marked [E])",
+        f"{args.file}: estimated {estimated}{where} (marked [E])",
         file=sys.stderr,
     )
     return 0

@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from router.cli.common import (
+    add_server_options,
     add_time_limit_option,
     add_topology_option,
+    connect,
     print_json,
-    progress,
     steps,
     topology_from,
+    working,
     writable_output,
 )
 from router.errors import FieldProblem, InvalidInputError
@@ -53,10 +55,9 @@ def register(commands: Any) -> None:
         help="write a comparison chart to F.png, a map per plan (F-map-NAME.png) and a "
         "line chart per sweep (F-sweep-NAME.png)",
     )
-    whatif.add_argument(
-        "--server",
-        metavar="ADDR",
-        help="plan on a running `westward serve` (host:port) through its WhatIf RPC, with "
+    add_server_options(
+        whatif,
+        "plan on a running `westward serve` (host:port) through its WhatIf RPC, with "
         "the server's topology",
     )
     whatif.set_defaults(handler=_cmd_whatif)
@@ -133,12 +134,11 @@ def _on_server(
 ) -> tuple[Topology, list[Job], list[Scenario], Comparison]:
     """Plan through the WhatIf RPC: sweeps are expanded here, each run sent as a plain
     scenario, and the returned plans summarised exactly like local ones."""
-    from router.client import RouterClient  # grpc loads only when a server is asked for
     from router.model.jobs import load_jobs
     from router.whatif.apply import apply_scenario, rpc_scenario, runs_of
     from router.whatif.compare import assemble, summarize
 
-    with RouterClient(args.server) as client:
+    with connect(args) as client:  # grpc loads only when a server is asked for
         topology = client.get_topology().topology
         jobs = load_jobs(args.jobs, topology)
         scenarios = _load_scenarios(args.scenario, topology, jobs)
@@ -154,8 +154,9 @@ def _on_server(
         if problems:
             located = [p for path, found in problems.items() for p in _located(path, found)]
             raise InvalidInputError(located)
-        progress(f"planning {len(runs) + 1} plans on {args.server}...")
-        answer = client.what_if(payload, jobs=jobs, time_limit_s=args.time_limit * (len(runs) + 1))
+        with working(f"planning {len(runs) + 1} plans on {args.server}"):
+            limit_s = args.time_limit * (len(runs) + 1)
+            answer = client.what_if(payload, jobs=jobs, time_limit_s=limit_s)
     baseline = summarize("baseline", answer.baseline, None, topology)
     outcomes = [
         summarize(

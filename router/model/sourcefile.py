@@ -77,18 +77,49 @@ def parse_yaml(text: str, name: str = "<string>") -> SourceFile:
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else None
-        problem = exc.problem or "invalid YAML"
-        raise InvalidInputError(
-            [FieldProblem("", f"invalid YAML: {problem}", name, line)]
-        ) from None
+        raise InvalidInputError([_syntax_problem(exc, name)]) from None
     if root is None:
         return SourceFile(name, None, {(): 1})
     lines: dict[PathKey, int] = {}
     constructor = yaml.SafeLoader("")
     data = _build(root, (), lines, constructor, name)
     return SourceFile(name, data, lines)
+
+
+# PyYAML's words for the common mistakes, and what the author most likely has to change.
+_SYNTAX_HINTS = (
+    (
+        "mapping values are not allowed here",
+        "a `key:` where a value was expected: indent this line like the keys above it, "
+        "or quote a value that contains ': '",
+    ),
+    ("found character '\\t'", "indent with spaces: YAML does not allow tabs"),
+    (
+        "expected <block end>",
+        "this line is indented differently from the entries above it: line its keys up "
+        "with theirs, and each `- ` item with the other items",
+    ),
+    (
+        "could not find expected ':'",
+        "a key without its `:`, or a value that runs onto the next line (quote it)",
+    ),
+    ("expected ',' or ']'", "a `[` list that is not closed with `]`"),
+    ("expected ',' or '}'", "a `{` mapping that is not closed with `}`"),
+    ("while scanning a quoted scalar", "a quote that is never closed"),
+)
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError, name: str) -> FieldProblem:
+    """A YAML syntax error at line and column, with a hint for the common mistakes."""
+    problem = exc.problem or "invalid YAML"
+    said = f"{exc.context or ''} {problem}"
+    hint = next((h for words, h in _SYNTAX_HINTS if words in said), None)
+    # An unclosed quote or bracket is found at the end of the file; point to where it opened.
+    at_end = "end of stream" in problem or "<stream end>" in problem
+    mark = (exc.context_mark if at_end else None) or exc.problem_mark or exc.context_mark
+    line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
+    message = f"invalid YAML: {hint} ({problem})" if hint else f"invalid YAML: {problem}"
+    return FieldProblem("", message, name, line, column)
 
 
 def _build(

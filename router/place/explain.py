@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from router.model.jobs import Job
 from router.place.filters import FILTERS, Describe, Reason
+from router.report.words import plural
 
 # Each reason code's text and tie rank, from the filter that gives it.
 _TEXTS: dict[str, tuple[tuple[int, int], Describe]] = {
@@ -36,7 +37,7 @@ def explain_contention(job: Job, fitting_sites: int, total_sites: int) -> str:
     """The explanation for a job that fits somewhere but lost the capacity to other work."""
     return (
         f"{fitting_sites}/{total_sites} sites fit, but their free devices or link bandwidth "
-        f"went to work of higher priority or lower total cost (needs {job.count} devices)"
+        f"went to work of higher priority or lower total cost (needs {plural(job.count, 'device')})"
     )
 
 

@@ -7,7 +7,7 @@ candidates that pass every filter. Adding a filter means adding one `Filter` bel
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -15,6 +15,7 @@ from router.model.jobs import Job
 from router.model.topology import Accelerator, Pool, Site, Topology
 from router.place.costs import Cost, candidate_cost, run_hours, transfer_hours
 from router.place.network import Network, Path
+from router.report.words import noun
 
 if TYPE_CHECKING:
     import numpy as np
@@ -175,6 +176,10 @@ def _joined(names: Iterable[str]) -> str:
     return "/".join(names)
 
 
+def _outside(kind: str, allowed: Sequence[str]) -> str:
+    return f"outside {noun(len(allowed), kind)} {_joined(allowed)}"
+
+
 def _latency_text(job: Job, v: list[float]) -> str | None:
     return f"latency (best {min(v):.1f} ms > {job.max_latency_ms:g} ms)" if v else None
 
@@ -204,8 +209,8 @@ SITE_FILTERS: tuple[Filter[SiteFilter], ...] = (
     Filter(
         residency,
         {
-            "zone": lambda job, v: f"outside zones {_joined(job.allowed_zones)}",
-            "hub": lambda job, v: f"outside hubs {_joined(job.allowed_hubs)}",
+            "zone": lambda job, v: _outside("zone", job.allowed_zones),
+            "hub": lambda job, v: _outside("hub", job.allowed_hubs),
             "provider": lambda job, v: f"denied provider ({_joined(job.denied_providers)})",
         },
         rank=7,

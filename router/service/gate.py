@@ -19,6 +19,7 @@ from google.protobuf.message import DecodeError, Message
 
 from router.errors import RouterError
 from router.service.convert import pb
+from router.service.metrics import note_call
 from router.service.requests import check_request
 from router.service.status import status_of
 
@@ -120,6 +121,7 @@ def _decoder(message_class: type[Message]) -> _Decode:
                 f"the request is not a valid {message_class.DESCRIPTOR.full_name}: {exc}",
             )
             raise AssertionError("abort returned") from None  # pragma: no cover
+        note_call(request_id=getattr(request, "request_id", None))  # for the call's log line
         try:
             check_request(request)
         except RouterError as exc:

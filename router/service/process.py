@@ -21,6 +21,7 @@ from typing import Any
 
 from router.errors import FieldProblem, InvalidInputError, RouterError
 from router.model.topology import Topology, default_topology, load_topology
+from router.service.metrics import serve_metrics
 from router.service.server import DEFAULT_GRACE_S, ListenError, create_server
 from router.service.servicer import RouterServicer, log
 from router.state.ledger import Ledger
@@ -65,8 +66,12 @@ def serve(
     listen: str = "127.0.0.1:50051",
     state_path: str | Path = "westward-state.sqlite",
     grace_s: float = DEFAULT_GRACE_S,
+    metrics_listen: str | None = None,
 ) -> int:
-    """Run `westward serve` until SIGTERM or SIGINT, then shut down gracefully; exit status."""
+    """Run `westward serve` until SIGTERM or SIGINT, then shut down gracefully; exit status.
+
+    With `metrics_listen` (host:port), Prometheus metrics are served there at /metrics.
+    """
     configure_logging()
     topology = load_topology(topology_path) if topology_path else default_topology()
     ledger = open_ledger(str(state_path))  # a SQLite file, or PostgreSQL for replicas
@@ -75,7 +80,7 @@ def serve(
         log.info("forgot old request answers", extra={"count": forgotten})
     try:
         source = partial(load_topology, topology_path) if topology_path else default_topology
-        asyncio.run(_serve(listen, topology, ledger, grace_s, source))
+        asyncio.run(_serve(listen, topology, ledger, grace_s, source, metrics_listen))
     except ListenError as exc:
         raise InvalidInputError([FieldProblem("--listen", str(exc))]) from None
     finally:
@@ -88,7 +93,11 @@ def _abandon_running_work() -> None:
     """Exit now if a solve outlived the grace period: its call was cancelled, so its commit
     would be refused anyway, and waiting for the worker thread (as Python's exit does)
     would keep a SIGTERM from stopping the server in time."""
-    busy = [t.name for t in threading.enumerate() if t.name.startswith("westward-")]
+    workers = [t for t in threading.enumerate() if t.name.startswith("westward-")]
+    until = time.monotonic() + 0.5  # idle workers are ending on their own: let them
+    for worker in workers:
+        worker.join(max(0.0, until - time.monotonic()))
+    busy = [t.name for t in workers if t.is_alive()]
     if busy:
         log.warning("abandoning work still running after the grace period", extra={"threads": busy})
         logging.shutdown()
@@ -101,8 +110,24 @@ async def _serve(
     ledger: Ledger,
     grace_s: float,
     source: Callable[[], Topology],
+    metrics_listen: str | None,
 ) -> None:
-    server, port = create_server(listen, topology=topology, ledger=ledger, topology_source=source)
+    server, port = create_server(
+        listen,
+        topology=topology,
+        ledger=ledger,
+        topology_source=source,
+        metrics=metrics_listen is not None,
+    )
+    stop_metrics = None
+    serving: dict[str, Any] = {}
+    if server.metrics is not None and metrics_listen is not None:
+        try:
+            metrics_port, stop_metrics = serve_metrics(metrics_listen, server.metrics)
+        except InvalidInputError:
+            await server.stop(0)
+            raise
+        serving["metrics_port"] = metrics_port
     stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -129,11 +154,14 @@ async def _serve(
             "port": port,
             "topology": topology.name,
             "sites": len(topology.sites),
+            **serving,
         },
     )
     await stopping.wait()
     log.info("shutting down", extra={"grace_s": grace_s})
     await server.stop(grace_s)
+    if stop_metrics is not None:
+        stop_metrics()
     log.info("stopped")
 
 

@@ -27,6 +27,7 @@ from router.service.gate import (
     SERVICE,
     Gate,
 )
+from router.service.metrics import CallObserver, Metrics
 from router.service.servicer import DEFAULT_TIME_LIMIT_S, RouterServicer
 from router.state.engine import Engine
 from router.state.ledger import Ledger
@@ -50,8 +51,10 @@ class RouterServer:
         executors: tuple[ThreadPoolExecutor, ...],
         engine: Engine,
         expiry_sweep_s: float = DEFAULT_EXPIRY_SWEEP_S,
+        metrics: Metrics | None = None,
     ) -> None:
         self.expiry_sweep_s = expiry_sweep_s
+        self.metrics = metrics
         self.grpc_server = server
         self.servicer = servicer
         self.health = health
@@ -71,6 +74,8 @@ class RouterServer:
         self.servicer.end_watches()
         await self.grpc_server.stop(grace_s)
         await self.servicer.close()
+        if self.metrics is not None:
+            self.metrics.close()
         for executor in self._executors:  # a solve still running is abandoned, not awaited:
             executor.shutdown(wait=False, cancel_futures=True)  # its commit is refused
 
@@ -89,6 +94,7 @@ def create_server(
     fast_workers: int = 4,
     slow_workers: int = 2,
     extra_handlers: Sequence[grpc.GenericRpcHandler] = (),
+    metrics: bool = False,
 ) -> tuple[RouterServer, int]:
     """Build the server on `address` ("127.0.0.1:0" picks a free port); call on a running loop.
 
@@ -96,7 +102,8 @@ def create_server(
     topology again for ReloadTopology / SIGHUP (None: reload is unavailable); reservations
     whose ttl passed are ended every `expiry_sweep_s` (0: only lazily, in Route / Place).
     `max_concurrent_rpcs` bounds RouterService unary calls in flight; watch streams have
-    their own caps (router.service.gate); Health is never refused.
+    their own caps (router.service.gate); Health is never refused. Every call is logged
+    (router.service.metrics); with `metrics`, the server also keeps Prometheus metrics.
     """
     engine = Engine(topology, ledger)
     fast = ThreadPoolExecutor(fast_workers, thread_name_prefix="westward-fast")
@@ -111,7 +118,11 @@ def create_server(
         topology_source=topology_source,
     )
     gate = Gate(max_concurrent_rpcs, max_watchers, max_watchers_per_peer)
-    server = grpc.aio.server(handlers=[*extra_handlers, gate.handler(servicer)])
+    observed = Metrics(engine) if metrics else None
+    server = grpc.aio.server(
+        handlers=[*extra_handlers, gate.handler(servicer)],
+        interceptors=[CallObserver(observed)],
+    )
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(
@@ -129,6 +140,9 @@ def create_server(
     if port == 0:
         for executor in (fast, slow, commits):
             executor.shutdown(wait=False)
+        if observed is not None:
+            observed.close()
         raise ListenError(f"cannot listen on {address!r}: in use, or not a host:port")
     executors = (fast, slow, commits)
-    return RouterServer(server, servicer, health, executors, engine, expiry_sweep_s), port
+    router = RouterServer(server, servicer, health, executors, engine, expiry_sweep_s, observed)
+    return router, port

@@ -25,7 +25,6 @@ import grpc
 from router.errors import (
     CapacityError,
     DeadlineExceededError,
-    FieldProblem,
     InvalidInputError,
     NotFoundError,
     RouterError,
@@ -196,8 +195,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         is proposed again on fresh counts.
         """
         try:
-            if not request.HasField("job"):
-                raise InvalidInputError([FieldProblem("job", "is required")])
+            require(request.HasField("job"), "job", "is required")
             job, spec = self._route_job(request.job)
             built: list[pb.RouteResponse] = []
 

@@ -12,7 +12,6 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -43,14 +42,14 @@ from router.results import (
     Unplaced,
     WhatIfResult,
 )
-from router.state.events import EventHub, Listener
+from router.state.events import Listener
 from router.state.ledger import Commit, HeldReservation, Ledger, RequestKey, SiteState
 from router.state.ranking import RankedCandidates
 from router.state.records import placement_details, pool_capacities, unique_names, view
 from router.state.retry import until_committed
-from router.state.shared import FollowedHub, SharedLedger
+from router.state.shared import Replicas
 from router.state.site_changes import SiteChange, changed_site, merged, restored
-from router.state.site_update import Replacement, plan_replacement
+from router.state.site_update import plan_replacement
 from router.state.unheld import unheld
 from router.whatif.compare import parse_scenarios, run_whatif
 
@@ -58,8 +57,9 @@ COMMIT_ATTEMPTS = 5
 """Capacity can change between planning and committing; re-plan this many times at most."""
 MAX_BATCH_JOBS = 100_000
 """The most jobs one batch (a Place, or a what-if after demand scaling) may hold."""
-REPLACE_ATTEMPTS = 20
-"""A site update re-plans its displaced jobs this often while concurrent calls race it."""
+REPLACE_ATTEMPTS = 5
+"""A site update re-plans its displaced jobs this often while concurrent calls race it;
+then it decides and commits once more with this process's other commits held back."""
 
 
 @dataclass(frozen=True)
@@ -85,21 +85,19 @@ class Engine:
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
-        self._shared = ledger if isinstance(ledger, SharedLedger) else None
-        if self._shared is not None:  # replicas serve one topology: this file's, from now on
-            self._shared.publish_topology(topology)
+        self._replicas = Replicas(ledger)  # no-ops unless the ledger is shared
+        self._replicas.publish_topology(topology)
         topology = restored(topology, ledger.site_changes())
         self._live = (topology, Network(topology))
         self._ledger = ledger
         self._clock = clock
         self._new_id = new_id
         self._update_lock = threading.Lock()
-        self._events = EventHub()
+        self._commit_gate = threading.Lock()  # held by commits; a starved site update takes it
+        self._events = self._replicas.events()
         self._ranked = RankedCandidates()
         ledger.set_capacity(pool_capacities(topology))
-        if self._shared is not None:  # its outbox carries every replica's events
-            self._events = followed = FollowedHub()
-            self._shared.follow(followed.deliver, self._adopt)
+        self._replicas.follow(self._events, self._adopt)
 
     @property
     def topology(self) -> Topology:
@@ -187,9 +185,10 @@ class Engine:
 
     def commit_many(self, proposals: Sequence[Proposal]) -> list[bytes | RouterError]:
         """Commit many proposals in one ledger transaction (group commit); one result each."""
-        results = self._ledger.commit_batch(
-            [Commit(p.held, p.request, p.answer, p.wanted) for p in proposals]
-        )
+        with self._commit_gate:
+            results = self._ledger.commit_batch(
+                [Commit(p.held, p.request, p.answer, p.wanted) for p in proposals]
+            )
         self._events.publish(
             [
                 self._event("placed", r)
@@ -353,15 +352,9 @@ class Engine:
         commit it (storage, or capacity taken meanwhile too often), nothing changes. A drain
         or a new price moves nothing: running jobs keep their devices and price.
         """
-        shared = self._shared.site_lock(change.site) if self._shared else nullcontext()
-        with shared, self._update_lock:  # across replicas: one change of a site at a time
+        with self._replicas.site_lock(change.site), self._update_lock:
             topology = self.topology
             site = changed_site(topology, change)
-            why = (
-                f"site {site.name} {site.status}"
-                if site.status == "down"
-                else f"site {site.name} shrank"
-            )
             changed = replace(topology, sites={**topology.sites, site.name: site})
             network = Network(changed)
             state = SiteState(
@@ -370,7 +363,7 @@ class Engine:
                 pool_capacities(changed),
             )
 
-            def attempt() -> tuple[dict[str, str], Replacement, list[HeldReservation]]:
+            def attempt() -> tuple[Any, list[HeldReservation]]:
                 decision = plan_replacement(
                     site,
                     changed,
@@ -380,21 +373,23 @@ class Engine:
                     lambda job: self._ranked(job, changed, network),
                     time_limit_s=time_limit_s,
                 )
-                notes = decision.reasons(why)
-                moves, evictions = decision.moves, list(decision.evictions)
-                if self._shared is not None:  # its outbox keeps each event's reason
-                    now = self._shared.relocate(moves, evictions, state, reasons=notes)
-                else:
-                    now = self._ledger.relocate(moves, evictions, state)
-                return notes, decision, now
+                return decision, self._replicas.relocate(self._ledger, decision, state, site)
 
-            notes, decision, now = until_committed(
-                attempt,
-                attempts=REPLACE_ATTEMPTS,
-                give_up=f"could not re-place the jobs of site {site.name}; nothing changed",
-                retry_on=(CapacityError, NotFoundError),  # a Route took room, a Release ended one
-            )
+            racing = (CapacityError, NotFoundError)  # a Route took room, a Release ended one
+            give_up = f"could not re-place the jobs of site {site.name}; nothing changed"
+            try:
+                decision, now = until_committed(
+                    attempt, attempts=REPLACE_ATTEMPTS, give_up=give_up, retry_on=racing
+                )
+            except CapacityError:
+                # Busy routing starves an optimistic update; hold this process's commits back
+                # while deciding once more, so nothing here can take the room it counts on.
+                with self._commit_gate:
+                    decision, now = until_committed(
+                        attempt, attempts=REPLACE_ATTEMPTS, give_up=give_up, retry_on=racing
+                    )
             self._live = (changed, network)
+        notes = decision.reasons(site)
         moved = [
             self._event(
                 "moved", view(h), decision.before[h.reservation_id], notes[h.reservation_id]
@@ -421,8 +416,7 @@ class Engine:
         the operator decides (UpdateSite re-places, Release frees).
         """
         with self._update_lock:
-            if self._shared is not None:
-                self._shared.publish_topology(topology)
+            self._replicas.publish_topology(topology)
             now = restored(topology, self._ledger.site_changes())
             self._live = (now, Network(now))
             self._ledger.set_capacity(pool_capacities(now))

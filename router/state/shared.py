@@ -9,16 +9,17 @@ keeps the topology (with a version) in the store. The engine hands it callbacks
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
 
-from router.model.topology import Topology
+from router.model.topology import Site, Topology
 from router.results import PlacementEvent
 from router.state.events import EventHub
 from router.state.ledger import HeldReservation as Held
-from router.state.ledger import Move, SiteState
+from router.state.ledger import Ledger, Move, SiteState
 from router.state.records import view
+from router.state.site_update import Replacement
 
 
 @dataclass(frozen=True)
@@ -96,3 +97,39 @@ def placement_event(stored: StoredEvent) -> PlacementEvent:
     return PlacementEvent(
         stored.kind, view(stored.reservation), previous, stored.reason, stored.time_unix_s
     )
+
+
+class Replicas:
+    """What the engine does differently when its ledger is shared by replicas: nothing
+    when it is not (each method is then a no-op or the plain ledger call)."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.shared = ledger if isinstance(ledger, SharedLedger) else None
+
+    def publish_topology(self, topology: Topology) -> None:
+        """Replicas serve one topology: this one, from now on."""
+        if self.shared is not None:
+            self.shared.publish_topology(topology)
+
+    def events(self) -> EventHub:
+        """The engine's event hub: fed by the outbox when the ledger is shared."""
+        return EventHub() if self.shared is None else FollowedHub()
+
+    def follow(self, hub: EventHub, on_topology: Callable[[Topology], None]) -> None:
+        """Start streaming every replica's events into `hub` and topology changes."""
+        if self.shared is not None:
+            assert isinstance(hub, FollowedHub)
+            self.shared.follow(hub.deliver, on_topology)
+
+    def site_lock(self, site: str) -> AbstractContextManager[None]:
+        """Held while this replica changes a site (one change of a site at a time)."""
+        return nullcontext() if self.shared is None else self.shared.site_lock(site)
+
+    def relocate(
+        self, ledger: Ledger, decision: Replacement, state: SiteState, site: Site
+    ) -> list[Held]:
+        """Commit a site change's moves and evictions (with their reasons, when shared)."""
+        moves, evictions = decision.moves, list(decision.evictions)
+        if self.shared is None:
+            return ledger.relocate(moves, evictions, state)
+        return self.shared.relocate(moves, evictions, state, reasons=decision.reasons(site))

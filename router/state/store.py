@@ -38,7 +38,13 @@ def audit_state(state: str) -> Audit:
             conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
             conn.read_only = True
             return replay(conn)
-    return audit(state)
+    if not Path(state).is_file():
+        raise InvalidInputError([FieldProblem("--state", f"no state file {state}")])
+    try:
+        return audit(state)
+    except sqlite3.DatabaseError as exc:
+        problem = f"{state} is not a westward state file ({exc})"
+        raise InvalidInputError([FieldProblem("--state", problem)]) from None
 
 
 @dataclass(frozen=True)

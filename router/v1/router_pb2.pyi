@@ -400,6 +400,8 @@ class Plan(_message.Message):
     LOWER_BOUND_CNY_FIELD_NUMBER: _builtins.int
     SOLVER_STATUS_FIELD_NUMBER: _builtins.int
     SOLVER_SECONDS_FIELD_NUMBER: _builtins.int
+    BASELINE_JOBS_FIELD_NUMBER: _builtins.int
+    BASELINE_SHARED_COST_CNY_FIELD_NUMBER: _builtins.int
     total_cost_cny: _builtins.float
     baseline_cost_cny: _builtins.float
     savings_cny: _builtins.float
@@ -408,6 +410,10 @@ class Plan(_message.Message):
     solver_status: _builtins.str
     """"optimal", "feasible", ... as reported by the solver."""
     solver_seconds: _builtins.float
+    baseline_jobs: _builtins.int
+    """Jobs the baseline (each job in its origin's hub) places."""
+    baseline_shared_cost_cny: _builtins.float
+    """The baseline's cost of the jobs both it and this plan place; savings_cny compares to it."""
     @_builtins.property
     def placements(self) -> _containers.RepeatedCompositeFieldContainer[Global___Placement]: ...
     @_builtins.property
@@ -424,10 +430,12 @@ class Plan(_message.Message):
         lower_bound_cny: _builtins.float = ...,
         solver_status: _builtins.str = ...,
         solver_seconds: _builtins.float = ...,
+        baseline_jobs: _builtins.int = ...,
+        baseline_shared_cost_cny: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["baseline_cost_cny", b"baseline_cost_cny", "lower_bound_cny", b"lower_bound_cny", "placements", b"placements", "savings_cny", b"savings_cny", "solver_seconds", b"solver_seconds", "solver_status", b"solver_status", "total_cost_cny", b"total_cost_cny", "unlocked_jobs", b"unlocked_jobs", "unplaced", b"unplaced"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["baseline_cost_cny", b"baseline_cost_cny", "baseline_jobs", b"baseline_jobs", "baseline_shared_cost_cny", b"baseline_shared_cost_cny", "lower_bound_cny", b"lower_bound_cny", "placements", b"placements", "savings_cny", b"savings_cny", "solver_seconds", b"solver_seconds", "solver_status", b"solver_status", "total_cost_cny", b"total_cost_cny", "unlocked_jobs", b"unlocked_jobs", "unplaced", b"unplaced"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -88,6 +88,8 @@ def plan_message(plan: Plan) -> pb.Plan:
         lower_bound_cny=plan.lower_bound_cny,
         solver_status=plan.solver_status,
         solver_seconds=plan.solver_seconds,
+        baseline_jobs=plan.baseline_jobs,
+        baseline_shared_cost_cny=plan.baseline_shared_cost_cny,
     )
 
 
@@ -103,6 +105,8 @@ def plan_from(m: pb.Plan) -> Plan:
         lower_bound_cny=m.lower_bound_cny,
         solver_status=m.solver_status,
         solver_seconds=m.solver_seconds,
+        baseline_jobs=m.baseline_jobs,
+        baseline_shared_cost_cny=m.baseline_shared_cost_cny,
     )
 
 
