@@ -158,6 +158,15 @@ def test_schema_is_versioned_and_a_newer_one_is_refused(pg_url: str) -> None:
         PostgresLedger(pg_url)
 
 
+def test_serve_on_an_unreachable_database_exits_2_without_the_password() -> None:
+    out = _westward(
+        "serve", "--state", "postgres://u:secret@127.0.0.1:1/db", "--listen", "127.0.0.1:0"
+    )
+    assert out.returncode == 2
+    assert "error: --state: cannot connect to postgres://u:***@127.0.0.1:1/db" in out.stderr
+    assert "secret" not in out.stderr and "Traceback" not in out.stderr
+
+
 def test_unreachable_database_names_the_option() -> None:
     with pytest.raises(
         InvalidInputError, match="--state: cannot connect to postgresql://x:\\*\\*\\*@"

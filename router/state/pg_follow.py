@@ -3,13 +3,15 @@
 LISTEN/NOTIFY only wakes the follower; the record is the outbox (rows numbered in commit
 order) and the topology row's version, read after the last seen `seq` / version. A poll
 every `poll_s` covers a lost notification, and after a lost connection the follower
-reconnects and resumes from its last `seq`, so no event is skipped or repeated.
+reconnects and resumes from its last `seq`, so no event is skipped or repeated. Each
+follower also deletes outbox rows older than OUTBOX_KEEP_S once a minute.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,6 +22,9 @@ from router.state.pg_schema import EVENTS_CHANNEL, TOPOLOGY_CHANNEL, run
 
 POLL_S = 0.5
 BATCH = 1000
+OUTBOX_KEEP_S = 3600.0
+"""Outbox rows older than this are deleted (a watcher further behind has lost its stream)."""
+TRIM_EVERY_S = 60.0
 APPLICATION = "westward-follow"
 """The follower's application_name (pg_stat_activity shows one per replica)."""
 
@@ -77,8 +82,15 @@ class Follower:
                 ) as conn:
                     conn.execute(f"LISTEN {EVENTS_CHANNEL}")
                     conn.execute(f"LISTEN {TOPOLOGY_CHANNEL}")
+                    trimmed = 0.0
                     while not self._stopping.is_set():
                         self._catch_up(conn)
+                        if time.monotonic() - trimmed > TRIM_EVERY_S:  # any replica may
+                            conn.execute(
+                                "DELETE FROM events WHERE time_unix_s < %s",
+                                (time.time() - OUTBOX_KEEP_S,),
+                            )
+                            trimmed = time.monotonic()
                         for _ in conn.notifies(timeout=self._poll_s, stop_after=1):
                             pass
             except psycopg.Error as exc:

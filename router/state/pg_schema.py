@@ -89,8 +89,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     INSERT INTO topology (id, version, document) VALUES (1, 0, NULL);
     """,
-    # 2: answers bound to the request body; request_id holds "Method/id" (ids are per method)
-    "ALTER TABLE requests ADD COLUMN body_hash text NOT NULL DEFAULT ''",
+    # 2: answers bound to the request body; request_id holds "Method/id" (ids are per
+    # method); the outbox is trimmed by time
+    """
+    ALTER TABLE requests ADD COLUMN body_hash text NOT NULL DEFAULT '';
+    CREATE INDEX events_time ON events (time_unix_s);
+    """,
 )
 
 

@@ -66,8 +66,6 @@ from router.state.pg_writes import (
 from router.state.shared import StoredEvent
 from router.state.sqlite_rows import first_answer, listing, record_of, row_of
 
-OUTBOX_KEEP_S = 3600.0
-"""Outbox rows older than this are deleted (a watcher further behind has lost its stream)."""
 EXPIRE_BATCH = 500
 
 
@@ -324,17 +322,11 @@ class PostgresLedger:
         return [record_of(row) for row in self._fetch(sql, args)]
 
     def forget_answers(self, before_unix_s: float) -> int:
-        """Drop stored answers older than a time (and outbox rows past their keep time)."""
+        """Drop stored request answers older than a time; returns how many went."""
 
         def work(conn: Conn) -> int:
-            with conn.transaction():
-                conn.execute(
-                    "DELETE FROM events WHERE time_unix_s < %s", (time.time() - OUTBOX_KEEP_S,)
-                )
-                cur = conn.execute(
-                    "DELETE FROM requests WHERE created_unix_s < %s", (before_unix_s,)
-                )
-                return int(cur.rowcount)
+            cur = conn.execute("DELETE FROM requests WHERE created_unix_s < %s", (before_unix_s,))
+            return int(cur.rowcount)
 
         return run(self._pool, work)
 
