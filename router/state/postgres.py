@@ -63,6 +63,7 @@ from router.state.pg_writes import (
     write_capacity,
     write_use,
 )
+from router.state.records import checked_counts, free_counts
 from router.state.shared import StoredEvent
 from router.state.sqlite_rows import first_answer, listing, record_of, row_of
 
@@ -89,13 +90,7 @@ class PostgresLedger:
 
     def set_capacity(self, capacity: Mapping[PoolKey, int]) -> None:
         """Replace the device count of every pool (pools not listed have none)."""
-        bad = [
-            FieldProblem(f"{site}.pools[{index}].count", f"must be >= 0, got {count}")
-            for (site, index), count in capacity.items()
-            if count < 0
-        ]
-        if bad:
-            raise InvalidInputError(bad)
+        checked_counts(capacity)
 
         def work(conn: Conn) -> None:
             with conn.transaction():
@@ -113,10 +108,7 @@ class PostgresLedger:
         """Devices not held by active reservations, per pool (a cached snapshot; read-only)."""
         with self._cache_lock:
             if self._free is None:
-                self._free = {
-                    key: max(0, count - self._used.get(key, 0))
-                    for key, count in self._capacity.items()
-                }
+                self._free = free_counts(self._capacity, self._used)
             return self._free
 
     def refresh(self) -> None:

@@ -35,6 +35,7 @@ from router.state.ledger import (
     ReservationState,
     SiteState,
 )
+from router.state.records import checked_counts, free_counts
 from router.state.sqlite_rows import (
     COLUMNS,
     dump,
@@ -83,13 +84,7 @@ class SqliteLedger:
 
     def set_capacity(self, capacity: Mapping[PoolKey, int]) -> None:
         """Replace the device count of every pool (pools not listed have none)."""
-        bad = [
-            FieldProblem(f"{site}.pools[{index}].count", f"must be >= 0, got {count}")
-            for (site, index), count in capacity.items()
-            if count < 0
-        ]
-        if bad:
-            raise InvalidInputError(bad)
+        checked_counts(capacity)
         with self._lock:
             with self._transaction():
                 self._write_capacity(capacity)
@@ -108,10 +103,7 @@ class SqliteLedger:
         """
         with self._cache_lock:
             if self._free is None:
-                self._free = {
-                    key: max(0, count - self._used.get(key, 0))
-                    for key, count in self._capacity.items()
-                }
+                self._free = free_counts(self._capacity, self._used)
             return self._free
 
     # --- idempotency ----------------------------------------------------------------
