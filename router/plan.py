@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from router.model.jobs import Job
 from router.model.topology import Topology
@@ -15,10 +17,13 @@ from router.place.explain import explain_contention, explain_rejections, reason_
 from router.place.filters import Candidate, Context, PoolKey, Screening, candidate_at, screen
 from router.place.network import Network
 from router.results import Placement, Plan, Unplaced
-from router.solve.gangsolver import GangProblem
-from router.solve.plansolver import optimise
+from router.solve.pipeline import solve
+from router.solve.problem import Problem
 
 MBPS_PER_GBPS = 1000
+OUTPUT_SHARE = 0.05  # of the time limit kept for building the plan rows
+OUTPUT_SECONDS_PER_JOB = 1.5e-4  # measured: rows, baseline, and reasons (1 ms) for ~10% unplaced
+MIN_SOLVE_SHARE = 0.25  # of the time limit: the solver always gets this much
 
 
 def make_context(
@@ -89,18 +94,27 @@ def plan_jobs(
     free: Mapping[PoolKey, int] | None = None,
     carbon_price_cny_per_kg: float = 0.0,
     network: Network | None = None,
+    started: float | None = None,
 ) -> Plan:
-    """Place a batch: most priority-weighted work first, then least total cost."""
+    """Place a batch: most priority-weighted work first, then least total cost.
+
+    The time limit covers screening, solving and explaining; it counts from `started`
+    (a time.monotonic() reading, e.g. before the files were read) or from now."""
+    started = time.monotonic() if started is None else started
     ctx = make_context(topology, free, carbon_price_cny_per_kg, network)
     table = pool_table(ctx)
     options = batch_options(jobs, ctx, table)
-    solution = optimise(_gang_problem(jobs, options, table, ctx), time_limit_s)
+    problem = placement_problem(jobs, options, table, ctx)
+    # What is left after screening, less what explaining and the baseline will take.
+    reserve = OUTPUT_SHARE * time_limit_s + OUTPUT_SECONDS_PER_JOB * len(jobs)
+    budget = time_limit_s - (time.monotonic() - started) - reserve
+    solution = solve(problem, max(budget, MIN_SOLVE_SHARE * time_limit_s))
 
     placements: list[Placement] = []
     unplaced: list[Unplaced] = []
     chosen: dict[str, Placement] = {}
-    for job, job_options, choice in zip(jobs, options, solution.choice, strict=True):
-        if choice is None:
+    for job, job_options, choice in zip(jobs, options, solution.choice.tolist(), strict=True):
+        if choice < 0:
             unplaced.append(_unplaced(job, screen(job, ctx), len(topology.sites)))
             continue
         site, index = table.keys[int(job_options.pools[choice])]
@@ -152,47 +166,56 @@ def baseline_placements(
     return result
 
 
-def _gang_problem(
+def placement_problem(
     jobs: Sequence[Job], options: Sequence[JobOptions], table: PoolTable, ctx: Context
-) -> GangProblem:
-    """The integer model as arrays: pools are resources, candidates are options; deadline
-    jobs also hold bandwidth on every link of their path (side resources)."""
-    sizes = [len(o.pools) for o in options]
-    option_ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+) -> Problem:
+    """The integer model: jobs are items, candidates their options. An option uses its
+    pool's devices (the count may differ per option) and, for a deadline job, bandwidth
+    on every link of its path (resources after the pools)."""
+    n_pools = len(table.keys)
+    sizes = np.array([len(o.pools) for o in options], dtype=np.int64)
     empty = np.empty(0, dtype=np.int64)
-    side_counts = np.zeros(int(option_ptr[-1]), dtype=np.int64)
-    side_res: list[int] = []
-    side_amt: list[int] = []
-    for k, (job, job_options) in enumerate(zip(jobs, options, strict=True)):
+    res_parts: list[npt.NDArray[np.int64]] = []
+    amt_parts: list[npt.NDArray[np.int64]] = []
+    use_counts: list[npt.NDArray[np.int64]] = []
+    for job, job_options in zip(jobs, options, strict=True):
+        devices = option_devices(job, job_options)
         if job.deadline_hours is None or job.data_gb == 0:
+            res_parts.append(job_options.pools)
+            amt_parts.append(devices)
+            use_counts.append(np.ones(len(devices), dtype=np.int64))
             continue
         paths = ctx.network.paths_from(job.origin)
-        for n, (p, run) in enumerate(
-            zip(job_options.pools.tolist(), job_options.run_hours.tolist(), strict=True)
+        for p, run, n in zip(
+            job_options.pools.tolist(),
+            job_options.run_hours.tolist(),
+            devices.tolist(),
+            strict=True,
         ):
             links = paths[table.keys[p][0]].links
-            side_counts[option_ptr[k] + n] = len(links)
-            side_res.extend(links)
-            side_amt.extend([transfer_rate_mbps(job, run)] * len(links))
-    return GangProblem(
+            res_parts.append(np.array([p, *(n_pools + link for link in links)], dtype=np.int64))
+            rate = transfer_rate_mbps(job, run)
+            amt_parts.append(np.array([n, *([rate] * len(links))], dtype=np.int64))
+            use_counts.append(np.array([1 + len(links)], dtype=np.int64))
+    bandwidth = [math.floor(link.bandwidth_gbps * MBPS_PER_GBPS) for link in ctx.topology.links]
+    cost = np.concatenate([o.cost_cny for o in options]) if options else np.empty(0)
+    return Problem(
         value=np.array([work_units(j) for j in jobs], dtype=np.int64),
-        size=np.array([j.count for j in jobs], dtype=np.int64),
-        option_ptr=option_ptr,
-        option_pool=np.concatenate([o.pools for o in options]) if options else empty,
-        option_cost=(
-            np.rint(np.concatenate([o.cost_cny for o in options]) * MILLI).astype(np.int64)
-            if options
-            else empty
+        required=np.zeros(len(jobs), dtype=np.bool_),
+        item_ptr=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+        cost=np.rint(cost * MILLI).astype(np.int64),
+        use_ptr=np.concatenate([[0], np.cumsum(np.concatenate(use_counts or [empty]))]).astype(
+            np.int64
         ),
-        capacity=table.free.copy(),
-        side_ptr=np.concatenate([[0], np.cumsum(side_counts)]).astype(np.int64),
-        side_res=np.array(side_res, dtype=np.int64),
-        side_amt=np.array(side_amt, dtype=np.int64),
-        side_capacity=np.array(
-            [math.floor(link.bandwidth_gbps * MBPS_PER_GBPS) for link in ctx.topology.links],
-            dtype=np.int64,
-        ),
+        use_res=np.concatenate(res_parts or [empty]).astype(np.int64),
+        use_amt=np.concatenate(amt_parts or [empty]).astype(np.int64),
+        capacity=np.concatenate([table.free, np.array(bandwidth, dtype=np.int64)]),
     )
+
+
+def option_devices(job: Job, options: JobOptions) -> npt.NDArray[np.int64]:
+    """Devices the job takes on each of its options (work jobs keep their count)."""
+    return np.full(len(options.pools), job.count, dtype=np.int64)
 
 
 def transfer_rate_mbps(job: Job, run_hours: float) -> int:

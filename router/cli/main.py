@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -70,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     plan = commands.add_parser("plan", help="plan a batch of jobs and compare with staying east")
-    plan.add_argument("--jobs", required=True, metavar="F", help="jobs YAML file")
+    plan.add_argument("--jobs", required=True, metavar="F", help="jobs file: YAML, .json or .jsonl")
     add_topology_option(plan)
     add_time_limit_option(plan)
     plan.add_argument(
@@ -128,6 +129,7 @@ def package_version() -> str:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
+    started = time.monotonic()  # the time limit covers reading the files too
     from router.model.jobs import load_jobs
     from router.plan import plan_jobs
     from router.results import plan_to_dict
@@ -152,6 +154,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
                 jobs,
                 time_limit_s=args.time_limit,
                 carbon_price_cny_per_kg=args.carbon_price,
+                started=started,
             )
     if args.json:
         data = plan_to_dict(plan)

@@ -8,7 +8,7 @@ from typing import Any
 
 from router.errors import FieldProblem, InvalidInputError
 from router.model.schema import schema_problems, unknown_reference
-from router.model.sourcefile import read_yaml
+from router.model.sourcefile import read_source
 from router.model.topology import Topology
 
 KINDS = ("training", "finetune", "inference", "batch", "hpc", "realtime")
@@ -49,8 +49,9 @@ class Job:
 
 
 def load_jobs(path: str | Path, topology: Topology) -> list[Job]:
-    """Read and validate a jobs YAML file; errors carry file and line."""
-    source = read_yaml(path)
+    """Read and validate a jobs file (YAML; `.json`; `.jsonl`, one job per line); errors
+    carry file and line."""
+    source = read_source(path)
     try:
         return parse_jobs(source.data, topology)
     except InvalidInputError as exc:
