@@ -42,6 +42,18 @@ class Replacement:
     made_room_for: dict[str, str] = field(default_factory=dict)
     """reservation_id of a job moved to make room -> the displaced job it made room for."""
 
+    def reasons(self, site: Site) -> dict[str, str]:
+        """Why each moved or evicted reservation left (by id), after `site` changed."""
+        why = (
+            f"site {site.name} {site.status}"
+            if site.status == "down"
+            else f"site {site.name} shrank"
+        )
+        notes = {m.reservation_id: why for m in self.moves}
+        notes |= {rid: f"{why}; made room for {job}" for rid, job in self.made_room_for.items()}
+        notes |= {rid: f"{why}; {reason}" for rid, reason in self.evictions.items()}
+        return notes
+
 
 def plan_replacement(
     site: Site,
