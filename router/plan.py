@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import numpy.typing as npt
 
 from router.model.jobs import Job
 from router.model.topology import Topology
@@ -14,12 +16,16 @@ from router.place.costs import MILLI, work_units
 from router.place.explain import explain_contention, explain_rejections, reason_counts
 from router.place.filters import Candidate, Context, PoolKey, Screening, candidate_at, screen
 from router.place.network import Network
+from router.place.offers import best_offer
 from router.results import Placement, Plan, Unplaced
-from router.solve.gangsolver import GangProblem
-from router.solve.plansolver import optimise
+from router.solve.pipeline import solve
+from router.solve.problem import Problem
 from router.state.quotas import BatchQuotas, refusal
 
 MBPS_PER_GBPS = 1000
+OUTPUT_SHARE = 0.05  # of the time limit kept for building the plan rows
+OUTPUT_SECONDS_PER_JOB = 1.5e-4  # measured: rows, baseline, and reasons (1 ms) for ~10% unplaced
+MIN_SOLVE_SHARE = 0.25  # of the time limit: the solver always gets this much
 
 
 def make_context(
@@ -45,7 +51,7 @@ def placement_of(job: Job, candidate: Candidate, topology: Topology) -> Placemen
         zone=topology.zone_of(site),
         pool_index=candidate.pool_index,
         accelerator=candidate.accelerator.name,
-        count=job.count,
+        count=cost.devices,
         latency_ms=candidate.path.latency_ms,
         path=candidate.path.places,
         run_hours=cost.run_hours,
@@ -53,15 +59,6 @@ def placement_of(job: Job, candidate: Candidate, topology: Topology) -> Placemen
         transfer_cny=cost.transfer_cny,
         carbon_kg=cost.carbon_kg,
         cost_cny=cost.cost_cny,
-    )
-
-
-def cheapest(candidates: Sequence[Candidate]) -> Candidate | None:
-    """The cheapest candidate; ties go to lower latency, then to the name (deterministic)."""
-    return min(
-        candidates,
-        key=lambda c: (c.cost.cost_cny, c.path.latency_ms, c.site.name, c.pool_index),
-        default=None,
     )
 
 
@@ -76,7 +73,7 @@ def route_job(
     """The online fast path: the cheapest feasible candidate with free capacity now."""
     ctx = make_context(topology, free, carbon_price_cny_per_kg, network)
     screening = screen(job, ctx)
-    best = cheapest(screening.candidates)
+    best = best_offer(job, screening.candidates)
     if best is None:
         return _unplaced(job, screening, len(topology.sites))
     return placement_of(job, best, topology)
@@ -90,22 +87,31 @@ def plan_jobs(
     free: Mapping[PoolKey, int] | None = None,
     carbon_price_cny_per_kg: float = 0.0,
     network: Network | None = None,
+    started: float | None = None,
     quotas: BatchQuotas | None = None,
 ) -> Plan:
     """Place a batch: most priority-weighted work first, then least total cost.
 
-    With `quotas`, no tenant (each job's `tenant`) gets more than its quota allows.
-    """
+    The time limit covers screening, solving and explaining; it counts from `started`
+    (a time.monotonic() reading, e.g. before the files were read) or from now. With
+    `quotas`, no tenant (each job's `tenant`) gets more than its quota allows."""
+    started = time.monotonic() if started is None else started
     ctx = make_context(topology, free, carbon_price_cny_per_kg, network)
     table = pool_table(ctx)
     options = batch_options(jobs, ctx, table)
-    solution = optimise(_gang_problem(jobs, options, table, ctx, quotas), time_limit_s)
+    problem = placement_problem(jobs, options, table, ctx, quotas)
+    # What is left after screening, less what explaining and the baseline will take.
+    reserve = OUTPUT_SHARE * time_limit_s + OUTPUT_SECONDS_PER_JOB * len(jobs)
+    budget = time_limit_s - (time.monotonic() - started) - reserve
+    solution = solve(problem, max(budget, MIN_SOLVE_SHARE * time_limit_s))
 
     placements: list[Placement] = []
     left: list[tuple[Job, JobOptions]] = []
     chosen: dict[str, Placement] = {}
-    for job, job_options, choice in zip(jobs, options, solution.choice, strict=True):
-        if choice is None:
+    governed = frozenset(quotas.policy.tenants) if quotas is not None else frozenset()
+    picks = settle_ties(jobs, options, table, ctx, solution.choice.tolist(), governed)
+    for job, job_options, choice in zip(jobs, options, picks, strict=True):
+        if choice < 0:
             left.append((job, job_options))
             continue
         site, index = table.keys[int(job_options.pools[choice])]
@@ -136,6 +142,46 @@ def plan_jobs(
     )
 
 
+def settle_ties(
+    jobs: Sequence[Job],
+    options: Sequence[JobOptions],
+    table: PoolTable,
+    ctx: Context,
+    choice: list[int],
+    governed: frozenset[str] = frozenset(),
+) -> list[int]:
+    """The solver's choices, each job moved to the lowest-latency option of exactly the
+    same cost (milli-CNY) with room left, as both `prefer` rankings order equal costs: the
+    plan's work and cost stay, ties no longer fall where the solver happened to leave
+    them. Jobs holding link bandwidth (deadline transfers), or of `governed` tenants (whose
+    quotas count per accelerator type), stay where they are."""
+    left = table.free.copy()
+    for job_options, pick in zip(options, choice, strict=True):
+        if pick >= 0:
+            left[job_options.pools[pick]] -= job_options.devices[pick]
+    settled = list(choice)
+    for k, (job, job_options) in enumerate(zip(jobs, options, strict=True)):
+        pick = settled[k]
+        if pick < 0 or (job.deadline_hours is not None and job.data_gb > 0):
+            continue
+        if job.tenant in governed:
+            continue
+        milli = np.rint(job_options.cost_cny * MILLI)
+        paths = ctx.network.paths_from(job.origin)
+        ties: list[tuple[float, PoolKey, int]] = []
+        for n in np.flatnonzero(milli == milli[pick]).tolist():
+            pool = int(job_options.pools[n])
+            if n == pick or left[pool] >= job_options.devices[n]:
+                key = table.keys[pool]
+                ties.append((paths[key[0]].latency_ms, key, n))
+        best = min(ties)[2]
+        if best != pick:
+            left[job_options.pools[pick]] += job_options.devices[pick]
+            left[job_options.pools[best]] -= job_options.devices[best]
+            settled[k] = best
+    return settled
+
+
 def baseline_placements(
     jobs: Sequence[Job], options: Sequence[JobOptions], table: PoolTable, ctx: Context
 ) -> dict[str, Placement]:
@@ -151,74 +197,88 @@ def baseline_placements(
         home = topology.regions[job.origin].hub
         paths = ctx.network.paths_from(job.origin)
         local = [
-            (float(cost), paths[table.keys[p][0]].latency_ms, table.keys[p], p)
-            for p, cost in zip(options[k].pools.tolist(), options[k].cost_cny, strict=True)
-            if hub_of_pool[p] == home and free[p] >= job.count
+            (float(cost), paths[table.keys[p][0]].latency_ms, table.keys[p], p, n)
+            for p, n, cost in zip(
+                options[k].pools.tolist(),
+                options[k].devices.tolist(),
+                options[k].cost_cny,
+                strict=True,
+            )
+            if hub_of_pool[p] == home and free[p] >= n
         ]
         if local:
-            _, _, (site, index), p = min(local)
-            free[p] -= job.count
+            _, _, (site, index), p, n = min(local)
+            free[p] -= n
             result[job.name] = placement_of(job, candidate_at(job, site, index, ctx), topology)
     return result
 
 
-def _gang_problem(
+def placement_problem(
     jobs: Sequence[Job],
     options: Sequence[JobOptions],
     table: PoolTable,
     ctx: Context,
     quotas: BatchQuotas | None = None,
-) -> GangProblem:
-    """The integer model as arrays: pools are resources, candidates are options; deadline
-    jobs also hold bandwidth on every link of their path, and jobs of tenants with quotas
-    hold their devices of their quota's resources (side resources)."""
-    sizes = [len(o.pools) for o in options]
-    option_ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+) -> Problem:
+    """The integer model: jobs are items, candidates their options. An option uses its
+    pool's devices (the count may differ per option), for a deadline job bandwidth on
+    every link of its path, and for a job of a tenant with a quota its devices of that
+    quota's resources (router.state.quotas.BatchQuotas; resources after the links)."""
+    n_pools = len(table.keys)
+    sizes = np.array([len(o.pools) for o in options], dtype=np.int64)
     empty = np.empty(0, dtype=np.int64)
-    side_counts = np.zeros(int(option_ptr[-1]), dtype=np.int64)
-    side_res: list[int] = []
-    side_amt: list[int] = []
-    first_quota = len(ctx.topology.links)
-    for k, (job, job_options) in enumerate(zip(jobs, options, strict=True)):
+    res_parts: list[npt.NDArray[np.int64]] = []
+    amt_parts: list[npt.NDArray[np.int64]] = []
+    use_counts: list[npt.NDArray[np.int64]] = []
+    first_quota = n_pools + len(ctx.topology.links)
+    for job, job_options in zip(jobs, options, strict=True):
+        devices = option_devices(job, job_options)
         moves_data = job.deadline_hours is not None and job.data_gb != 0
         governed = quotas is not None and job.tenant in quotas.policy.tenants
         if not (moves_data or governed):
+            res_parts.append(job_options.pools)
+            amt_parts.append(devices)
+            use_counts.append(np.ones(len(devices), dtype=np.int64))
             continue
         paths = ctx.network.paths_from(job.origin) if moves_data else None
-        for n, (p, run) in enumerate(
-            zip(job_options.pools.tolist(), job_options.run_hours.tolist(), strict=True)
+        for p, run, n in zip(
+            job_options.pools.tolist(),
+            job_options.run_hours.tolist(),
+            devices.tolist(),
+            strict=True,
         ):
             site, index = table.keys[p]
-            uses: list[tuple[int, int]] = []
+            uses = [(p, n)]
             if paths is not None:
                 rate = transfer_rate_mbps(job, run)
-                uses += [(link, rate) for link in paths[site].links]
+                uses += [(n_pools + link, rate) for link in paths[site].links]
             if quotas is not None and governed:
-                accelerator = ctx.topology.sites[site].pools[index].accelerator
-                rows = quotas.rows_for(job.tenant, accelerator)
-                uses += [(first_quota + row, job.count) for row in rows]
-            side_counts[option_ptr[k] + n] = len(uses)
-            side_res.extend(r for r, _ in uses)
-            side_amt.extend(a for _, a in uses)
-    link_capacity = [math.floor(link.bandwidth_gbps * MBPS_PER_GBPS) for link in ctx.topology.links]
-    return GangProblem(
+                rows = quotas.rows_for(job.tenant, _accelerator(ctx, (site, index)))
+                uses += [(first_quota + row, n) for row in rows]
+            res_parts.append(np.array([r for r, _ in uses], dtype=np.int64))
+            amt_parts.append(np.array([a for _, a in uses], dtype=np.int64))
+            use_counts.append(np.array([len(uses)], dtype=np.int64))
+    bandwidth = [math.floor(link.bandwidth_gbps * MBPS_PER_GBPS) for link in ctx.topology.links]
+    bandwidth += quotas.capacities if quotas is not None else []
+    cost = np.concatenate([o.cost_cny for o in options]) if options else np.empty(0)
+    return Problem(
         value=np.array([work_units(j) for j in jobs], dtype=np.int64),
-        size=np.array([j.count for j in jobs], dtype=np.int64),
-        option_ptr=option_ptr,
-        option_pool=np.concatenate([o.pools for o in options]) if options else empty,
-        option_cost=(
-            np.rint(np.concatenate([o.cost_cny for o in options]) * MILLI).astype(np.int64)
-            if options
-            else empty
+        required=np.zeros(len(jobs), dtype=np.bool_),
+        item_ptr=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+        cost=np.rint(cost * MILLI).astype(np.int64),
+        use_ptr=np.concatenate([[0], np.cumsum(np.concatenate(use_counts or [empty]))]).astype(
+            np.int64
         ),
-        capacity=table.free.copy(),
-        side_ptr=np.concatenate([[0], np.cumsum(side_counts)]).astype(np.int64),
-        side_res=np.array(side_res, dtype=np.int64),
-        side_amt=np.array(side_amt, dtype=np.int64),
-        side_capacity=np.array(
-            link_capacity + (quotas.capacities if quotas is not None else []), dtype=np.int64
-        ),
+        use_res=np.concatenate(res_parts or [empty]).astype(np.int64),
+        use_amt=np.concatenate(amt_parts or [empty]).astype(np.int64),
+        capacity=np.concatenate([table.free, np.array(bandwidth, dtype=np.int64)]),
     )
+
+
+def option_devices(job: Job, options: JobOptions) -> npt.NDArray[np.int64]:
+    """Devices the job takes on each of its options (work jobs keep their count; service
+    jobs scale it by the part: router.place.costs.sizing)."""
+    return options.devices
 
 
 def transfer_rate_mbps(job: Job, run_hours: float) -> int:
@@ -253,16 +313,22 @@ def _quota_reasons(
     for job, job_options in left:
         if job.tenant not in quotas.policy.tenants or not len(job_options.pools):
             continue
-        kinds = sorted(
+        asks = sorted(
             {
-                ctx.topology.sites[s].pools[i].accelerator
-                for s, i in map(table.keys.__getitem__, job_options.pools.tolist())
+                (_accelerator(ctx, table.keys[p]), n)
+                for p, n in zip(
+                    job_options.pools.tolist(), job_options.devices.tolist(), strict=True
+                )
             }
         )
-        why = [refusal(quotas.policy, usage, job.tenant, a, job.count) for a in kinds]
+        why = [refusal(quotas.policy, usage, job.tenant, a, n) for a, n in asks]
         if all(why):
             found[job.name] = Unplaced(job.name, str(why[0]), {"quota": 1})
     return found
+
+
+def _accelerator(ctx: Context, pool: PoolKey) -> str:
+    return ctx.topology.sites[pool[0]].pools[pool[1]].accelerator
 
 
 def _unplaced(job: Job, screening: Screening, total_sites: int) -> Unplaced:

@@ -11,7 +11,7 @@ from router.errors import FieldProblem, InvalidInputError
 from router.report.tables import format_table
 from router.report.words import plural
 from router.solve.gapfile import gap_problem, load_gap
-from router.solve.solver import solve
+from router.solve.pipeline import solve
 
 
 @dataclass(frozen=True, slots=True)

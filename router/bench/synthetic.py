@@ -1,4 +1,4 @@
-"""Realistic synthetic job mixes and topologies of any size, for benchmarks (seeded)."""
+"""Workload families: seeded synthetic job mixes and national topologies of any size."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import math
 import random
 from typing import Any
 
+from router.bench.families import FAMILIES, Family
 from router.model.jobs import Job, parse_jobs
 from router.model.topology import Topology, parse_topology
 from router.model.topology_data import topology_data
@@ -20,10 +21,14 @@ _MIX: dict[str, tuple[float, tuple[int, ...], tuple[float, float], tuple[float, 
     "hpc": (0.07, (16, 32, 64, 128), (12, 96), (100, 150)),
     "realtime": (0.15, (1, 2, 4, 8), (24, 720), (3, 5, 8, 10)),
 }
+_WORK_KINDS = ("training", "finetune", "batch", "hpc")
 
 
-def synthetic_jobs(topology: Topology, n: int, seed: int = 0) -> list[Job]:
-    """`n` jobs drawn from a realistic mix of kinds, sizes, budgets and data volumes."""
+def synthetic_rows(
+    topology: Topology, n: int, seed: int = 0, family: Family | None = None
+) -> list[dict[str, Any]]:
+    """`n` jobs (as the jobs file would hold them) drawn from the family's mix."""
+    family = family or FAMILIES["tight"]
     rng = random.Random(seed)
     regions = sorted(topology.regions)
     catalog = topology.accelerators
@@ -36,13 +41,15 @@ def synthetic_jobs(topology: Topology, n: int, seed: int = 0) -> list[Job]:
         for p in site.pools:
             installed[p.accelerator] = installed.get(p.accelerator, 0) + p.count
     kinds = list(_MIX)
-    weights = [_MIX[k][0] for k in kinds]
+    weights = [
+        family.kind_weights.get(k, 0.0 if family.kind_weights else _MIX[k][0]) for k in kinds
+    ]
     rows: list[dict[str, Any]] = []
     for i in range(n):
         kind = rng.choices(kinds, weights)[0]
         _, counts, (lo, hi), budgets = _MIX[kind]
         pool = fp64 if kind == "hpc" else servers if kind in ("inference", "batch") else trainers
-        accelerators: dict[str, Any] = {"count": rng.choice(counts)}
+        accelerators: dict[str, Any] = {"count": rng.choice(family.counts or counts)}
         if rng.random() < 0.2 and kind != "hpc":
             # Some users ask for a software stack, not a part; hours are quoted on one part.
             reference = _weighted_sample(rng, pool, installed, 1)[0]
@@ -56,16 +63,33 @@ def synthetic_jobs(topology: Topology, n: int, seed: int = 0) -> list[Job]:
             "max_latency_ms": float(rng.choice(budgets)),
             "accelerators": accelerators,
             "hours": round(rng.uniform(lo, hi), 1),
-            "priority": rng.choice((1, 1, 1, 2, 3)),
+            "priority": rng.choice(family.priorities),
         }
-        if kind in ("training", "finetune", "batch", "hpc"):
-            row["data_gb"] = float(rng.choice((100, 1000, 5000, 20000)))
-            if rng.random() < 0.3:
+        if kind in _WORK_KINDS:
+            row["data_gb"] = float(rng.choice(family.data_gb))
+            if rng.random() < family.deadline_share:
                 row["deadline_hours"] = round(row["hours"] * rng.uniform(1.5, 4.0), 1)
         if rng.random() < 0.1:
             row["allowed_zones"] = ["east"]
         rows.append(row)
-    return parse_jobs({"jobs": rows}, topology)
+    return rows
+
+
+def synthetic_jobs(
+    topology: Topology, n: int, seed: int = 0, family: Family | None = None
+) -> list[Job]:
+    """`n` jobs of the family, parsed and checked against `topology`."""
+    return parse_jobs({"jobs": synthetic_rows(topology, n, seed, family)}, topology)
+
+
+def family_workload(
+    base: Topology, family: Family, jobs: int, sites: int, seed: int = 0
+) -> tuple[Topology, list[dict[str, Any]]]:
+    """A national topology of `sites` sized to the family's capacity share, and its jobs."""
+    topology = synthetic_topology(base, sites, seed, family.bandwidth_factor)
+    rows = synthetic_rows(topology, jobs, seed, family)
+    asked = sum(int(r["accelerators"]["count"]) for r in rows)
+    return with_devices(topology, asked * family.capacity_share), rows
 
 
 def _weighted_sample(
@@ -93,7 +117,9 @@ _HUBS = [
 ]
 
 
-def synthetic_topology(base: Topology, sites: int, seed: int = 0) -> Topology:
+def synthetic_topology(
+    base: Topology, sites: int, seed: int = 0, bandwidth_factor: float = 1.0
+) -> Topology:
     """A national topology with `sites` datacenters spread over the eight hubs, reusing
     `base`'s accelerator catalog; latencies follow distance, western prices are lower."""
     rng = random.Random(seed)
@@ -145,7 +171,7 @@ def synthetic_topology(base: Topology, sites: int, seed: int = 0) -> Topology:
                     "a": r["name"],
                     "b": s["name"],
                     "latency_ms": round(0.005 * km * 1.7 + 1.0, 2),
-                    "bandwidth_gbps": 800.0 if same_hub else 400.0,
+                    "bandwidth_gbps": (800.0 if same_hub else 400.0) * bandwidth_factor,
                     "price_cny_per_gb": 0.005 if same_hub else 0.02,
                 }
             )
@@ -162,11 +188,15 @@ def synthetic_topology(base: Topology, sites: int, seed: int = 0) -> Topology:
 
 
 def with_load(topology: Topology, jobs: list[Job], load: float) -> Topology:
-    """`topology` with every pool scaled so that the jobs ask for `load` of all devices
+    """`topology` with every pool scaled so that the jobs ask for `load` of all devices."""
+    return with_devices(topology, sum(job.count for job in jobs) / load)
+
+
+def with_devices(topology: Topology, devices: float) -> Topology:
+    """`topology` with every pool scaled so that about `devices` are installed in all
     (per accelerator family it still varies, so some pools bind and others do not)."""
-    demand = sum(job.count for job in jobs)
     supply = sum(p.count for s in topology.sites.values() for p in s.pools)
-    factor = demand / load / max(supply, 1)
+    factor = devices / max(supply, 1)
     sites = {
         name: dataclasses.replace(
             site,

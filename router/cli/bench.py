@@ -1,47 +1,32 @@
-"""`westward bench ...`: measure the planner on synthetic national workloads and GAP files."""
+"""`westward bench ...`: measure the planner on workload families and GAP files.
+
+Heavy modules (the planner, the solver) are imported only when a command runs."""
 
 from __future__ import annotations
 
 import argparse
-import resource
-import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from router.bench.families import FAMILIES
 from router.cli import service as cli_service
 from router.cli.common import (
     add_time_limit_option,
     positive_float,
     positive_int,
     print_json,
-    topology_from,
+    steps,
     working,
 )
 from router.report.words import plural
 
-DEFAULT_LOAD = 0.8
-SYNTHETIC_TIME_LIMIT_S = 60.0
+if TYPE_CHECKING:
+    from router.bench.measure import FamilyResult
 
-
-@dataclass(frozen=True)
-class SyntheticResult:
-    """One synthetic benchmark run: size, time, memory and plan quality."""
-
-    jobs: int
-    sites: int
-    seed: int
-    seconds: float
-    solver_seconds: float
-    peak_memory_mb: float
-    placed: int
-    total_cost_cny: float
-    lower_bound_cny: float
-    gap_pct: float
-    baseline_cost_cny: float
-    savings_cny: float
-    unlocked_jobs: int
-    status: str
+DEFAULT_JOBS = 200
+DEFAULT_SITES = 12
+DEFAULT_TIME_LIMIT = 1.0
 
 
 def register(commands: Any) -> None:
@@ -49,39 +34,60 @@ def register(commands: Any) -> None:
     bench = commands.add_parser("bench", help="benchmark the planner")
     bench_commands = bench.add_subparsers(dest="bench_command", required=True)
     synthetic = bench_commands.add_parser(
-        "synthetic", help="plan a generated job mix; report time, memory and gap to the bound"
+        "synthetic",
+        help="plan generated workload families; report time, memory, cost, bound and work",
+        description="Families: "
+        + "; ".join(f"{f.name} ({f.help})" for f in FAMILIES.values())
+        + ". GAP % is the cost over the lower bound at the work placed; WORK % LP is the "
+        "work placed as a share of the LP-maximal work.",
     )
     synthetic.add_argument(
-        "--jobs", type=positive_int, required=True, metavar="N", help="jobs to generate"
+        "--family",
+        choices=[*FAMILIES, "all"],
+        default="all",
+        help="workload family (default: all, one row each)",
+    )
+    synthetic.add_argument(
+        "--jobs",
+        type=positive_int,
+        default=DEFAULT_JOBS,
+        metavar="N",
+        help=f"jobs per family (default {DEFAULT_JOBS})",
     )
     synthetic.add_argument(
         "--sites",
         type=positive_int,
+        default=DEFAULT_SITES,
         metavar="M",
-        help="generate a national topology with M sites (default: the --topology file)",
+        help=f"sites of the generated national topology (default {DEFAULT_SITES})",
     )
-    synthetic.add_argument("--topology", metavar="F", help="default: the embedded china-edwc")
     synthetic.add_argument(
-        "--load",
+        "--from-files",
+        action="store_true",
+        help="write the topology and jobs to files and time `westward plan --json` on them "
+        "in a subprocess, end to end (default: plan in process)",
+    )
+    synthetic.add_argument(
+        "--time-limit",
         type=positive_float,
-        default=DEFAULT_LOAD,
-        metavar="L",
-        help="with --sites: devices asked / devices installed (default 0.8)",
+        default=DEFAULT_TIME_LIMIT,
+        metavar="S",
+        help=f"the plan's time limit in seconds (default {DEFAULT_TIME_LIMIT:g})",
     )
     synthetic.add_argument(
-        "--seed", type=int, default=0, metavar="S",
-        help="random seed: the same seed makes the same jobs and sites (default 0)",
-    )  # fmt: skip
-    add_time_limit_option(synthetic, default=SYNTHETIC_TIME_LIMIT_S)
-    synthetic.add_argument("--json", action="store_true", help="print one JSON object")
+        "--seed", type=int, default=0, metavar="S", help="generator seed (default 0)"
+    )
+    synthetic.add_argument("--json", action="store_true", help="print a JSON list, one per family")
     synthetic.set_defaults(handler=_cmd_synthetic)
     gap = bench_commands.add_parser(
         "gap", help="solve OR-Library GAP files; compare with published optima"
     )
     gap.add_argument(
-        "files", nargs="+", metavar="FILE",
+        "files",
+        nargs="+",
+        metavar="FILE",
         help="OR-Library GAP files (one instance, or a count line then several)",
-    )  # fmt: skip
+    )
     add_time_limit_option(gap, per=" per instance")
     gap.add_argument(
         "--reference",
@@ -94,68 +100,62 @@ def register(commands: Any) -> None:
     cli_service.register_bench_route(bench_commands)
 
 
-def run_synthetic(
-    jobs: int,
-    sites: int | None,
-    seed: int,
-    time_limit_s: float,
-    topology_path: str | None = None,
-    load: float = DEFAULT_LOAD,
-) -> SyntheticResult:
-    """Generate a workload of the given size, plan it, and measure the plan.
-
-    A generated topology is sized so that the batch asks for `load` of its devices
-    (a national network is not a few times smaller than one batch); a given topology
-    is used as it is.
-    """
-    from router.bench.synthetic import synthetic_jobs, synthetic_topology, with_load
-    from router.plan import plan_jobs
-
-    base = topology_from(topology_path)
-    topology = synthetic_topology(base, sites, seed) if sites else base
-    batch = synthetic_jobs(topology, jobs, seed)
-    if sites:
-        topology = with_load(topology, batch, load)
-    start = time.perf_counter()
-    plan = plan_jobs(topology, batch, time_limit_s=time_limit_s)
-    seconds = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    cost = plan.total_cost_cny
-    gap = 100 * (cost - plan.lower_bound_cny) / cost if cost > 0 else 0.0
-    return SyntheticResult(
-        jobs=jobs,
-        sites=len(topology.sites),
-        seed=seed,
-        seconds=round(seconds, 3),
-        solver_seconds=round(plan.solver_seconds, 3),
-        peak_memory_mb=round(peak_mb, 1),
-        placed=len(plan.placements),
-        total_cost_cny=round(cost, 2),
-        lower_bound_cny=round(plan.lower_bound_cny, 2),
-        gap_pct=round(max(0.0, gap), 4),
-        baseline_cost_cny=round(plan.baseline_cost_cny, 2),
-        savings_cny=round(plan.savings_cny, 2),
-        unlocked_jobs=plan.unlocked_jobs,
-        status=plan.solver_status,
-    )
-
-
 def _cmd_synthetic(args: argparse.Namespace) -> int:
+    from router.bench.measure import run_family
+    from router.model.topology import default_topology
+
+    names = list(FAMILIES) if args.family == "all" else [args.family]
+    base = default_topology()
+    results = []
+    with steps(len(names)) as step:
+        for name in names:
+            if step is not None:
+                step(f"{name}: {plural(args.jobs, 'job')} x {plural(args.sites, 'site')}")
+            results.append(
+                run_family(
+                    base,
+                    FAMILIES[name],
+                    args.jobs,
+                    args.sites,
+                    seed=args.seed,
+                    time_limit_s=args.time_limit,
+                    from_files=args.from_files,
+                )
+            )
+    if args.json:
+        print_json([asdict(r) for r in results])
+    else:
+        print(render_bench(results))
+    return 0
+
+
+def render_bench(results: list[FamilyResult]) -> str:
+    """One table: each family's time, memory, cost, bound, gap and work placed."""
     from router.report.tables import format_table
 
-    with working(
-        f"generating and planning {plural(args.jobs, 'job')} "
-        f"(solver time limit {args.time_limit:g} s)"
-    ):
-        result = run_synthetic(
-            args.jobs, args.sites, args.seed, args.time_limit, args.topology, args.load
-        )
-    if args.json:
-        print_json(asdict(result))
-        return 0
-    rows = [[k, v] for k, v in asdict(result).items()]
-    print(format_table(["MEASURE", "VALUE"], rows))
-    return 0
+    header = ["FAMILY", "JOBS", "SITES", "WALL S", "USER S", "MB", "COST CNY", "BOUND CNY"]
+    header += ["GAP %", "PLACED", "WORK % LP", "STATUS"]
+    rows = [
+        [
+            r.family,
+            str(r.jobs),
+            str(r.sites),
+            f"{r.wall_s:.2f}",
+            f"{r.user_s:.2f}",
+            f"{r.peak_memory_mb:.0f}",
+            f"{r.total_cost_cny:,.0f}",
+            f"{r.lower_bound_cny:,.0f}",
+            f"{r.gap_pct:.3f}",
+            str(r.placed),
+            f"{r.work_placed_pct:.2f}" + ("" if r.lp_max_solved else "*"),
+            r.status,
+        ]
+        for r in results
+    ]
+    table = format_table(header, rows)
+    if all(r.lp_max_solved for r in results):
+        return table
+    return table + "\n* the LP did not finish: work is shown against its dual bound (a floor)"
 
 
 def _cmd_gap(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
@@ -11,6 +12,7 @@ from router.cli import auth as cli_auth
 from router.cli import bench as cli_bench
 from router.cli import ledger as cli_ledger
 from router.cli import live as cli_live
+from router.cli import offers as cli_offers
 from router.cli import service as cli_service
 from router.cli import topology as cli_topology
 from router.cli import whatif as cli_whatif
@@ -71,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     plan = commands.add_parser("plan", help="plan a batch of jobs and compare with staying east")
-    plan.add_argument("--jobs", required=True, metavar="F", help="jobs YAML file")
+    plan.add_argument("--jobs", required=True, metavar="F", help="jobs file: YAML, .json or .jsonl")
     add_topology_option(plan)
     add_time_limit_option(plan)
     plan.add_argument(
@@ -94,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.set_defaults(handler=_cmd_plan)
 
+    cli_offers.register(commands)
     cli_topology.register(commands)
     cli_whatif.register(commands)
     cli_bench.register(commands)
@@ -135,6 +138,7 @@ def package_version() -> str:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
+    started = time.monotonic()  # the time limit covers reading the files too
     from router.model.jobs import load_jobs
     from router.plan import plan_jobs
     from router.results import plan_to_dict
@@ -163,6 +167,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
                 jobs,
                 time_limit_s=args.time_limit,
                 carbon_price_cny_per_kg=args.carbon_price,
+                started=started,
                 quotas=cli_auth.plan_quotas(args.tenants, args.jobs, jobs)
                 if args.tenants
                 else None,

@@ -8,11 +8,15 @@ from typing import Any
 
 from router.errors import FieldProblem, InvalidInputError
 from router.model.schema import schema_problems, unknown_reference
-from router.model.sourcefile import read_yaml
+from router.model.sourcefile import read_source
 from router.model.topology import Topology
 
 KINDS = ("training", "finetune", "inference", "batch", "hpc", "realtime")
 INFERENCE_KINDS = frozenset({"inference", "batch"})
+# Service jobs serve traffic for a wall-clock duration: they keep their hours and scale
+# their device count by the part (DESIGN.md section 1); every other kind is work.
+SERVICE_KINDS = frozenset({"inference", "realtime"})
+PREFERENCES = ("cheapest", "lowest_latency")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +40,8 @@ class Job:
     allowed_hubs: tuple[str, ...] = ()
     denied_providers: tuple[str, ...] = ()
     priority: int = 1
+    allowed_providers: tuple[str, ...] = ()
+    prefer: str = "cheapest"
     tenant: str = ""
 
     @property
@@ -44,14 +50,20 @@ class Job:
         return self.kind not in INFERENCE_KINDS
 
     @property
+    def is_service(self) -> bool:
+        """Service jobs keep their hours and scale devices; work jobs the other way round."""
+        return self.kind in SERVICE_KINDS
+
+    @property
     def work(self) -> float:
         """Priority-weighted device-hours: what the planner maximises first."""
         return self.priority * self.count * self.hours
 
 
 def load_jobs(path: str | Path, topology: Topology) -> list[Job]:
-    """Read and validate a jobs YAML file; errors carry file and line."""
-    source = read_yaml(path)
+    """Read and validate a jobs file (YAML; `.json`; `.jsonl`, one job per line); errors
+    carry file and line."""
+    source = read_source(path)
     try:
         return parse_jobs(source.data, topology)
     except InvalidInputError as exc:
@@ -105,6 +117,8 @@ def _build(entry: dict[str, Any]) -> Job:
         allowed_hubs=tuple(entry.get("allowed_hubs", ())),
         denied_providers=tuple(entry.get("denied_providers", ())),
         priority=int(entry.get("priority", 1)),
+        allowed_providers=tuple(entry.get("allowed_providers", ())),
+        prefer=str(entry.get("prefer", "cheapest")),
         tenant=str(entry.get("tenant", "")),
     )
 
@@ -168,9 +182,10 @@ def _reference_problems(
         if hub not in hubs:
             problems.append(unknown_reference(f"{where}.allowed_hubs[{k}]", "hub", hub, hubs))
     providers = {s.provider for s in topology.sites.values()}
-    for k, provider in enumerate(entry.get("denied_providers", ())):
-        if provider not in providers:
-            problems.append(
-                unknown_reference(f"{where}.denied_providers[{k}]", "provider", provider, providers)
-            )
+    for key in ("allowed_providers", "denied_providers"):
+        for k, provider in enumerate(entry.get(key, ())):
+            if provider not in providers:
+                problems.append(
+                    unknown_reference(f"{where}.{key}[{k}]", "provider", provider, providers)
+                )
     return problems

@@ -1,8 +1,17 @@
-"""YAML files read with the line of every field, so errors can say `file:line: path: ...`."""
+"""Source files (YAML, JSON, JSON Lines) read with the line of every field, so errors can
+say `file:line: path: ...`.
+
+YAML goes through libyaml's C composer when it is available; the composed node tree
+keeps every field's line, and lines are looked up in it only when an error needs one,
+so loading stays linear and light. JSON Lines files hold one job per line.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +20,12 @@ import yaml
 from router.errors import FieldProblem, InvalidInputError
 
 PathKey = tuple[str | int, ...]
+Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C loader when libyaml is built
+
+_STR = "tag:yaml.org,2002:str"
+_INT = "tag:yaml.org,2002:int"
+_FLOAT = "tag:yaml.org,2002:float"
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 
 
 def format_path(path: PathKey) -> str:
@@ -24,88 +39,183 @@ def format_path(path: PathKey) -> str:
     return out
 
 
+def parse_path(dotted: str) -> PathKey:
+    """The inverse of format_path."""
+    return tuple(int(index) if index else name for name, index in _PATH_PART.findall(dotted))
+
+
 @dataclass(frozen=True)
 class SourceFile:
-    """Parsed YAML data with the line each field starts on."""
+    """Parsed data, and a way to find the line each field starts on."""
 
     name: str
     data: Any
-    lines: dict[PathKey, int] = field(default_factory=dict)
+    find_line: Callable[[PathKey], int | None] = lambda path: None
 
     def line_of(self, path: PathKey) -> int | None:
         """The line of `path`, or of its nearest ancestor that has one."""
-        while True:
-            if path in self.lines:
-                return self.lines[path]
-            if not path:
-                return None
-            path = path[:-1]
+        return self.find_line(path)
 
     def locate(self, problems: list[FieldProblem]) -> InvalidInputError:
         """Attach this file's name and lines to path-only problems."""
         located = [
-            FieldProblem(p.path, p.message, self.name, self._line_for(p.path)) for p in problems
+            FieldProblem(p.path, p.message, self.name, self.find_line(parse_path(p.path)))
+            for p in problems
         ]
         return InvalidInputError(sorted(located, key=lambda p: (p.line or 0, p.path)))
 
-    def _line_for(self, dotted: str) -> int | None:
-        by_text = {format_path(k): v for k, v in self.lines.items()}
-        while dotted:
-            if dotted in by_text:
-                return by_text[dotted]
-            cut = max(dotted.rfind("."), dotted.rfind("["))
-            dotted = dotted[:cut] if cut > 0 else ""
-        return self.lines.get(())
+
+def read_source(path: str | Path) -> SourceFile:
+    """Read a `.json`, `.jsonl` (one job per line, as {"jobs": [...]}) or YAML file."""
+    text = _read_text(path)
+    suffix = Path(path).suffix.lower()
+    if suffix == ".jsonl":
+        return parse_json_lines(text, str(path))
+    if suffix == ".json":
+        return parse_json(text, str(path))
+    return parse_yaml(text, str(path))
 
 
 def read_yaml(path: str | Path) -> SourceFile:
     """Read a YAML file; syntax errors and duplicate keys become InvalidInputError."""
-    name = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InvalidInputError(
-            [FieldProblem("", f"cannot read file: {exc.strerror}", name)]
-        ) from None
-    except UnicodeDecodeError:
-        raise InvalidInputError([FieldProblem("", "not UTF-8 text", name)]) from None
-    return parse_yaml(text, name)
+    return parse_yaml(_read_text(path), str(path))
 
 
 def parse_yaml(text: str, name: str = "<string>") -> SourceFile:
-    """Parse YAML text, remembering the line of every mapping key and list entry."""
+    """Parse YAML text, keeping its node tree to find the line of any field."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        root = yaml.compose(text, Loader=Loader)
     except yaml.MarkedYAMLError as exc:
         raise InvalidInputError([_syntax_problem(exc, name)]) from None
+    except yaml.YAMLError as exc:  # e.g. a reader error on control characters
+        raise InvalidInputError([FieldProblem("", f"invalid YAML: {exc}", name)]) from None
     if root is None:
-        return SourceFile(name, None, {(): 1})
-    lines: dict[PathKey, int] = {}
-    constructor = yaml.SafeLoader("")
-    data = _build(root, (), lines, constructor, name)
-    return SourceFile(name, data, lines)
+        return SourceFile(name, None, lambda path: 1)
+    data = _Builder(name).build(root, ())
+    return SourceFile(name, data, lambda path: _node_line(root, path))
+
+
+def parse_json(text: str, name: str = "<string>") -> SourceFile:
+    """Parse JSON; fields are located to the line of the top-level list entry they are in."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        problem = FieldProblem(
+            "", f"invalid JSON: {exc.msg} (column {exc.colno})", name, exc.lineno
+        )
+        raise InvalidInputError([problem]) from None
+    return SourceFile(name, data, lambda path: 1)
+
+
+def parse_json_lines(text: str, name: str = "<string>") -> SourceFile:
+    """Parse JSON Lines: one job object per non-blank line, read as {"jobs": [...]}."""
+    jobs: list[Any] = []
+    line_numbers: list[int] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            jobs.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            message = f"invalid JSON: {exc.msg} (column {exc.colno})"
+            raise InvalidInputError([FieldProblem("", message, name, number)]) from None
+        line_numbers.append(number)
+
+    def find_line(path: PathKey) -> int | None:
+        if len(path) >= 2 and isinstance(path[1], int) and 0 <= path[1] < len(line_numbers):
+            return line_numbers[path[1]]
+        return line_numbers[0] if line_numbers else 1
+
+    return SourceFile(name, {"jobs": jobs}, find_line)
+
+
+class _Builder:
+    """Python data from a node tree; scalars of the common tags built directly (fast)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.ctor = yaml.SafeLoader("")
+
+    def build(self, node: yaml.Node, path: PathKey) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        if isinstance(node, yaml.MappingNode):
+            result: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                key = self.scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else None
+                line = key_node.start_mark.line + 1
+                if not isinstance(key, str | int | float | bool):
+                    problem = FieldProblem(format_path(path), "keys must be plain names")
+                    raise InvalidInputError([_at(problem, self.name, line)])
+                key = str(key)
+                if key in result:
+                    problem = FieldProblem(format_path((*path, key)), "duplicate key")
+                    raise InvalidInputError([_at(problem, self.name, line)])
+                result[key] = self.build(value_node, (*path, key))
+            return result
+        return self.ctor.construct_object(node, deep=True)
+
+    def scalar(self, node: yaml.ScalarNode) -> Any:
+        tag, text = node.tag, node.value
+        if tag == _STR:
+            return text
+        try:
+            if tag == _INT:
+                return int(text)
+            if tag == _FLOAT:
+                return float(text)
+        except ValueError:
+            pass  # 0x1F, 1:30, .inf and friends: the full constructor knows them
+        return self.ctor.construct_object(node, deep=True)
+
+
+def _node_line(root: yaml.Node, path: PathKey) -> int:
+    """The line of the deepest node on `path` (a key's line for mapping entries)."""
+    node, line = root, root.start_mark.line + 1
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(part):
+                    node, line = value_node, key_node.start_mark.line + 1
+                    break
+            else:
+                return line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if not 0 <= part < len(node.value):
+                return line
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
 
 
 # PyYAML's words for the common mistakes, and what the author most likely has to change.
+# PyYAML's words first, then libyaml's (the C loader) for the same mistake.
 _SYNTAX_HINTS = (
     (
-        "mapping values are not allowed here",
+        ("mapping values are not allowed here", "mapping values are not allowed in this"),
         "a `key:` where a value was expected: indent this line like the keys above it, "
         "or quote a value that contains ': '",
     ),
-    ("found character '\\t'", "indent with spaces: YAML does not allow tabs"),
     (
-        "expected <block end>",
+        ("found character '\\t'", "found character that cannot start any token"),
+        "indent with spaces: YAML does not allow tabs (or quote a value starting with @ or `)",
+    ),
+    (
+        ("expected <block end>", "did not find expected key", "did not find expected '-'"),
         "this line is indented differently from the entries above it: line its keys up "
         "with theirs, and each `- ` item with the other items",
     ),
     (
-        "could not find expected ':'",
+        ("could not find expected ':'",),
         "a key without its `:`, or a value that runs onto the next line (quote it)",
     ),
-    ("expected ',' or ']'", "a `[` list that is not closed with `]`"),
-    ("expected ',' or '}'", "a `{` mapping that is not closed with `}`"),
-    ("while scanning a quoted scalar", "a quote that is never closed"),
+    (("expected ',' or ']'",), "a `[` list that is not closed with `]`"),
+    (("expected ',' or '}'",), "a `{` mapping that is not closed with `}`"),
+    (("while scanning a quoted scalar",), "a quote that is never closed"),
 )
 
 
@@ -113,37 +223,28 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, name: str) -> FieldProblem:
     """A YAML syntax error at line and column, with a hint for the common mistakes."""
     problem = exc.problem or "invalid YAML"
     said = f"{exc.context or ''} {problem}"
-    hint = next((h for words, h in _SYNTAX_HINTS if words in said), None)
+    hint = next((h for words, h in _SYNTAX_HINTS if any(w in said for w in words)), None)
     # An unclosed quote or bracket is found at the end of the file; point to where it opened.
     at_end = "end of stream" in problem or "<stream end>" in problem
+    # libyaml reports an unclosed [ or { where it gave up; the context marks the opening.
+    at_end = at_end or (exc.context or "").startswith("while parsing a flow")
     mark = (exc.context_mark if at_end else None) or exc.problem_mark or exc.context_mark
     line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
     message = f"invalid YAML: {hint} ({problem})" if hint else f"invalid YAML: {problem}"
     return FieldProblem("", message, name, line, column)
 
 
-def _build(
-    node: yaml.Node, path: PathKey, lines: dict[PathKey, int], ctor: yaml.SafeLoader, name: str
-) -> Any:
-    lines.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            key = ctor.construct_object(key_node, deep=True)
-            if not isinstance(key, str | int | float | bool):
-                line = key_node.start_mark.line + 1
-                raise InvalidInputError(
-                    [FieldProblem(format_path(path), "keys must be plain names", name, line)]
-                )
-            key = str(key)
-            if key in result:
-                line = key_node.start_mark.line + 1
-                raise InvalidInputError(
-                    [FieldProblem(format_path((*path, key)), "duplicate key", name, line)]
-                )
-            lines[(*path, key)] = key_node.start_mark.line + 1
-            result[key] = _build(value_node, (*path, key), lines, ctor, name)
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*path, i), lines, ctor, name) for i, item in enumerate(node.value)]
-    return ctor.construct_object(node, deep=True)
+def _at(problem: FieldProblem, name: str, line: int) -> FieldProblem:
+    return FieldProblem(problem.path, problem.message, name, line)
+
+
+def _read_text(path: str | Path) -> str:
+    name = str(path)
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidInputError(
+            [FieldProblem("", f"cannot read file: {exc.strerror}", name)]
+        ) from None
+    except UnicodeDecodeError:
+        raise InvalidInputError([FieldProblem("", "not UTF-8 text", name)]) from None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar, Token
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -20,9 +21,11 @@ from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from router.model.jobs import Job
 from router.service.metrics import note_call
 from router.service.ratelimit import RateLimiter
 from router.service.tenants import Role, Tenant, Tenants
+from router.state.ledger import RequestKey
 
 SERVICE = "router.v1.RouterService"
 _ALL = frozenset(Role)
@@ -206,3 +209,30 @@ def _status(code: int, message: str, *details: Any) -> grpc.Status:
         status_pb2.Status(code=code, message=message, details=packed)
     )
     return status
+
+
+def caller_tenant() -> str:
+    """The calling tenant's name ("" without --auth): its reservations carry it."""
+    caller = current_caller()
+    return caller.name if caller is not None else ""
+
+
+def caller_owner() -> str | None:
+    """Whose reservations the caller may see and end (None: everyone's)."""
+    caller = current_caller()
+    return None if caller is None or sees_everything(caller) else caller.name
+
+
+def scoped(key: RequestKey | None, tenant: str) -> RequestKey | None:
+    """A tenant's idempotency key: another tenant's request_id is never its answer."""
+    return key if key is None or not tenant else replace(key, method=f"{tenant}/{key.method}")
+
+
+def owned_spec(spec: dict[str, Any], tenant: str) -> dict[str, Any]:
+    """A job spec as the caller's: its tenant is whoever calls (none without --auth)."""
+    return {**spec, "tenant": tenant} if tenant else spec
+
+
+def owned(job: Job, spec: dict[str, Any], tenant: str) -> tuple[Job, dict[str, Any]]:
+    """A parsed job and its spec as the caller's (`owned_spec`)."""
+    return (replace(job, tenant=tenant), owned_spec(spec, tenant)) if tenant else (job, spec)

@@ -34,13 +34,12 @@ from router.model.schema import load_schema
 from router.model.topology import Topology
 from router.results import PlacementEvent, ReloadResult, RouteResult
 from router.service import convert, pages
-from router.service.auth import current_caller, sees_everything
+from router.service.auth import caller_owner, caller_tenant, owned, owned_spec, scoped
 from router.service.committer import GroupCommitter
 from router.service.convert import pb, pb_grpc
 from router.service.requests import request_key, require
 from router.service.status import status_of
 from router.state.engine import Engine
-from router.state.ledger import RequestKey
 
 DEFAULT_TIME_LIMIT_S = 10.0
 CONTENDED_PLAN_S = 0.5
@@ -154,7 +153,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
     ) -> pb.PlaceResponse:
         """Plan a batch; reserve it unless dry_run."""
         budget = self._budget(context, request.time_limit_s)
-        tenant = _tenant()
+        tenant = caller_tenant()
 
         wanted = self._wanted(context)
         key = scoped(request_key("Place", request), tenant)
@@ -197,7 +196,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         commit goes to the single ledger thread. A commit that finds its capacity gone
         is proposed again on fresh counts.
         """
-        tenant = _tenant()
+        tenant = caller_tenant()
         try:
             require(request.HasField("job"), "job", "is required")
             job, spec = owned(*self._route_job(request.job), tenant)
@@ -272,11 +271,28 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             self._parsed_for, self._parsed = topology, lru_cache(PARSED_JOBS_KEPT)(parse)
         return self._parsed(shape)
 
+    async def ListOffers(
+        self, request: pb.ListOffersRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListOffersResponse:
+        """One job's offers, best first, a page at a time (reserves nothing)."""
+        try:  # parsed here on the loop, as Route does, with its cache of job shapes
+            require(request.HasField("job"), "job", "is required")
+            job, _ = self._route_job(request.job)
+        except RouterError as exc:
+            await self._abort(context, "ListOffers", exc)
+            raise AssertionError("abort returned") from exc  # pragma: no cover
+
+        def work() -> pb.ListOffersResponse:
+            found = self._engine.offers(job, include_rejected=request.include_rejected)
+            return convert.offers_page(found, request.page_size, request.page_token)
+
+        return await self._call(context, self._fast, "ListOffers", work)
+
     async def Release(
         self, request: pb.ReleaseRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ReleaseResponse:
         """End a reservation (another tenant's is NOT_FOUND)."""
-        owner = _owner()
+        owner = caller_owner()
 
         def work() -> pb.ReleaseResponse:
             released = self._engine.release(request.reservation_id, owner=owner)
@@ -288,7 +304,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         self, request: pb.ListReservationsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListReservationsResponse:
         """One page of reservations, oldest first (AIP-158); a tenant sees only its own."""
-        owner = _owner()
+        owner = caller_owner()
 
         def work() -> pb.ListReservationsResponse:
             found, last = self._engine.reservation_page(
@@ -376,7 +392,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         self._watchers.add(queue)
         unsubscribe = self._engine.subscribe(listener)
         site = request.site
-        owner = _owner()
+        owner = caller_owner()
         try:
             while True:
                 event = await queue.get()
@@ -456,33 +472,6 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         for queue in list(self._watchers):
             with contextlib.suppress(asyncio.QueueFull):
                 queue.put_nowait(None)
-
-
-def _tenant() -> str:
-    """The calling tenant's name ("" without --auth): its reservations carry it."""
-    caller = current_caller()
-    return caller.name if caller is not None else ""
-
-
-def _owner() -> str | None:
-    """Whose reservations the caller may see and end (None: everyone's)."""
-    caller = current_caller()
-    return None if caller is None or sees_everything(caller) else caller.name
-
-
-def scoped(key: RequestKey | None, tenant: str) -> RequestKey | None:
-    """A tenant's idempotency key: another tenant's request_id is never its answer."""
-    return key if key is None or not tenant else replace(key, method=f"{tenant}/{key.method}")
-
-
-def owned_spec(spec: dict[str, Any], tenant: str) -> dict[str, Any]:
-    """A job spec as the caller's: its tenant is whoever calls (none without --auth)."""
-    return {**spec, "tenant": tenant} if tenant else spec
-
-
-def owned(job: Job, spec: dict[str, Any], tenant: str) -> tuple[Job, dict[str, Any]]:
-    """A parsed job and its spec as the caller's (`owned_spec`)."""
-    return (replace(job, tenant=tenant), owned_spec(spec, tenant)) if tenant else (job, spec)
 
 
 def solver_budget(requested_s: float, default_s: float, remaining_s: float | None) -> float:

@@ -1,1 +1,1 @@
-"""solve"""
+"""The optimisation only: one problem form (problem), one pipeline (pipeline.solve)."""

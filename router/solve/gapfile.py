@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from router.errors import FieldProblem, InvalidInputError
-from router.solve.solver import Item, Option, Problem
+from router.solve.problem import Problem, check_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,19 +76,23 @@ def parse_gap(text: str, *, name: str, file: str | None = None) -> list[GapInsta
 
 
 def gap_problem(instance: GapInstance) -> Problem:
-    """The GAP instance as a solver Problem: every item required, one option per agent."""
-    items = tuple(
-        Item(
-            1,
-            tuple(
-                Option(instance.cost[i][j], ((i, instance.use[i][j]),))
-                for i in range(instance.agents)
-            ),
-            required=True,
-        )
-        for j in range(instance.items)
+    """The instance in the one problem form: every item required, one option per agent
+    (item-major), each using its amount of that agent's capacity."""
+    m, n = instance.agents, instance.items
+    cost = np.array(instance.cost, dtype=np.int64).T.reshape(-1)  # item j, agent i
+    use = np.array(instance.use, dtype=np.int64).T.reshape(-1)
+    problem = Problem(
+        value=np.ones(n, dtype=np.int64),
+        required=np.ones(n, dtype=np.bool_),
+        item_ptr=np.arange(0, m * n + 1, m, dtype=np.int64),
+        cost=cost,
+        use_ptr=np.arange(m * n + 1, dtype=np.int64),
+        use_res=np.tile(np.arange(m, dtype=np.int64), n),
+        use_amt=use,
+        capacity=np.array(instance.capacities, dtype=np.int64),
     )
-    return Problem(items, instance.capacities)
+    check_problem(problem)
+    return problem
 
 
 def _instance(

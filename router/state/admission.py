@@ -92,7 +92,7 @@ def admit(
     for candidate in candidates:
         kind = candidate.accelerator.name
         if kind not in refused:
-            why = refusal(policy, usage, job.tenant, kind, job.count)
+            why = refusal(policy, usage, job.tenant, kind, candidate.cost.devices)
             if why is None:
                 return Admitted(place(candidate))
             refused[kind] = why
@@ -105,11 +105,12 @@ def admit(
     by_id = {h.reservation_id: h for h in held}
     free = ledger.free()
     for candidate in offered:
-        taken = reclaim(policy, holdings, job.tenant, candidate.accelerator.name, job.count)
+        need = candidate.cost.devices
+        taken = reclaim(policy, holdings, job.tenant, candidate.accelerator.name, need)
         if taken:
             pool = (candidate.site.name, candidate.pool_index)
             freed = sum(h.devices for h in taken if by_id[h.reservation_id].pool == pool)
-            if free.get(pool, 0) + freed >= job.count:
+            if free.get(pool, 0) + freed >= need:
                 evicted = tuple(by_id[h.reservation_id] for h in taken)
                 why = f"reclaimed by {job.tenant} within its nominal quota ({first_refusal})"
                 return Admitted(place(candidate), evicted, why)

@@ -1,0 +1,259 @@
+"""The one solving pipeline, whatever the size: relax, bound, restrict, search.
+
+1. Greedy fill: a first plan (and the answer if nothing else finishes).
+2. The value LP bounds the work; the cost LP at that work gives the duals.
+3. Round the LP, fill the rest by priced costs, move items to cheaper options.
+4. Restrict to the options the duals say can matter: reduced-cost fixing removes those
+   that cannot be in a cheaper plan; the rest are ranked by reduced cost.
+5. CP-SAT on the restricted model, hinted with the best plan, when it is small enough
+   to be worth it; otherwise large neighbourhood search guided by the LP.
+The cost bound is the Lagrangian bound from LP duals evaluated on ALL options, at the
+work actually placed, so it is valid whatever was restricted or cut short.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import overload
+
+import numpy as np
+
+from router.solve.construct import empty_pick, fill, improve, round_lp
+from router.solve.cpsat import solve_cpsat
+from router.solve.neighbourhood import lns
+from router.solve.problem import Ints, Problem, check_problem, inverse, translate
+from router.solve.relax import (
+    SAFE_INFEASIBLE,
+    Prices,
+    cost_bound,
+    lagrangian_prices,
+    max_value_lp,
+    min_cost_lp,
+    reduced_costs,
+    useless_options,
+    value_bound,
+)
+
+CP_SAT_OPTIONS = 6_000  # restricted models up to this size go to CP-SAT whole
+KEEP_PER_ITEM = 8  # options per item kept by reduced cost beyond the exact fixing
+LP_SHARE = 0.5  # of the time left, at most, for each LP
+VALUE_SEARCH_SHARE = 0.5  # of the search time, for local search on the work placed
+COST_SEARCH_PER_ITEM = 2  # options per item (by reduced cost) in the last cost search
+LP_SECONDS_PER_OPTION = 3e-5  # measured: GLOP takes ~6.5 s for 250k options
+FINAL_LP_MARGIN = 1.3  # time kept for the last cost LP, in units of the first one's time
+
+
+@dataclass(frozen=True, eq=False)
+class Solution:
+    """The best plan found and what is proven about it.
+
+    `choice[i]`: index into item i's options, or -1 (unplaced). `cost_bound`: a lower
+    bound on the cost of any plan placing value >= `value`. `status`: "optimal",
+    "feasible" (a gap may remain), "infeasible" (the required items cannot all be
+    placed) or "unknown" (no plan in time; nothing placed)."""
+
+    choice: Ints
+    value: int
+    cost: int
+    cost_bound: int
+    value_bound: int
+    status: str
+    seconds: float
+
+
+def solve(problem: Problem, time_limit_s: float = 10.0, seed: int = 0) -> Solution:
+    """Solve within about `time_limit_s` seconds of wall time (deterministic steps are
+    seeded); raises InvalidInputError for bad arrays."""
+    start = time.monotonic()
+    check_problem(problem)
+    deadline = start + max(0.0, time_limit_s) * 0.95 - 0.02
+    n_options = np.diff(problem.item_ptr)
+    if np.any(problem.required & (n_options == 0)):
+        return _empty(problem, "infeasible", start)
+    # Options that can never fit (a use above a capacity) are dropped once, here.
+    too_big = problem.use_amt > problem.capacity[problem.use_res]
+    fits = np.ones(problem.n_options, dtype=np.bool_)
+    fits[problem.use_option[too_big]] = False
+    work, index = (
+        problem.restrict(fits) if not fits.all() else (problem, np.arange(problem.n_options))
+    )
+    if np.any(work.required & (np.diff(work.item_ptr) == 0)):
+        return _empty(problem, "infeasible", start)
+    pick, value_top, bound = _pipeline(work, deadline, seed)
+    if pick is None:
+        status = "infeasible" if bound == SAFE_INFEASIBLE else "unknown"
+        return _empty(problem, status, start)
+    value, cost = work.value_of(pick), work.cost_of(pick)
+    bound = min(bound, cost)
+    global_pick = translate(pick, index)
+    choice = np.where(global_pick >= 0, global_pick - problem.item_ptr[:-1], -1)
+    status = "optimal" if value >= value_top and cost <= bound else "feasible"
+    return Solution(choice, value, cost, bound, value_top, status, time.monotonic() - start)
+
+
+def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None, int, int]:
+    """(best pick or None, value upper bound, cost bound at the pick's value)."""
+    total = int(problem.value.sum())
+    value_fixed = bool(np.all(problem.required | (problem.value == 0)))
+    best = _feasible(problem, fill(problem, empty_pick(problem)))  # always whole: the fallback
+    value_top = total
+    # An LP that cannot finish in its share of the time is replaced by Lagrangian ascent.
+    lp_fits = problem.n_options * LP_SECONDS_PER_OPTION <= LP_SHARE * (deadline - time.monotonic())
+    if not lp_fits and best is not None:
+        return _without_lp(problem, best, deadline, seed)
+    if not value_fixed and (best is None or problem.value_of(best) < total):
+        value_lp = max_value_lp(problem, _share(deadline, LP_SHARE))
+        if value_lp.infeasible:
+            return None, 0, SAFE_INFEASIBLE
+        value_top = value_bound(problem, value_lp)
+        rounded = fill(problem, round_lp(problem, value_lp.x), None, deadline)
+        best = _better(problem, best, _feasible(problem, rounded))
+    if best is None and problem.n_options <= CP_SAT_OPTIONS:
+        # Required items the greedy could not pack: CP-SAT's first solution repairs it.
+        first = solve_cpsat(problem, _share(deadline, 0.3), seed=seed, first_only=True)
+        if first.infeasible:
+            return None, 0, SAFE_INFEASIBLE
+        best = first.pick
+    # The cost LP at the work already reached: its duals bound the cost there.
+    floor = problem.value_of(best) if best is not None else 0
+    lp_started = time.monotonic()
+    cost_lp = min_cost_lp(problem, floor, _share(deadline, LP_SHARE))
+    # The search stops early enough to solve the cost LP again at the work it reaches.
+    search_deadline = deadline - FINAL_LP_MARGIN * (time.monotonic() - lp_started)
+    if cost_lp.infeasible and value_fixed:
+        return None, 0, SAFE_INFEASIBLE
+    if cost_lp.x is not None:
+        score = reduced_costs(problem, cost_lp, 0.0)
+        rounded = fill(problem, round_lp(problem, cost_lp.x), score, deadline)
+        best = _better(problem, best, _feasible(problem, rounded))
+    if best is None:
+        return None, value_top, 0
+    best = improve(problem, best, _share(deadline, 0.3))
+
+    # Restrict to the options that can matter, then search.
+    reached = problem.value_of(best)
+    bound = cost_bound(problem, cost_lp, reached)[0]
+    if reached < value_top or problem.cost_of(best) > bound:
+        # Reduced-cost fixing holds at the incumbent's work; if more may be placed, every
+        # option stays possible.
+        possible = np.ones(problem.n_options, dtype=np.bool_)
+        if reached >= value_top:
+            possible = ~useless_options(problem, cost_lp, reached, problem.cost_of(best))
+        keep = possible  # exact, when CP-SAT can take it whole
+        if int(possible.sum()) > CP_SAT_OPTIONS:
+            keep = _promising(problem, cost_lp, best, reached, possible)
+        # What CP-SAT proves holds for the whole problem when nothing but provably
+        # useless options was left out.
+        exact = not np.any(possible & ~keep)
+        sub, index = problem.restrict(keep)
+        hint = translate(best, inverse(index, problem.n_options))
+        if sub.n_options <= CP_SAT_OPTIONS:
+            found = solve_cpsat(sub, search_deadline, hint=hint, value_upper=value_top, seed=seed)
+            found_pick = found.pick
+            if exact and found.value_optimal and found.pick is not None:
+                value_top = min(value_top, found.floor)
+            if exact and found.cost_bound is not None and found.floor >= value_top:
+                bound = max(bound, found.cost_bound)
+        else:
+            lp_x = cost_lp.x[index] if cost_lp.x is not None else None
+            found_pick = lns(sub, hint, lp_x, _share(search_deadline, VALUE_SEARCH_SHARE), seed)
+        if found_pick is not None:
+            mapped = translate(found_pick, index)
+            best = _better(problem, best, _feasible(problem, mapped))
+    reached = problem.value_of(best)
+    bound = max(bound, cost_bound(problem, cost_lp, reached)[0])
+    if bound < problem.cost_of(best):
+        # The cost LP at the work reached bounds the cost there and guides a last search
+        # for the cheapest plan with that much work.
+        final_lp = cost_lp if reached == floor else min_cost_lp(problem, reached, deadline)
+        bound = max(bound, cost_bound(problem, final_lp, reached)[0])
+        if final_lp.x is not None and bound < problem.cost_of(best):
+            best = _cheapest_at(problem, best, final_lp, deadline, seed)
+    return best, value_top, bound
+
+
+def _without_lp(
+    problem: Problem, best: Ints, deadline: float, seed: int
+) -> tuple[Ints | None, int, int]:
+    """For models too large for the LP in time: Lagrangian prices, a greedy priced by
+    them, and local search; the bound comes from the same prices on every option."""
+    floor = problem.value_of(best)
+    prices = lagrangian_prices(problem, floor, problem.cost_of(best), _share(deadline, LP_SHARE))
+    score = reduced_costs(problem, prices, 0.0)
+    best = _better(problem, best, fill(problem, empty_pick(problem), score, deadline))
+    best = improve(problem, best, _share(deadline, 0.2))
+    keep = _ranked(problem, score) < KEEP_PER_ITEM
+    keep[best[best >= 0]] = True
+    sub, index = problem.restrict(keep)
+    hint = translate(best, inverse(index, problem.n_options))
+    found = lns(sub, hint, None, deadline - 0.05, seed)
+    best = _better(problem, best, _feasible(problem, translate(found, index)))
+    total = int(problem.value.sum())
+    return best, total, cost_bound(problem, prices, problem.value_of(best))[0]
+
+
+def _cheapest_at(problem: Problem, best: Ints, prices: Prices, deadline: float, seed: int) -> Ints:
+    """CP-SAT over the LP's support, the plan's options and each item's best by reduced
+    cost: the cheapest plan placing at least the plan's work (never a worse one)."""
+    reached = problem.value_of(best)
+    _, mu = cost_bound(problem, prices, reached)
+    keep = _ranked(problem, reduced_costs(problem, prices, mu)) < COST_SEARCH_PER_ITEM
+    if prices.x is not None:
+        keep |= prices.x > 1e-6
+    keep[best[best >= 0]] = True
+    sub, index = problem.restrict(keep)
+    hint = translate(best, inverse(index, problem.n_options))
+    found = solve_cpsat(sub, deadline, hint=hint, value_upper=reached, seed=seed)
+    if found.pick is None:
+        return best
+    return _better(problem, best, _feasible(problem, translate(found.pick, index)))
+
+
+def _ranked(problem: Problem, score: np.ndarray) -> Ints:
+    """Each option's rank by `score` among its item's options (0 = best)."""
+    order = np.lexsort((score, problem.option_item))
+    rank = np.empty(problem.n_options, dtype=np.int64)
+    rank[order] = np.arange(problem.n_options) - problem.item_ptr[problem.option_item[order]]
+    return rank
+
+
+def _promising(
+    problem: Problem, prices: Prices, best: Ints, reached: int, possible: np.ndarray
+) -> np.ndarray:
+    """Options worth searching: `possible` ones among each item's KEEP_PER_ITEM best by
+    reduced cost, plus those the LP uses and the incumbent's."""
+    _, mu = cost_bound(problem, prices, reached)
+    reduced = reduced_costs(problem, prices, mu)
+    keep: np.ndarray = (_ranked(problem, reduced) < KEEP_PER_ITEM) & possible
+    if prices.x is not None:
+        keep |= prices.x > 1e-6
+    keep[best[best >= 0]] = True
+    return keep
+
+
+def _feasible(problem: Problem, pick: Ints) -> Ints | None:
+    return pick if bool(np.all(pick[problem.required] >= 0)) else None
+
+
+@overload
+def _better(problem: Problem, a: Ints, b: Ints | None) -> Ints: ...
+@overload
+def _better(problem: Problem, a: Ints | None, b: Ints | None) -> Ints | None: ...
+def _better(problem: Problem, a: Ints | None, b: Ints | None) -> Ints | None:
+    """The lexicographically better plan: more value, then less cost."""
+    if a is None or b is None:
+        return b if a is None else a
+    key_a = (problem.value_of(a), -problem.cost_of(a))
+    key_b = (problem.value_of(b), -problem.cost_of(b))
+    return b if key_b > key_a else a
+
+
+def _empty(problem: Problem, status: str, start: float) -> Solution:
+    choice = np.full(problem.n_items, -1, dtype=np.int64)
+    return Solution(choice, 0, 0, 0, 0, status, time.monotonic() - start)
+
+
+def _share(deadline: float, fraction: float) -> float:
+    now = time.monotonic()
+    return now + max(0.0, deadline - now) * fraction

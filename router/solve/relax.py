@@ -1,0 +1,227 @@
+"""The LP relaxation (GLOP) and the bounds and reduced costs its duals prove.
+
+The LP answers in floating point, so its objective is not itself a proof. Any
+non-negative resource prices (and value price mu) give a valid Lagrangian bound, though,
+and LP duals are the best such prices; the bound is evaluated over EVERY option in
+float64 with a safety margin and rounded to the safe side (the data are integers), so it
+stays valid whatever options the LP saw or however it ended.
+
+Two LPs mirror the lexicographic objective: the value LP bounds the value from above
+(its prices are in value units); the cost LP at a value floor V bounds the cost of
+anything placing at least V (prices in cost units; mu prices the value floor).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from ortools.linear_solver.python import model_builder_helper as mbh
+
+from router.solve.problem import Bools, Floats, Ints, Problem
+
+MARGIN = 1e-9  # relative safety margin on float bounds
+
+
+@dataclass(frozen=True, eq=False)
+class Prices:
+    """An LP's fractional solution (None if none) and its non-negative duals."""
+
+    x: Floats | None
+    resource: Floats  # per resource
+    mu: float  # per unit of value
+    infeasible: bool = False  # proven: the required items cannot all be placed
+    optimal: bool = False  # the LP was solved to optimality (x is then an LP optimum)
+
+
+def max_value_lp(problem: Problem, deadline: float) -> Prices:
+    """Maximise placed value; prices in value units (mu = 1).
+
+    A tiny cost term breaks ties between equally valuable optima towards cheap ones; it
+    cannot weaken the bound, which any non-negative prices make valid."""
+    values = problem.value[problem.option_item].astype(np.float64)
+    cost = problem.cost.astype(np.float64)
+    tie = 1e-4 * float(values.min(initial=1.0)) / (float(np.abs(cost).max(initial=0.0)) + 1.0)
+    return _solve(problem, tie * cost - values, None, deadline, value_units=True)
+
+
+def min_cost_lp(problem: Problem, floor: int, deadline: float) -> Prices:
+    """Minimise cost with placed value >= floor (the second lexicographic stage)."""
+    return _solve(problem, problem.cost.astype(np.float64), floor, deadline, value_units=False)
+
+
+def reduced_costs(problem: Problem, prices: Prices, mu: float) -> Floats:
+    """cost + priced resource use - mu * value, per option."""
+    reduced = problem.cost.astype(np.float64)
+    if len(problem.use_res):
+        reduced += problem.per_option(prices.resource[problem.use_res] * problem.use_amt)
+    return reduced - mu * problem.value[problem.option_item]
+
+
+def cost_bound(problem: Problem, prices: Prices, floor: int) -> tuple[int, float]:
+    """A valid lower bound on the cost of any assignment placing value >= floor, and the
+    value price that gives it (max over mu of the Lagrangian; concave, golden section)."""
+    base = problem.item_min(reduced_costs(problem, prices, 0.0))
+    if np.isinf(base[problem.required]).any():
+        return SAFE_INFEASIBLE, prices.mu
+    value = problem.value.astype(np.float64)
+    fixed = -float(prices.resource @ problem.capacity.astype(np.float64))
+
+    def at(mu: float) -> float:
+        best = base - mu * value
+        best = np.where(problem.required, best, np.minimum(best, 0.0))
+        return float(best.sum()) + fixed + mu * floor
+
+    lo, hi = 0.0, max(2.0 * prices.mu, 1e-9)
+    golden = (math.sqrt(5) - 1) / 2
+    for _ in range(50):
+        a, b = hi - golden * (hi - lo), lo + golden * (hi - lo)
+        if at(a) < at(b):
+            lo = a
+        else:
+            hi = b
+    mu = max([0.0, prices.mu, (lo + hi) / 2], key=at)
+    bound = at(mu)
+    return math.ceil(bound - MARGIN * abs(bound) - 1e-6), mu
+
+
+SAFE_INFEASIBLE = 2**62  # the "bound" when no assignment places every required item
+
+
+def value_bound(problem: Problem, prices: Prices) -> int:
+    """A valid upper bound on placed value from prices in value units."""
+    total = int(problem.value.sum())
+    if prices.mu <= 0:
+        return total
+    scaled = Prices(None, prices.resource / prices.mu, 1.0)
+    gain = -problem.item_min(reduced_costs(problem, scaled, 1.0) - problem.cost)
+    gain = np.where(problem.required, gain, np.maximum(gain, 0.0))
+    if np.isinf(gain[problem.required]).any():
+        return total
+    bound = float(gain.sum()) + float(scaled.resource @ problem.capacity)
+    return min(total, math.floor(bound + MARGIN * abs(bound) + 1e-6))
+
+
+def useless_options(problem: Problem, prices: Prices, floor: int, cost_upper: int) -> Bools:
+    """Options no assignment with value >= floor and cost < cost_upper can use.
+
+    Reduced-cost fixing: forcing item i onto option k raises the Lagrangian bound by
+    (reduced_k - best_i); when that reaches cost_upper, option k is useless."""
+    bound, mu = cost_bound(problem, prices, floor)
+    reduced = reduced_costs(problem, prices, mu)
+    best = problem.item_min(reduced)
+    best = np.where(problem.required, best, np.minimum(best, 0.0))
+    forced = bound + reduced - best[problem.option_item]
+    result: Bools = forced - (MARGIN * np.abs(forced) + 1e-6) >= cost_upper
+    return result
+
+
+def _solve(
+    problem: Problem, objective: Floats, floor: int | None, deadline: float, value_units: bool
+) -> Prices:
+    """Minimise `objective` over the LP (value >= floor when given) with GLOP."""
+    n_i, n_r, n_o = problem.n_items, problem.n_resources, problem.n_options
+    none = Prices(None, np.zeros(n_r), 1.0 if value_units else 0.0)
+    seconds = deadline - time.monotonic()
+    if seconds <= 0 or n_o == 0:
+        return none
+    rows = [problem.option_item, n_i + problem.use_res]
+    cols = [np.arange(n_o), problem.use_option]
+    data = [np.ones(n_o), problem.use_amt.astype(np.float64)]
+    lower = [np.where(problem.required, 1.0, 0.0), np.full(n_r, -np.inf)]
+    upper = [np.ones(n_i), problem.capacity.astype(np.float64)]
+    if floor is not None:
+        rows.append(np.full(n_o, n_i + n_r))
+        cols.append(np.arange(n_o))
+        data.append(problem.value[problem.option_item].astype(np.float64))
+        lower.append(np.array([float(floor)]))
+        upper.append(np.array([np.inf]))
+    n_rows = n_i + n_r + (floor is not None)
+    matrix = sp.csr_matrix(
+        (np.concatenate(data), (np.concatenate(rows), np.concatenate(cols))), shape=(n_rows, n_o)
+    )
+    model: Any = mbh.ModelBuilderHelper()  # its bundled stubs mistype the array arguments
+    model.fill_model_from_sparse_data(
+        np.zeros(n_o), np.ones(n_o), objective, np.concatenate(lower), np.concatenate(upper), matrix
+    )
+    solver = mbh.ModelSolverHelper("glop")
+    solver.set_time_limit_in_seconds(seconds)
+    if not value_units:
+        solver.set_solver_specific_parameters("use_dual_simplex: true")  # measured faster
+    solver.solve(model)
+    if solver.status() == mbh.SolveStatus.INFEASIBLE:
+        return Prices(None, np.zeros(n_r), 0.0, infeasible=True)
+    if not solver.has_solution():
+        return none
+    x = np.asarray(solver.variable_values(), dtype=np.float64)
+    duals = np.asarray(solver.dual_values(), dtype=np.float64)
+    # GLOP's duals for a minimisation: <= rows are <= 0, the >= value row is >= 0.
+    resource = np.maximum(0.0, -duals[n_i : n_i + n_r])
+    mu = 1.0 if value_units else (max(0.0, float(duals[n_i + n_r])) if floor is not None else 0.0)
+    return Prices(x, resource, mu, optimal=solver.status() == mbh.SolveStatus.OPTIMAL)
+
+
+def lagrangian_prices(
+    problem: Problem, floor: int, upper: int, deadline: float, start: Prices | None = None
+) -> Prices:
+    """Prices for the cost bound at value >= floor by subgradient ascent, for models whose
+    LP would not finish in time: each step is one pass over the options.
+
+    `upper` is the cost of a plan placing >= floor (Polyak's step needs a target). The
+    best prices seen are returned; the bound they give is valid like any other."""
+    capacity = problem.capacity.astype(np.float64)
+    value = problem.value.astype(np.float64)
+    amounts = problem.use_amt.astype(np.float64)
+    resource = np.zeros(problem.n_resources) if start is None else start.resource.copy()
+    mu = _start_mu(problem) if start is None else start.mu
+    best = (-math.inf, Prices(None, resource.copy(), mu))
+    step, stale = 2.0, 0
+    while time.monotonic() < deadline:
+        prices = Prices(None, resource, mu)
+        reduced = reduced_costs(problem, prices, mu)
+        low = problem.item_min(reduced)
+        take = problem.required | (low < 0)
+        bound = float(np.where(take, low, 0.0).sum()) - float(resource @ capacity) + mu * floor
+        if bound > best[0]:
+            best, stale = (bound, Prices(None, resource.copy(), mu)), 0
+        else:
+            stale += 1
+            if stale >= STALE_STEPS:
+                step, stale = step / 2, 0
+        # Each taken item's best option, and the subgradient of the bound at these prices.
+        first = _argmin_per_item(problem, reduced, low, take)
+        chosen = np.zeros(problem.n_options, dtype=np.bool_)
+        chosen[first] = True
+        on = chosen[problem.use_option]
+        used = np.bincount(problem.use_res[on], weights=amounts[on], minlength=problem.n_resources)
+        g_resource = used - capacity
+        g_mu = floor - float(value[problem.option_item[first]].sum())
+        norm = float(g_resource @ g_resource) + g_mu * g_mu
+        if norm <= 0 or step < 1e-6:
+            break
+        t = step * max(upper - bound, 1e-9 * abs(upper) + 1.0) / norm
+        resource = np.maximum(0.0, resource + t * g_resource)
+        mu = max(0.0, mu + t * g_mu)
+    return best[1]
+
+
+STALE_STEPS = 15  # ascent steps without a better bound before the step halves
+
+
+def _start_mu(problem: Problem) -> float:
+    """A first price of value: the median cost per unit of value over the options."""
+    ratio = problem.cost / np.maximum(problem.value[problem.option_item], 1)
+    return float(np.median(ratio)) if len(ratio) else 0.0
+
+
+def _argmin_per_item(problem: Problem, reduced: Floats, low: Floats, take: Bools) -> Ints:
+    """For each taken item, the (first) option reaching its lowest reduced cost."""
+    at_low = reduced <= low[problem.option_item]
+    candidates = np.flatnonzero(at_low & take[problem.option_item])
+    items, first = np.unique(problem.option_item[candidates], return_index=True)
+    del items
+    return candidates[first]

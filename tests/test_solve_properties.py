@@ -1,0 +1,139 @@
+"""The one problem form against brute force, on small random problems of every shape.
+
+Shapes follow the workload families: pools whose device count differs per option
+(service jobs), shared link bandwidth (deadline jobs), priorities, required items (GAP),
+scarce and ample capacity. Every plan must be feasible, its bound valid, and on these
+sizes the pipeline must find the lexicographic optimum.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from router.solve.pipeline import Solution, solve
+from router.solve.problem import Problem, build_problem
+
+Spec = tuple[list[tuple[int, bool, list[tuple[int, list[tuple[int, int]]]]]], list[int]]
+
+
+@st.composite
+def placement_like(draw: st.DrawFn) -> Spec:
+    """Items over 1-3 pools and 0-2 links; sizes per option, bandwidth on some options."""
+    pools = draw(st.integers(1, 3))
+    links = draw(st.integers(0, 2))
+    required = draw(st.booleans()) and draw(st.booleans())  # a quarter are GAP-like
+    share = draw(st.sampled_from([0.6, 0.9, 1.5]))  # scarce, tight, ample
+    items = []
+    demand = 0
+    for _ in range(draw(st.integers(1, 5))):
+        base = draw(st.integers(1, 6))
+        priority = draw(st.sampled_from([1, 1, 2, 10]))
+        options = []
+        for pool in draw(st.lists(st.integers(0, pools - 1), max_size=pools, unique=True)):
+            devices = base * draw(st.sampled_from([1, 1, 2]))  # service jobs scale by part
+            uses = [(pool, devices)]
+            for link in range(links):
+                if draw(st.booleans()):
+                    uses.append((pools + link, draw(st.integers(1, 4))))
+            options.append((draw(st.integers(0, 60)), uses))
+        demand += base
+        value = 0 if required else priority * base * draw(st.integers(1, 3))
+        items.append((value, required and bool(options), options))
+    per_pool = max(1, round(demand * share / pools))
+    capacity = [draw(st.integers(0, per_pool)) for _ in range(pools)]
+    capacity += [draw(st.integers(0, 6)) for _ in range(links)]
+    return items, capacity
+
+
+def brute_force(problem: Problem) -> tuple[int, int] | None:
+    """(max value, min cost at it) over every assignment; None if infeasible."""
+    ranges = []
+    for i in range(problem.n_items):
+        lo, hi = int(problem.item_ptr[i]), int(problem.item_ptr[i + 1])
+        ranges.append(([] if problem.required[i] else [-1]) + list(range(lo, hi)))
+    best: tuple[int, int] | None = None
+    for combo in itertools.product(*ranges):
+        pick = np.array(combo, dtype=np.int64)
+        if not problem.feasible(pick):
+            continue
+        key = (problem.value_of(pick), problem.cost_of(pick))
+        if best is None or (key[0], -key[1]) > (best[0], -best[1]):
+            best = key
+    return best
+
+
+def check(problem: Problem, solution: Solution) -> None:
+    pick = np.where(solution.choice >= 0, problem.item_ptr[:-1] + solution.choice, -1)
+    assert problem.feasible(pick) or solution.status in ("infeasible", "unknown")
+    assert (solution.value, solution.cost) == (problem.value_of(pick), problem.cost_of(pick))
+    assert solution.cost_bound <= solution.cost
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(placement_like())
+def test_matches_brute_force_with_a_valid_bound(spec: Spec) -> None:
+    problem = build_problem(*spec)
+    solution = solve(problem, 5.0)
+    expected = brute_force(problem)
+    if expected is None:
+        assert solution.status == "infeasible"
+        return
+    check(problem, solution)
+    assert (solution.value, solution.cost) == expected
+    assert solution.cost_bound <= expected[1]
+    assert solution.value_bound >= expected[0]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(placement_like())
+def test_local_search_path_keeps_plans_feasible_and_bounds_valid(spec: Spec) -> None:
+    # Force the path large models take: no whole-model CP-SAT, one option per item kept.
+    import router.solve.pipeline as pipeline
+
+    saved = pipeline.CP_SAT_OPTIONS, pipeline.KEEP_PER_ITEM
+    pipeline.CP_SAT_OPTIONS, pipeline.KEEP_PER_ITEM = 0, 1
+    try:
+        problem = build_problem(*spec)
+        solution = solve(problem, 2.0)
+    finally:
+        pipeline.CP_SAT_OPTIONS, pipeline.KEEP_PER_ITEM = saved
+    expected = brute_force(problem)
+    if expected is None or solution.status in ("infeasible", "unknown"):
+        return
+    check(problem, solution)
+    assert solution.value <= expected[0] <= solution.value_bound
+    if solution.value == expected[0]:
+        assert solution.cost_bound <= expected[1]
+
+
+def test_device_counts_may_differ_by_option() -> None:
+    # A service job needs 4 slow parts or 2 fast ones; only the fast pool has room for
+    # it next to a work job that must use the slow pool.
+    problem = build_problem(
+        [
+            (10, False, [(40, [(0, 4)]), (50, [(1, 2)])]),  # service: 4 slow or 2 fast
+            (10, False, [(30, [(0, 3)])]),  # work job: slow pool only
+        ],
+        [4, 2],
+    )
+    solution = solve(problem, 2.0)
+    assert solution.choice.tolist() == [1, 0]
+    assert (solution.value, solution.cost, solution.status) == (20, 80, "optimal")
+
+
+def test_shared_link_bandwidth_binds() -> None:
+    # Two deadline jobs would both take the cheap site, but their link carries one.
+    problem = build_problem(
+        [
+            (5, False, [(10, [(0, 1), (2, 3)]), (20, [(1, 1)])]),
+            (5, False, [(10, [(0, 1), (2, 3)]), (25, [(1, 1)])]),
+        ],
+        [2, 2, 4],
+    )
+    solution = solve(problem, 2.0)
+    assert (solution.value, solution.cost, solution.status) == (10, 30, "optimal")
+    assert solution.cost_bound == 30

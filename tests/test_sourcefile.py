@@ -1,0 +1,92 @@
+"""Jobs files in YAML, JSON and JSON Lines; lines of fields; YAML syntax hints."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from router.errors import InvalidInputError
+from router.model.jobs import load_jobs
+from router.model.sourcefile import parse_yaml
+from router.model.topology import load_topology
+from tests.conftest import MINI
+from tests.test_bad_input import JOBS
+
+
+@pytest.fixture
+def rows() -> list[dict[str, object]]:
+    data = yaml.safe_load(JOBS)
+    assert isinstance(data, dict)
+    jobs: list[dict[str, object]] = data["jobs"]
+    return jobs
+
+
+def test_json_and_json_lines_load_like_yaml(tmp_path: Path, rows: list[dict[str, object]]) -> None:
+    topology = load_topology(MINI)
+    (tmp_path / "jobs.yaml").write_text(JOBS)
+    (tmp_path / "jobs.json").write_text(json.dumps({"jobs": rows}))
+    (tmp_path / "jobs.jsonl").write_text("".join(json.dumps(r) + "\n\n" for r in rows))
+    from_yaml = load_jobs(tmp_path / "jobs.yaml", topology)
+    assert load_jobs(tmp_path / "jobs.json", topology) == from_yaml
+    assert load_jobs(tmp_path / "jobs.jsonl", topology) == from_yaml
+
+
+def test_json_lines_errors_name_the_job_line(tmp_path: Path, rows: list[dict[str, object]]) -> None:
+    rows[1]["hours"] = -3
+    path = tmp_path / "jobs.jsonl"
+    path.write_text("\n" + "".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(InvalidInputError) as err:
+        load_jobs(path, load_topology(MINI))
+    problem = err.value.problems[0]
+    assert (problem.file, problem.line) == (str(path), 3)
+    assert problem.path.startswith("jobs[1].hours")
+
+
+def test_bad_json_says_where(tmp_path: Path) -> None:
+    path = tmp_path / "jobs.json"
+    path.write_text('{"jobs": [\n  {"name": "a",}\n]}')
+    with pytest.raises(InvalidInputError) as err:
+        load_jobs(path, load_topology(MINI))
+    assert err.value.problems[0].line == 2 and "invalid JSON" in str(err.value)
+
+
+def test_yaml_lines_of_nested_fields() -> None:
+    source = parse_yaml(JOBS, "jobs.yaml")
+    assert source.line_of(("jobs", 1, "accelerators")) == 12
+    assert source.line_of(("jobs", 0, "hours")) == 7
+    assert source.line_of(("jobs", 0, "nope", "deeper")) == 2  # nearest ancestor
+    assert source.data["jobs"][0]["accelerators"] == {"count": 16, "types": ["A800"]}
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "hint"),
+    [
+        ("jobs:\n  - name: a\n    kind:training\n    hours: 3\n", 4, "a key without its `:`"),
+        ("jobs:\n  - name: a\n    kind: training: x\n", 3, "indent this line"),
+        ("jobs:\n  - name: a\n   hours: 3\n", 3, "indented differently"),
+        ("jobs:\n\t- name: a\n", 2, "indent with spaces"),
+    ],
+)
+def test_yaml_syntax_errors_give_line_column_and_hint(text: str, line: int, hint: str) -> None:
+    # Through the C loader, too: the hints match libyaml's words as well as PyYAML's.
+    with pytest.raises(InvalidInputError) as err:
+        parse_yaml(text, "jobs.yaml")
+    problem = err.value.problems[0]
+    assert problem.line == line and problem.column is not None
+    assert hint in problem.message
+
+
+def test_yaml_scalars_keep_their_types() -> None:
+    data = parse_yaml("a: 0x1F\nb: 1_000\nc: 2.5\nd: .inf\ne: yes\nf: ~\ng: '12'\n").data
+    assert data == {
+        "a": 31,
+        "b": 1000,
+        "c": 2.5,
+        "d": float("inf"),
+        "e": True,
+        "f": None,
+        "g": "12",
+    }
