@@ -70,17 +70,22 @@ def _quota_audit(state: str, tenants_path: str) -> list[str]:
     """Every moment the history shows a tenant over its quota in the tenants file."""
     import sqlite3
 
-    from router.errors import FieldProblem, InvalidInputError
-    from router.state.pg_schema import is_postgres_url
-
-    if is_postgres_url(state):
-        why = "quotas are audited on SQLite state files (PostgreSQL keeps none yet)"
-        raise InvalidInputError([FieldProblem("--tenants", why)])
     from router.service.tenants import load_tenants
+    from router.state.pg_schema import is_postgres_url
     from router.state.quotas import audit
-    from router.state.sqlite_quotas import quota_changes
 
     policy = load_tenants(tenants_path).quota_policy()
+    if is_postgres_url(state):
+        import psycopg
+
+        from router.state.pg_quotas import quota_changes as pg_changes
+
+        with psycopg.connect(state) as conn:  # one snapshot, even while replicas commit
+            conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            conn.read_only = True
+            return audit(policy, pg_changes(conn))
+    from router.state.sqlite_quotas import quota_changes
+
     db = sqlite3.connect(f"file:{state}?mode=ro", uri=True)
     try:
         return audit(policy, quota_changes(db))

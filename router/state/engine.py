@@ -200,7 +200,10 @@ class Engine:
         """Commit many proposals in one ledger transaction (group commit); one result each."""
         with self._commit_gate:
             results = self._ledger.commit_batch(
-                [Commit(p.held, p.request, p.answer, p.wanted, p.evictions) for p in proposals]
+                [
+                    Commit(p.held, p.request, p.answer, p.wanted, p.evictions, p.evict_reason)
+                    for p in proposals
+                ]
             )
         committed = [p for p, r in zip(proposals, results, strict=True) if r is p.answer]
         self._events.publish(

@@ -131,6 +131,8 @@ class Commit:
     wanted: Callable[[], bool] | None = None
     evictions: tuple[HeldReservation, ...] = ()
     """Active reservations to evict in the same transaction (quota reclaim)."""
+    evict_reason: str = ""
+    """Why they are evicted (kept with the events where a ledger keeps events)."""
 
 
 class Ledger(Protocol):

@@ -100,6 +100,10 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE reservations ADD COLUMN tenant text NOT NULL DEFAULT '';
     CREATE INDEX reservations_tenant ON reservations (tenant, state);
     """,
+    # 4: one row per governed tenant, locked by commits checking quotas (pg_quotas)
+    """
+    CREATE TABLE tenants (name text PRIMARY KEY);
+    """,
 )
 
 

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 
 from psycopg.types.json import Jsonb
 
-from router.errors import CapacityError, NotFoundError
+from router.errors import CapacityError, NotFoundError, QuotaExceededError, RouterError
 from router.place.filters import PoolKey
 from router.state.ledger import Commit, Move, RequestKey, ReservationState, SiteState
 from router.state.ledger import HeldReservation as Held
 from router.state.pg_rows import Conn, Event, payload_of, select
 from router.state.pg_schema import EVENTS_CHANNEL, OUTBOX_LOCK, TOPOLOGY_CHANNEL
+from router.state.quotas import QuotaPolicy, Usage, check
 from router.state.sqlite_rows import stored_request_id
 
 
@@ -65,25 +66,58 @@ def request_key(request: RequestKey | None) -> str:
 
 
 def fitting(
-    pools: Mapping[PoolKey, PoolCount], commits: Sequence[Commit], keys: Sequence[str]
-) -> tuple[list[int], dict[int, str]]:
+    pools: Mapping[PoolKey, PoolCount],
+    commits: Sequence[Commit],
+    keys: Sequence[str],
+    evicting: Mapping[str, Held],
+    quotas: tuple[QuotaPolicy, Usage] | None = None,
+) -> tuple[list[int], dict[int, RouterError]]:
     """Which commits fit the locked counts, taken in turn (indexes), and why the rest do not.
 
-    A request repeated in the batch is tried again only if its first commit did not fit.
+    A commit's evictions (`evicting`: their rows as locked now) end first; then its
+    reservations must fit the pools and, with `quotas` (the policy and the holdings read
+    under the tenant locks), their tenants' quotas. A request repeated in the batch is
+    tried again only if its first commit did not fit.
     """
     trial = {key: PoolCount(p.capacity, p.used) for key, p in pools.items()}
+    use: dict[tuple[str, str], int] = dict(quotas[1]) if quotas else {}
+    gone: set[str] = set()
     fits: list[int] = []
-    over: dict[int, str] = {}
+    over: dict[int, RouterError] = {}
     taken: set[str] = set()
     for i, (commit, key) in enumerate(zip(commits, keys, strict=True)):
         if key in taken:
             continue
-        why = overbooking(trial, commit)
-        if why:
+        after = {k: PoolCount(p.capacity, p.used) for k, p in trial.items()}
+        held = dict(use)
+        why: RouterError | None = None
+        for e in commit.evictions:
+            now = evicting.get(e.reservation_id)
+            if (
+                now is None
+                or now.state is not ReservationState.ACTIVE
+                or now.reservation_id in gone
+            ):
+                why = CapacityError(f"reservation {e.reservation_id} to evict is no longer active")
+                break
+            after[now.pool].used -= now.count
+            held[now.tenant, now.accelerator] = (
+                held.get((now.tenant, now.accelerator), 0) - now.count
+            )
+        if why is None and (over_pool := overbooking(after, commit)):
+            why = CapacityError(over_pool)
+        if why is None and quotas is not None:
+            adds = [(r.tenant, r.accelerator, r.count) for r in commit.reservations]
+            over_quota = check(quotas[0], held, adds)
+            why = None if over_quota is None else QuotaExceededError(over_quota)
+        if why is not None:
             over[i] = why
             continue
         for r in commit.reservations:
-            trial[r.pool].used += r.count
+            after[r.pool].used += r.count
+            held[r.tenant, r.accelerator] = held.get((r.tenant, r.accelerator), 0) + r.count
+        trial, use = after, held
+        gone |= {e.reservation_id for e in commit.evictions}
         fits.append(i)
         if key:
             taken.add(key)

@@ -20,6 +20,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -37,6 +38,7 @@ from router.place.filters import PoolKey
 from router.state.ledger import Commit, Move, RequestKey, ReservationState, SiteState
 from router.state.ledger import HeldReservation as Held
 from router.state.pg_follow import EventRow, Follower
+from router.state.pg_quotas import held_by_tenant, lock_tenants, register_tenants
 from router.state.pg_rows import (
     INSERT,
     SELECTED,
@@ -85,19 +87,20 @@ class PostgresLedger:
         self._next_expiry: float | None = None
         self._follower: Follower | None = None
         self._parsed: tuple[str, Topology] | None = None
+        self._quotas: QuotaPolicy | None = None
         self.refresh()
 
-    # --- quotas (not kept here yet: refused rather than left unenforced) --------------
+    # --- quotas (checked under tenant row locks: router.state.pg_quotas) --------------
 
     def set_quotas(self, policy: QuotaPolicy | None) -> None:
-        """Tenant quotas need the SQLite ledger for now: a policy with quotas is refused."""
+        """Check every commit against these tenant quotas from now on (None: no quotas)."""
         if policy is not None and policy.tenants:
-            why = "tenant quotas need the SQLite ledger for now (--state FILE)"
-            raise InvalidInputError([FieldProblem("--auth", why)])
+            run(self._pool, lambda conn: register_tenants(conn, policy))
+        self._quotas = policy
 
     def usage(self, tenants: Iterable[str]) -> dict[tuple[str, str], int]:
-        """No quotas are kept here (set_quotas refuses them): nothing to count."""
-        return {}
+        """Devices the tenants' active reservations hold per (tenant, accelerator type)."""
+        return run(self._pool, lambda conn: held_by_tenant(conn, tenants))
 
     # --- capacity -------------------------------------------------------------------
 
@@ -187,8 +190,18 @@ class PostgresLedger:
 
         def work(conn: Conn) -> tuple[list[bytes | RouterError], dict[PoolKey, PoolCount]]:
             with conn.transaction():
-                pools = lock_pools(conn, {r.pool for c in commits for r in c.reservations})
-                fits, over = fitting(pools, commits, keys)
+                quotas = self._lock_quotas(conn, commits)
+                evicting = {
+                    h.reservation_id: h
+                    for h in select(
+                        conn,
+                        [e.reservation_id for c in commits for e in c.evictions],
+                        for_update=True,
+                    )
+                }
+                touched = {r.pool for c in commits for r in c.reservations}
+                pools = lock_pools(conn, touched | {h.pool for h in evicting.values()})
+                fits, over = fitting(pools, commits, keys, evicting, quotas)
                 claimed = claim(conn, [(keys[i], commits[i]) for i in fits if keys[i]], now)
                 won = [i for i in fits if not keys[i] or keys[i] in claimed]
                 late = {i for i in won if not _still_wanted(commits[i])}
@@ -202,6 +215,7 @@ class PostgresLedger:
                 results: list[bytes | RouterError] = []
                 placed: list[tuple[Held, str]] = []
                 history: list[tuple[object, ...]] = []
+                evicted: list[Event] = []
                 for i, commit in enumerate(commits):
                     if i in late:
                         results.append(DeadlineExceededError(LATE))
@@ -216,9 +230,19 @@ class PostgresLedger:
                         except InvalidInputError as exc:
                             results.append(exc)
                             continue
-                        why = over.get(i, "the pool filled up within the same commit")
-                        results.append(first if first is not None else CapacityError(why))
+                        why = over.get(i, CapacityError("the pool filled up within the commit"))
+                        results.append(first if first is not None else why)
                         continue
+                    for e in commit.evictions:
+                        gone = replace(evicting[e.reservation_id], state=ReservationState.EVICTED)
+                        gone = replace(gone, ended_unix_s=now)
+                        pools[gone.pool].used -= gone.count
+                        history.append(
+                            history_row(
+                                now, "evicted", gone, gone.pool, -gone.count, pools[gone.pool]
+                            )
+                        )
+                        evicted.append(Event("evicted", gone, None, commit.evict_reason))
                     request_id = commit.request.request_id if commit.request else ""
                     for r in commit.reservations:
                         pool = pools[r.pool]
@@ -226,12 +250,18 @@ class PostgresLedger:
                         placed.append((r, request_id or r.request_id))
                         history.append(history_row(now, "placed", r, r.pool, r.count, pool))
                     results.append(commit.answer)
-                if placed:
+                if placed or evicted:
                     with conn.pipeline(), conn.cursor() as cur:
+                        if evicted:
+                            cur.execute(
+                                "UPDATE reservations SET state = 'evicted', ended_unix_s = %s "
+                                "WHERE reservation_id = ANY(%s)",
+                                (now, [e.reservation.reservation_id for e in evicted]),
+                            )
                         cur.executemany(INSERT, [row_of(r, rid, now) for r, rid in placed])
                         write_use(conn, pools, history)
                         events = [Event("placed", as_stored(r, rid, now)) for r, rid in placed]
-                        outbox(conn, now, events)
+                        outbox(conn, now, evicted + events)
             return results, pools
 
         results, pools = run(self._pool, work)
@@ -430,6 +460,19 @@ class PostgresLedger:
         ended, pools = run(self._pool, work)
         self._remember_use(pools)
         return ended
+
+    def _lock_quotas(
+        self, conn: Conn, commits: Sequence[Commit]
+    ) -> tuple[QuotaPolicy, dict[tuple[str, str], int]] | None:
+        """Lock the rows of every tenant whose holdings these commits' quota checks read
+        (the governed tenants and their cohort peers); the policy and those holdings."""
+        policy = self._quotas
+        adding = (r.tenant for c in commits for r in c.reservations)
+        involved = policy.sharing(adding) if policy is not None else set()
+        if policy is None or not involved:
+            return None
+        lock_tenants(conn, involved)
+        return policy, held_by_tenant(conn, involved)
 
     def _remember_use(self, pools: Mapping[PoolKey, PoolCount]) -> None:
         """Take the counts a transaction saw under its locks into the cache."""
