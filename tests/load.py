@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,8 +62,11 @@ class ServeProcess:
         log: Path,
         *,
         max_file_bytes: int | None = None,
+        args: Sequence[str] = (),
     ) -> None:
         self.state, self.topology, self.port, self.log = state, topology, port, log
+        self.args = tuple(args)
+        """More `westward serve` options (e.g. --auth F)."""
         self.max_file_bytes = max_file_bytes
         """RLIMIT_FSIZE for the server: writes past it fail as on a full disk."""
         self.process: subprocess.Popen[bytes] | None = None
@@ -78,7 +81,7 @@ class ServeProcess:
                 [
                     sys.executable, "-m", "router.cli", "serve", "--topology", str(self.topology),
                     "--listen", f"127.0.0.1:{self.port}", "--state", str(self.state),
-                    "--grace", "2",
+                    "--grace", "2", *self.args,
                 ],
                 cwd=REPO_ROOT, stderr=sink, stdout=subprocess.DEVNULL, preexec_fn=limits,
             )  # fmt: skip
