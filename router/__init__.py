@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from router.model.jobs import Job, load_jobs
     from router.model.scenario import Scenario, load_scenario
     from router.model.topology import Topology, default_topology, load_topology
+    from router.place.offers import JobOffers, Offer
     from router.plan import plan_jobs
     from router.results import (
         JobMove,
@@ -44,11 +45,15 @@ if TYPE_CHECKING:
         Unplaced,
         WhatIfResult,
     )
+    from router.service.credentials import ClientTls
 
 # Public name -> the module that defines it, imported on first use.
 _LAZY = {
     "AsyncRouterClient": "router.client",
     "RouterClient": "router.client",
+    "ClientTls": "router.service.credentials",
+    "JobOffers": "router.place.offers",
+    "Offer": "router.place.offers",
     "Job": "router.model.jobs",
     "load_jobs": "router.model.jobs",
     "Scenario": "router.model.scenario",
@@ -82,12 +87,15 @@ __all__ = [
     "AsyncRouterClient",
     "AuthenticationError",
     "CapacityError",
+    "ClientTls",
     "DeadlineExceededError",
     "FieldProblem",
     "InvalidInputError",
     "Job",
     "JobMove",
+    "JobOffers",
     "NotFoundError",
+    "Offer",
     "PermissionDeniedError",
     "PlaceResult",
     "Placement",

@@ -15,7 +15,6 @@ ClientTls for a private CA and mTLS); a rate limit's RetryInfo is waited out and
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
@@ -24,7 +23,6 @@ import grpc
 import grpc.aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from router.model.jobs import Job
 from router.place.offers import JobOffers
 from router.results import (
     PlacementEvent,
@@ -40,8 +38,15 @@ from router.results import (
 from router.service import convert
 from router.service import credentials as creds
 from router.service.convert import pb, pb_grpc
+from router.service.convert.requests import (
+    JobLike,
+    place_request,
+    route_request,
+    site_update_request,
+    whatif_request,
+)
 from router.service.status import error_from
-from router.state.site_changes import PoolChange, SiteChange
+from router.state.site_changes import PoolChange
 
 SERVICE = "router.v1.RouterService"
 DEFAULT_TIMEOUTS_S: Mapping[str, float] = {
@@ -58,9 +63,6 @@ DEFAULT_TIMEOUTS_S: Mapping[str, float] = {
 }
 RETRIED = tuple(method for method in DEFAULT_TIMEOUTS_S if method != "Check")
 """Every RouterService unary call (all idempotent)."""
-
-JobLike = Job | Mapping[str, Any]
-"""A domain Job, or a job in its jobs-file shape (a mapping as in examples/jobs/*.yaml)."""
 
 
 def service_config(max_attempts: int = 4) -> str:
@@ -86,61 +88,6 @@ def service_config(max_attempts: int = 4) -> str:
 def channel_options(extra: Sequence[tuple[str, Any]] = ()) -> list[tuple[str, Any]]:
     """Options every SDK channel uses: retries on, the service config above."""
     return [("grpc.enable_retries", 1), ("grpc.service_config", service_config()), *extra]
-
-
-# --- requests shared by both clients --------------------------------------------------------
-
-
-def _jobs(jobs: Sequence[JobLike]) -> list[pb.Job]:
-    return [convert.job_message(j, f"jobs[{i}]") for i, j in enumerate(jobs)]
-
-
-def place_request(
-    jobs: Sequence[JobLike],
-    *,
-    dry_run: bool,
-    request_id: str | None,
-    time_limit_s: float,
-    carbon_price_cny_per_kg: float,
-    ttl_s: float = 0.0,
-) -> pb.PlaceRequest:
-    """A Place request; a request_id is made up when none is given (safe retries)."""
-    return pb.PlaceRequest(
-        jobs=_jobs(jobs),
-        dry_run=dry_run,
-        request_id="" if dry_run and request_id is None else (request_id or uuid.uuid4().hex),
-        time_limit_s=time_limit_s,
-        carbon_price_cny_per_kg=carbon_price_cny_per_kg,
-        ttl_s=ttl_s,
-    )
-
-
-def route_request(job: JobLike, request_id: str | None, ttl_s: float = 0.0) -> pb.RouteRequest:
-    """A Route request with a request_id (made up when none is given)."""
-    return pb.RouteRequest(
-        job=convert.job_message(job), request_id=request_id or uuid.uuid4().hex, ttl_s=ttl_s
-    )
-
-
-def update_request(
-    site: str,
-    status: str | None,
-    pools: Sequence[PoolChange],
-    electricity_cny_per_kwh: float | None,
-) -> pb.UpdateSiteRequest:
-    """An UpdateSite request."""
-    return convert.update_request(SiteChange(site, status, tuple(pools), electricity_cny_per_kwh))
-
-
-def whatif_request(
-    scenarios: Sequence[Mapping[str, Any]], jobs: Sequence[JobLike], time_limit_s: float
-) -> pb.WhatIfRequest:
-    """A WhatIf request."""
-    return pb.WhatIfRequest(
-        jobs=_jobs(jobs),
-        scenarios=[convert.scenario_message(s, f"scenarios[{i}]") for i, s in enumerate(scenarios)],
-        time_limit_s=time_limit_s,
-    )
 
 
 def _health_name(status: int) -> str:
@@ -277,7 +224,7 @@ class RouterClient:
         timeout_s: float | None = None,
     ) -> SiteUpdateResult:
         """Change a site; the server re-places reservations that no longer fit."""
-        request = update_request(site, status, pools, electricity_cny_per_kwh)
+        request = site_update_request(site, status, pools, electricity_cny_per_kwh)
         return convert.update_result(self._call("UpdateSite", request, timeout_s))
 
     def what_if(
@@ -454,7 +401,7 @@ class AsyncRouterClient:
         timeout_s: float | None = None,
     ) -> SiteUpdateResult:
         """Change a site; the server re-places reservations that no longer fit."""
-        request = update_request(site, status, pools, electricity_cny_per_kwh)
+        request = site_update_request(site, status, pools, electricity_cny_per_kwh)
         return convert.update_result(await self._call("UpdateSite", request, timeout_s))
 
     async def what_if(
