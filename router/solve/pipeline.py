@@ -22,6 +22,7 @@ import numpy as np
 from router.solve.construct import empty_pick, fill, improve, round_lp
 from router.solve.cpsat import solve_cpsat
 from router.solve.neighbourhood import lns
+from router.solve.polish import polish
 from router.solve.problem import Ints, Problem, check_problem, inverse, translate
 from router.solve.relax import (
     SAFE_INFEASIBLE,
@@ -39,7 +40,6 @@ CP_SAT_OPTIONS = 6_000  # restricted models up to this size go to CP-SAT whole
 KEEP_PER_ITEM = 8  # options per item kept by reduced cost beyond the exact fixing
 LP_SHARE = 0.5  # of the time left, at most, for each LP
 VALUE_SEARCH_SHARE = 0.5  # of the search time, for local search on the work placed
-COST_SEARCH_PER_ITEM = 2  # options per item (by reduced cost) in the last cost search
 LP_SECONDS_PER_OPTION = 3e-5  # measured: GLOP takes ~6.5 s for 250k options
 FINAL_LP_MARGIN = 1.3  # time kept for the last cost LP, in units of the first one's time
 
@@ -149,7 +149,13 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
         sub, index = problem.restrict(keep)
         hint = translate(best, inverse(index, problem.n_options))
         if sub.n_options <= CP_SAT_OPTIONS:
-            found = solve_cpsat(sub, search_deadline, hint=hint, value_upper=value_top, seed=seed)
+            found = solve_cpsat(
+                sub,
+                _share(search_deadline, VALUE_SEARCH_SHARE),
+                hint=hint,
+                value_upper=value_top,
+                seed=seed,
+            )
             found_pick = found.pick
             if exact and found.value_optimal and found.pick is not None:
                 value_top = min(value_top, found.floor)
@@ -164,12 +170,12 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
     reached = problem.value_of(best)
     bound = max(bound, cost_bound(problem, cost_lp, reached)[0])
     if bound < problem.cost_of(best):
-        # The cost LP at the work reached bounds the cost there and guides a last search
-        # for the cheapest plan with that much work.
+        # The cost LP at the work reached bounds the cost there; the rest of the time
+        # goes to the cheapest placing of exactly the items the plan places.
         final_lp = cost_lp if reached == floor else min_cost_lp(problem, reached, deadline)
         bound = max(bound, cost_bound(problem, final_lp, reached)[0])
-        if final_lp.x is not None and bound < problem.cost_of(best):
-            best = _cheapest_at(problem, best, final_lp, deadline, seed)
+        if bound < problem.cost_of(best):
+            best = polish(problem, best, deadline, seed)
     return best, value_top, bound
 
 
@@ -191,23 +197,6 @@ def _without_lp(
     best = _better(problem, best, _feasible(problem, translate(found, index)))
     total = int(problem.value.sum())
     return best, total, cost_bound(problem, prices, problem.value_of(best))[0]
-
-
-def _cheapest_at(problem: Problem, best: Ints, prices: Prices, deadline: float, seed: int) -> Ints:
-    """CP-SAT over the LP's support, the plan's options and each item's best by reduced
-    cost: the cheapest plan placing at least the plan's work (never a worse one)."""
-    reached = problem.value_of(best)
-    _, mu = cost_bound(problem, prices, reached)
-    keep = _ranked(problem, reduced_costs(problem, prices, mu)) < COST_SEARCH_PER_ITEM
-    if prices.x is not None:
-        keep |= prices.x > 1e-6
-    keep[best[best >= 0]] = True
-    sub, index = problem.restrict(keep)
-    hint = translate(best, inverse(index, problem.n_options))
-    found = solve_cpsat(sub, deadline, hint=hint, value_upper=reached, seed=seed)
-    if found.pick is None:
-        return best
-    return _better(problem, best, _feasible(problem, translate(found.pick, index)))
 
 
 def _ranked(problem: Problem, score: np.ndarray) -> Ints:
