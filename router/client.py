@@ -24,6 +24,7 @@ import grpc.aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from router.model.jobs import Job
+from router.place.offers import JobOffers
 from router.results import (
     PlacementEvent,
     PlaceResult,
@@ -46,6 +47,7 @@ DEFAULT_TIMEOUTS_S: Mapping[str, float] = {
     "Route": 5.0,
     "Release": 5.0,
     "ListReservations": 10.0,
+    "ListOffers": 10.0,
     "GetTopology": 10.0,
     "UpdateSite": 60.0,
     "WhatIf": 120.0,
@@ -230,6 +232,10 @@ class RouterClient:
         """
         request = route_request(job, request_id, ttl_s)
         return convert.route_result(self._call("Route", request, timeout_s))
+
+    def list_offers(self, job: JobLike, *, include_rejected: bool = False) -> JobOffers:
+        """Every offer for one job, best first, all pages (reserves nothing)."""
+        return convert.offer_pages(self._call, job, include_rejected)
 
     def release(self, reservation_id: str, *, timeout_s: float | None = None) -> Reservation:
         """End a reservation (NotFoundError if unknown)."""

@@ -16,6 +16,7 @@ from router.place.costs import MILLI, work_units
 from router.place.explain import explain_contention, explain_rejections, reason_counts
 from router.place.filters import Candidate, Context, PoolKey, Screening, candidate_at, screen
 from router.place.network import Network
+from router.place.offers import best_offer
 from router.results import Placement, Plan, Unplaced
 from router.solve.pipeline import solve
 from router.solve.problem import Problem
@@ -49,7 +50,7 @@ def placement_of(job: Job, candidate: Candidate, topology: Topology) -> Placemen
         zone=topology.zone_of(site),
         pool_index=candidate.pool_index,
         accelerator=candidate.accelerator.name,
-        count=job.count,
+        count=cost.devices,
         latency_ms=candidate.path.latency_ms,
         path=candidate.path.places,
         run_hours=cost.run_hours,
@@ -57,15 +58,6 @@ def placement_of(job: Job, candidate: Candidate, topology: Topology) -> Placemen
         transfer_cny=cost.transfer_cny,
         carbon_kg=cost.carbon_kg,
         cost_cny=cost.cost_cny,
-    )
-
-
-def cheapest(candidates: Sequence[Candidate]) -> Candidate | None:
-    """The cheapest candidate; ties go to lower latency, then to the name (deterministic)."""
-    return min(
-        candidates,
-        key=lambda c: (c.cost.cost_cny, c.path.latency_ms, c.site.name, c.pool_index),
-        default=None,
     )
 
 
@@ -80,7 +72,7 @@ def route_job(
     """The online fast path: the cheapest feasible candidate with free capacity now."""
     ctx = make_context(topology, free, carbon_price_cny_per_kg, network)
     screening = screen(job, ctx)
-    best = cheapest(screening.candidates)
+    best = best_offer(job, screening.candidates)
     if best is None:
         return _unplaced(job, screening, len(topology.sites))
     return placement_of(job, best, topology)
@@ -113,7 +105,8 @@ def plan_jobs(
     placements: list[Placement] = []
     unplaced: list[Unplaced] = []
     chosen: dict[str, Placement] = {}
-    for job, job_options, choice in zip(jobs, options, solution.choice.tolist(), strict=True):
+    picks = settle_ties(jobs, options, table, ctx, solution.choice.tolist())
+    for job, job_options, choice in zip(jobs, options, picks, strict=True):
         if choice < 0:
             unplaced.append(_unplaced(job, screen(job, ctx), len(topology.sites)))
             continue
@@ -140,6 +133,42 @@ def plan_jobs(
     )
 
 
+def settle_ties(
+    jobs: Sequence[Job],
+    options: Sequence[JobOptions],
+    table: PoolTable,
+    ctx: Context,
+    choice: list[int],
+) -> list[int]:
+    """The solver's choices, each job moved to the lowest-latency option of exactly the
+    same cost (milli-CNY) with room left, as both `prefer` rankings order equal costs: the
+    plan's work and cost stay, ties no longer fall where the solver happened to leave
+    them. Jobs holding link bandwidth (deadline transfers) stay where they are."""
+    left = table.free.copy()
+    for job_options, pick in zip(options, choice, strict=True):
+        if pick >= 0:
+            left[job_options.pools[pick]] -= job_options.devices[pick]
+    settled = list(choice)
+    for k, (job, job_options) in enumerate(zip(jobs, options, strict=True)):
+        pick = settled[k]
+        if pick < 0 or (job.deadline_hours is not None and job.data_gb > 0):
+            continue
+        milli = np.rint(job_options.cost_cny * MILLI)
+        paths = ctx.network.paths_from(job.origin)
+        ties: list[tuple[float, PoolKey, int]] = []
+        for n in np.flatnonzero(milli == milli[pick]).tolist():
+            pool = int(job_options.pools[n])
+            if n == pick or left[pool] >= job_options.devices[n]:
+                key = table.keys[pool]
+                ties.append((paths[key[0]].latency_ms, key, n))
+        best = min(ties)[2]
+        if best != pick:
+            left[job_options.pools[pick]] += job_options.devices[pick]
+            left[job_options.pools[best]] -= job_options.devices[best]
+            settled[k] = best
+    return settled
+
+
 def baseline_placements(
     jobs: Sequence[Job], options: Sequence[JobOptions], table: PoolTable, ctx: Context
 ) -> dict[str, Placement]:
@@ -155,13 +184,18 @@ def baseline_placements(
         home = topology.regions[job.origin].hub
         paths = ctx.network.paths_from(job.origin)
         local = [
-            (float(cost), paths[table.keys[p][0]].latency_ms, table.keys[p], p)
-            for p, cost in zip(options[k].pools.tolist(), options[k].cost_cny, strict=True)
-            if hub_of_pool[p] == home and free[p] >= job.count
+            (float(cost), paths[table.keys[p][0]].latency_ms, table.keys[p], p, n)
+            for p, n, cost in zip(
+                options[k].pools.tolist(),
+                options[k].devices.tolist(),
+                options[k].cost_cny,
+                strict=True,
+            )
+            if hub_of_pool[p] == home and free[p] >= n
         ]
         if local:
-            _, _, (site, index), p = min(local)
-            free[p] -= job.count
+            _, _, (site, index), p, n = min(local)
+            free[p] -= n
             result[job.name] = placement_of(job, candidate_at(job, site, index, ctx), topology)
     return result
 
@@ -214,8 +248,9 @@ def placement_problem(
 
 
 def option_devices(job: Job, options: JobOptions) -> npt.NDArray[np.int64]:
-    """Devices the job takes on each of its options (work jobs keep their count)."""
-    return np.full(len(options.pools), job.count, dtype=np.int64)
+    """Devices the job takes on each of its options (work jobs keep their count; service
+    jobs scale it by the part: router.place.costs.sizing)."""
+    return options.devices
 
 
 def transfer_rate_mbps(job: Job, run_hours: float) -> int:

@@ -13,6 +13,8 @@ DATA = Path(__file__).resolve().parent / "data"
 MINI = DATA / "mini.yaml"
 SHARED = ROOT.parent / "shared"
 
+pytest_plugins = ["tests.pg"]  # the pg_url fixture: a fresh PostgreSQL database per test
+
 
 @pytest.fixture(scope="session")
 def mini() -> Topology:

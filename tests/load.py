@@ -19,11 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from router.client import RouterClient
 from router.errors import InvalidInputError, RouterError
-from router.state.audit import audit
+from router.state.pg_schema import is_postgres_url
+from router.state.store import audit_state
 from router.v1 import router_pb2 as pb
 from tests.tools import REPO_ROOT
 
@@ -54,7 +56,7 @@ class ServeProcess:
 
     def __init__(
         self,
-        state: Path,
+        state: Path | str,
         topology: Path,
         port: int,
         log: Path,
@@ -69,6 +71,8 @@ class ServeProcess:
     def start(self, timeout_s: float = 30.0) -> ServeProcess:
         """Start and wait for its `serving` log line."""
         skip = self.log.read_text().count('"serving"') if self.log.exists() else 0
+        # preexec_fn makes Python run in the forked child: unsafe while client threads run
+        limits = self._limits if self.max_file_bytes is not None else None
         with self.log.open("a") as sink:
             self.process = subprocess.Popen(
                 [
@@ -76,7 +80,7 @@ class ServeProcess:
                     "--listen", f"127.0.0.1:{self.port}", "--state", str(self.state),
                     "--grace", "2",
                 ],
-                cwd=REPO_ROOT, stderr=sink, stdout=subprocess.DEVNULL, preexec_fn=self._limits,
+                cwd=REPO_ROOT, stderr=sink, stdout=subprocess.DEVNULL, preexec_fn=limits,
             )  # fmt: skip
         self.wait_for("serving", skip)
         return self
@@ -237,33 +241,39 @@ class Driver(threading.Thread):
         self.mine += [rid for rid, _ in got]
 
 
-def check_state_file(state: Path, record: Record, moved: Collection[str] = ()) -> dict[str, int]:
-    """Everything acknowledged is in the file, nothing was ever overbooked, batches whole.
+def check_state_file(
+    state: Path | str, record: Record, moved: Collection[str] = ()
+) -> dict[str, int]:
+    """Everything acknowledged is in the file (or PostgreSQL URL), nothing was ever
+    overbooked, batches whole.
 
     Reservations in `moved` were re-placed by a site update (their pool changed).
 
     Works on a dead server's file (SQLite replays the WAL exactly as a restart would).
     Returns counts of what it checked.
     """
-    result = audit(state)
+    result = audit_state(str(state))
     assert result.overbooked == [], result.overbooked[:5]
     assert result.mismatched == [], result.mismatched[:5]
-    db = sqlite3.connect(str(state))
+    url = str(state)
+    db: Any = psycopg.connect(url) if is_postgres_url(url) else sqlite3.connect(url)
     try:
         rows = {
             rid: (request_id, site, int(index), int(count), status)
             for rid, request_id, site, index, count, status in db.execute(
                 "SELECT reservation_id, request_id, site, pool_index, count, state "
                 "FROM reservations"
-            )
+            ).fetchall()
         }
-        stored = {  # ids are scoped to their method in the file: "Route/req-1"
-            key.split("/", 1)[1]: answer
-            for key, answer in db.execute("SELECT request_id, answer FROM requests")
+        stored = {  # ids are scoped to their method in the store: "Route/req-1"
+            key.split("/", 1)[1]: bytes(answer)
+            for key, answer in db.execute("SELECT request_id, answer FROM requests").fetchall()
         }
         capacity = {
             (site, int(index)): int(cap)
-            for site, index, cap in db.execute("SELECT site, pool_index, capacity FROM pools")
+            for site, index, cap in db.execute(
+                "SELECT site, pool_index, capacity FROM pools"
+            ).fetchall()
         }
     finally:
         db.close()

@@ -113,10 +113,12 @@ def test_synthetic_plans_are_feasible_when_checked_independently() -> None:
             pool.accelerator in job.types
             or topology.accelerators[pool.accelerator].stack in job.stacks
         )
-        assert p.compute_cny == pytest.approx(job.count * p.run_hours * pool.price_cny_per_hour)
+        # count is the devices on that part: work jobs keep theirs, services keep hours.
+        assert p.compute_cny == pytest.approx(p.count * p.run_hours * pool.price_cny_per_hour)
+        assert p.run_hours == job.hours if job.is_service else p.count == job.count
         if job.allowed_zones:
             assert topology.zone_of(site) in job.allowed_zones
-        used[(p.site, p.pool_index)] += job.count
+        used[(p.site, p.pool_index)] += p.count
     for (site, index), count in used.items():
         assert count <= topology.sites[site].pools[index].count
     assert plan.lower_bound_cny <= plan.total_cost_cny + 1e-6

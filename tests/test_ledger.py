@@ -1,10 +1,12 @@
-"""SqliteLedger: durable, atomic, idempotent, and never overbooks, even across processes."""
+"""The Ledger protocol, on SQLite and on PostgreSQL: durable, atomic, idempotent, and never
+overbooks, even across processes (the PostgreSQL-only cases: tests/test_postgres.py)."""
 
 from __future__ import annotations
 
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,8 +18,9 @@ from router.errors import (
     NotFoundError,
     ServiceUnavailableError,
 )
-from router.state.ledger import Commit, Move, RequestKey, ReservationState
+from router.state.ledger import Commit, Ledger, Move, RequestKey, ReservationState
 from router.state.ledger import HeldReservation as Reservation
+from router.state.postgres import PostgresLedger
 from router.state.sqlite import SqliteLedger
 from router.state.sqlite_schema import SCHEMA, SCHEMA_VERSION
 
@@ -34,14 +37,19 @@ def _hold(rid: str, site: str = "zhongwei", pool: int = 0, count: int = 4) -> Re
     )
 
 
-@pytest.fixture
-def ledger(tmp_path: Path) -> SqliteLedger:
-    led = SqliteLedger(tmp_path / "state.sqlite")
+@pytest.fixture(params=["sqlite", "postgres"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Ledger]:
+    led: Ledger
+    if request.param == "sqlite":
+        led = SqliteLedger(tmp_path / "state.sqlite")
+    else:
+        led = PostgresLedger(request.getfixturevalue("pg_url"))
     led.set_capacity({("zhongwei", 0): 10, ("zhongwei", 1): 3, ("guian", 0): 8})
-    return led
+    yield led
+    led.close()
 
 
-def test_reserve_takes_devices_and_release_returns_them(ledger: SqliteLedger) -> None:
+def test_reserve_takes_devices_and_release_returns_them(ledger: Ledger) -> None:
     ledger.reserve([_hold("a", count=4), _hold("b", site="guian", count=8)])
     assert ledger.free() == {("zhongwei", 0): 6, ("zhongwei", 1): 3, ("guian", 0): 0}
     released = ledger.release("a")
@@ -52,7 +60,7 @@ def test_reserve_takes_devices_and_release_returns_them(ledger: SqliteLedger) ->
     assert again == released, "releasing twice changes nothing"
 
 
-def test_overbooking_batch_is_refused_whole(ledger: SqliteLedger) -> None:
+def test_overbooking_batch_is_refused_whole(ledger: Ledger) -> None:
     ledger.reserve([_hold("a", count=8)])
     with pytest.raises(CapacityError, match="pool 0 of site zhongwei"):
         ledger.reserve([_hold("b", site="guian", count=2), _hold("c", count=3)])
@@ -60,7 +68,7 @@ def test_overbooking_batch_is_refused_whole(ledger: SqliteLedger) -> None:
     assert ledger.free()[("guian", 0)] == 8
 
 
-def test_unknown_pool_has_no_capacity(ledger: SqliteLedger) -> None:
+def test_unknown_pool_has_no_capacity(ledger: Ledger) -> None:
     with pytest.raises(CapacityError):
         ledger.reserve([_hold("a", site="nowhere", count=1)])
 
@@ -69,7 +77,7 @@ def _key(request_id: str, body: str = "body", method: str = "Place") -> RequestK
     return RequestKey(method, request_id, body)
 
 
-def test_same_request_id_returns_first_answer_and_reserves_once(ledger: SqliteLedger) -> None:
+def test_same_request_id_returns_first_answer_and_reserves_once(ledger: Ledger) -> None:
     first = ledger.reserve([_hold("a", count=2)], request=_key("req-1"), answer=b"first")
     second = ledger.reserve([_hold("b", count=2)], request=_key("req-1"), answer=b"second")
     assert (first, second) == (b"first", b"first")
@@ -81,7 +89,7 @@ def test_same_request_id_returns_first_answer_and_reserves_once(ledger: SqliteLe
     assert ledger.answer(_key("missing")) is None
 
 
-def test_request_ids_are_scoped_to_their_method_and_body(ledger: SqliteLedger) -> None:
+def test_request_ids_are_scoped_to_their_method_and_body(ledger: Ledger) -> None:
     ledger.reserve([_hold("a", count=2)], request=_key("r"), answer=b"place")
     assert ledger.reserve([], request=_key("r", method="Route"), answer=b"route") == b"route"
     with pytest.raises(InvalidInputError) as reused:
@@ -90,7 +98,7 @@ def test_request_ids_are_scoped_to_their_method_and_body(ledger: SqliteLedger) -
     assert [r.reservation_id for r in ledger.reservations()] == ["a"]
 
 
-def test_a_commit_nobody_wants_any_more_reserves_nothing(ledger: SqliteLedger) -> None:
+def test_a_commit_nobody_wants_any_more_reserves_nothing(ledger: Ledger) -> None:
     late = Commit((_hold("a", count=2),), _key("late"), b"answer", wanted=lambda: False)
     (result,) = ledger.commit_batch([late])
     assert isinstance(result, DeadlineExceededError)
@@ -98,7 +106,7 @@ def test_a_commit_nobody_wants_any_more_reserves_nothing(ledger: SqliteLedger) -
     assert ledger.free() == {("zhongwei", 0): 10, ("zhongwei", 1): 3, ("guian", 0): 8}
 
 
-def test_pages_continue_after_a_seq(ledger: SqliteLedger) -> None:
+def test_pages_continue_after_a_seq(ledger: Ledger) -> None:
     ledger.reserve([_hold(f"r{i}", count=1) for i in range(5)])
     first = ledger.reservations(limit=2)
     rest = ledger.reservations(after_seq=first[-1].seq, limit=10)
@@ -154,7 +162,7 @@ def test_concurrent_writers_in_two_connections_never_overbook(tmp_path: Path) ->
     assert one.free() == two.free() == {("zhongwei", 0): 0}
 
 
-def test_relocate_moves_and_evicts_atomically(ledger: SqliteLedger) -> None:
+def test_relocate_moves_and_evicts_atomically(ledger: Ledger) -> None:
     ledger.reserve([_hold("a", count=4), _hold("b", count=4)])
     moved, evicted = ledger.relocate([Move("a", "guian", 0, {"cost_cny": 9.0})], evictions=["b"])
     assert (moved.site, moved.pool_index, moved.details, moved.state) == (
@@ -169,7 +177,7 @@ def test_relocate_moves_and_evicts_atomically(ledger: SqliteLedger) -> None:
         ledger.relocate([], evictions=["b"])
 
 
-def test_relocate_refuses_overbooking_destination(ledger: SqliteLedger) -> None:
+def test_relocate_refuses_overbooking_destination(ledger: Ledger) -> None:
     ledger.reserve([_hold("a", count=4)])
     with pytest.raises(CapacityError):
         ledger.relocate([Move("a", "zhongwei", 1)], evictions=[])
@@ -177,7 +185,7 @@ def test_relocate_refuses_overbooking_destination(ledger: SqliteLedger) -> None:
     assert ledger.free()[("zhongwei", 0)] == 6
 
 
-def test_list_filters_by_site_and_state(ledger: SqliteLedger) -> None:
+def test_list_filters_by_site_and_state(ledger: Ledger) -> None:
     ledger.reserve([_hold("a"), _hold("b", site="guian"), _hold("c")])
     ledger.release("c")
     assert [r.reservation_id for r in ledger.reservations()] == ["a", "b"]
@@ -190,14 +198,14 @@ def test_list_filters_by_site_and_state(ledger: SqliteLedger) -> None:
         ledger.release("zzz")
 
 
-def test_shrunk_capacity_shows_no_free_devices(ledger: SqliteLedger) -> None:
+def test_shrunk_capacity_shows_no_free_devices(ledger: Ledger) -> None:
     ledger.reserve([_hold("a", count=8)])
     ledger.set_capacity({("zhongwei", 0): 5})
     assert ledger.free() == {("zhongwei", 0): 0}
     assert ledger.capacity() == {("zhongwei", 0): 5}
 
 
-def test_old_answers_can_be_forgotten(ledger: SqliteLedger) -> None:
+def test_old_answers_can_be_forgotten(ledger: Ledger) -> None:
     ledger.reserve([], request=_key("old"), answer=b"first")
     assert ledger.forget_answers(before_unix_s=0.0) == 0
     assert ledger.forget_answers(before_unix_s=time.time() + 1) == 1

@@ -145,7 +145,9 @@ def test_streams_health_and_failed_calls_are_observed_too(
             events.close()
             with pytest.raises(InvalidInputError):
                 client.route(dict(JOB, hours=-1))
+            # The server records a call just after its answer leaves: wait for both records.
             _wait_for(lambda: _logged(caplog, "WatchPlacements"))
+            _wait_for(lambda: _logged(caplog, "Route", "INVALID_ARGUMENT"))
         samples = {
             (s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(generate_latest(registry).decode())

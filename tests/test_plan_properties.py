@@ -11,6 +11,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
+from fractions import Fraction
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -194,6 +195,9 @@ def job_sets(draw: st.DrawFn, topo: dict[str, Any], max_jobs: int) -> dict[str, 
         if draw(st.integers(0, 4)) == 0:
             present = sorted({s["provider"] for s in topo["sites"]})
             job["denied_providers"] = [draw(st.sampled_from(present))]
+        elif draw(st.integers(0, 4)) == 0:
+            present = sorted({s["provider"] for s in topo["sites"]})
+            job["allowed_providers"] = [draw(st.sampled_from(present))]
         jobs.append(job)
     return {"jobs": jobs}
 
@@ -234,12 +238,23 @@ def link_between(topo: dict[str, Any], a: str, b: str) -> dict[str, Any]:
     raise AssertionError(f"no up link between {a} and {b}")
 
 
-def run_hours(job: Job, topo: dict[str, Any], accelerator: str) -> float | None:
+def sizing(job: Job, topo: dict[str, Any], accelerator: str) -> tuple[int, float] | None:
+    """(devices, run hours) on a part, in exact rational arithmetic on the decimal figures:
+    work jobs keep their count and scale hours, service jobs keep hours and scale devices."""
     catalog = {a["name"]: a for a in topo["accelerators"]}
-    speed = catalog[accelerator]["tflops"].get(job.precision)
-    if speed is None:
+    tflops = catalog[accelerator]["tflops"].get(job.precision)
+    if tflops is None:
         return None
-    return job.hours * catalog[job.hours_on]["tflops"][job.precision] / speed
+    ref = catalog[job.hours_on]
+    speed = Fraction(str(tflops)) / Fraction(str(ref["tflops"][job.precision]))
+    if job.kind not in ("inference", "realtime"):
+        return job.count, job.hours / float(speed)
+    by_memory = (
+        job.count
+        * Fraction(str(ref["memory_gb"]))
+        / Fraction(str(catalog[accelerator]["memory_gb"]))
+    )
+    return max(math.ceil(job.count / speed), math.ceil(by_memory)), job.hours
 
 
 def feasible_options(job: Job, topo: dict[str, Any]) -> list[tuple[str, int, float]]:
@@ -261,6 +276,8 @@ def feasible_options(job: Job, topo: dict[str, Any]) -> list[tuple[str, int, flo
             continue
         if site["provider"] in job.denied_providers:
             continue
+        if job.allowed_providers and site["provider"] not in job.allowed_providers:
+            continue
         for index, pool in enumerate(site["pools"]):
             device = catalog[pool["accelerator"]]
             if not (device["name"] in job.types or device["stack"] in job.stacks):
@@ -269,7 +286,8 @@ def feasible_options(job: Job, topo: dict[str, Any]) -> list[tuple[str, int, flo
                 continue
             if not device["training"] and job.kind not in ("inference", "batch"):
                 continue
-            if run_hours(job, topo, device["name"]) is None or pool["count"] < job.count:
+            size = sizing(job, topo, device["name"])
+            if size is None or pool["count"] < size[0]:
                 continue
             out.append((name, index, dist[name]))
     return out
@@ -281,10 +299,11 @@ def recompute_cost(
     """(cost_cny, transfer_hours) along the reported path, from the formulas."""
     site = next(s for s in topo["sites"] if s["name"] == site_name)
     pool = site["pools"][index]
-    hours = run_hours(job, topo, pool["accelerator"])
-    assert hours is not None
+    size = sizing(job, topo, pool["accelerator"])
+    assert size is not None
+    devices, hours = size
     links = [link_between(topo, a, b) for a, b in itertools.pairwise(path)]
-    compute = job.count * hours * pool["price_cny_per_hour"]
+    compute = devices * hours * pool["price_cny_per_hour"]
     transfer = job.data_gb * sum(ln["price_cny_per_gb"] for ln in links)
     bottleneck = min(ln["bandwidth_gbps"] for ln in links)
     transfer_hours = job.data_gb * 8 / bottleneck / 3600
@@ -298,7 +317,9 @@ def check_plan(topo: dict[str, Any], jobs: list[Job], plan: Any) -> None:
         job = by_name[p.job]
         options = {(s, i) for s, i, _ in feasible_options(job, topo)}
         assert (p.site, p.pool_index) in options, f"{p.job} placed on an infeasible candidate"
-        assert p.count == job.count
+        size = sizing(job, topo, p.accelerator)
+        assert size is not None and p.count == size[0], "devices on that part"
+        assert math.isclose(p.run_hours, size[1], rel_tol=1e-12)
         dist = shortest_latency(topo, job.origin)
         assert math.isclose(p.latency_ms, dist[p.site]), "not the minimum-latency path"
         assert p.path[0] == job.origin and p.path[-1] == p.site
@@ -310,7 +331,7 @@ def check_plan(topo: dict[str, Any], jobs: list[Job], plan: Any) -> None:
         assert math.isclose(p.cost_cny, cost, rel_tol=1e-9, abs_tol=1e-9)
         if job.deadline_hours is not None:
             assert total_hours <= job.deadline_hours + 1e-9
-        used[(p.site, p.pool_index)] = used.get((p.site, p.pool_index), 0) + job.count
+        used[(p.site, p.pool_index)] = used.get((p.site, p.pool_index), 0) + p.count
     for site in topo["sites"]:
         for index, pool in enumerate(site["pools"]):
             assert used.get((site["name"], index), 0) <= pool["count"], "pool over-used"
@@ -347,13 +368,17 @@ def test_small_plans_are_optimal_by_exhaustive_search(
     topology, jobs = build(topo_data, jobs_data)
     plan = plan_jobs(topology, jobs, time_limit_s=5)
     assert plan.solver_status == "optimal"
-    capacity = {
+    capacity: dict[Any, int] = {
         (s["name"], i): p["count"] for s in topo_data["sites"] for i, p in enumerate(s["pools"])
     }
-    choices: list[list[tuple[str, int, float] | None]] = []
+    for link in topo_data["links"]:  # Mbps a deadline job's transfer may hold on a link
+        capacity[frozenset((link["a"], link["b"]))] = math.floor(link["bandwidth_gbps"] * 1000)
+    # Options carry their own uses: service jobs need more or fewer devices by part, and
+    # deadline jobs hold bandwidth on every link of the path while their data moves.
+    choices: list[list[tuple[float, dict[Any, int]] | None]] = []
     network = Network(topology)
     for job in jobs:
-        opts: list[tuple[str, int, float] | None] = [None]
+        opts: list[tuple[float, dict[Any, int]] | None] = [None]
         for site, index, _ in feasible_options(job, topo_data):
             # Equal-latency paths may differ in price: price the router's path, whose
             # latency check_plan compares with our own Dijkstra.
@@ -362,19 +387,29 @@ def test_small_plans_are_optimal_by_exhaustive_search(
             cost, total_hours = recompute_cost(job, topo_data, site, index, path.places)
             if job.deadline_hours is not None and total_hours > job.deadline_hours:
                 continue
-            opts.append((site, index, cost))
+            pool = next(s for s in topo_data["sites"] if s["name"] == site)["pools"][index]
+            size = sizing(job, topo_data, pool["accelerator"])
+            assert size is not None
+            uses: dict[Any, int] = {(site, index): size[0]}
+            if job.deadline_hours is not None and job.data_gb > 0:
+                window_s = (job.deadline_hours - size[1]) * 3600
+                rate = math.ceil(job.data_gb * 8 * 1000 / window_s)
+                for a, b in itertools.pairwise(path.places):
+                    uses[frozenset((a, b))] = rate
+            opts.append((cost, uses))
         choices.append(opts)
     best: tuple[float, float] = (-1.0, 0.0)
     for combo in itertools.product(*choices):
-        use: dict[tuple[str, int], int] = {}
+        use: dict[Any, int] = {}
         work = 0.0
         cost = 0.0
         for job, pick in zip(jobs, combo, strict=True):
             if pick is None:
                 continue
-            use[pick[:2]] = use.get(pick[:2], 0) + job.count
+            for resource, amount in pick[1].items():
+                use[resource] = use.get(resource, 0) + amount
             work += job.priority * job.count * job.hours
-            cost += pick[2]
+            cost += pick[0]
         if any(use[k] > capacity[k] for k in use):
             continue
         if work > best[0] + 1e-9 or (abs(work - best[0]) <= 1e-9 and cost < best[1]):

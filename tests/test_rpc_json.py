@@ -92,6 +92,15 @@ def check_answers(answers: dict[str, list[Any]], stream: str) -> None:
     route = answers["Route"][0]["reservation"]
     assert route["state"] == "RESERVATION_STATE_ACTIVE"
     assert route["placement"]["latencyMs"] <= 40
+    offers = answers["ListOffers"][0]
+    assert len(offers["offers"]) + len(offers["rejected"]) == 20 and offers["nextPageToken"] == "20"
+    best = offers["offers"][0]  # what Route bought just before, 4 devices fewer free now
+    assert (best["site"], best["accelerator"], best["devices"], best["runHours"]) == (
+        route["placement"]["site"],
+        route["placement"]["accelerator"],
+        4,
+        8,
+    )
     listed = {r["reservationId"] for r in answers["ListReservations"][0]["reservations"]}
     assert route["reservationId"] in listed and len(listed) == 2
     released = answers["Release"][0]["reservation"]

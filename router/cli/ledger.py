@@ -1,14 +1,12 @@
-"""`westward ledger audit`: prove from a state file that no pool was ever overbooked."""
+"""`westward ledger`: audit a ledger (SQLite file or PostgreSQL) and move one to PostgreSQL."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-from pathlib import Path
 from typing import Any
 
 from router.cli.common import print_json
-from router.errors import FieldProblem, InvalidInputError
 from router.report.words import plural
 
 EXIT_PROBLEMS = 1
@@ -20,27 +18,32 @@ def register(commands: Any) -> None:
     ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True)
     check = ledger_commands.add_parser(
         "audit",
-        help="replay a state file's history: no pool ever over its count, use matches rows",
+        help="replay a ledger's history: no pool ever over its count, use matches rows",
     )
     check.add_argument(
-        "--state", required=True, metavar="F", help="the SQLite state file of `westward serve`"
-    )
+        "--state", required=True, metavar="F|URL",
+        help="the SQLite state file, or the postgresql:// URL of a shared ledger",
+    )  # fmt: skip
     check.add_argument("--json", action="store_true", help="print one JSON object")
     check.set_defaults(handler=_cmd_audit)
+    move = ledger_commands.add_parser(
+        "migrate",
+        help="copy a SQLite ledger into PostgreSQL: reservations, history, answers, site changes",
+    )
+    move.add_argument("--from", dest="source", required=True, metavar="F", help="SQLite file")
+    move.add_argument("--to", dest="target", required=True, metavar="URL", help="postgresql:// URL")
+    move.add_argument(
+        "--replace", action="store_true",
+        help="empty a target that already holds a ledger (default: refuse it)",
+    )  # fmt: skip
+    move.add_argument("--json", action="store_true", help="print one JSON object")
+    move.set_defaults(handler=_cmd_migrate)
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    import sqlite3
+    from router.state.store import audit_state
 
-    from router.state.audit import audit
-
-    if not Path(args.state).is_file():
-        raise InvalidInputError([FieldProblem("--state", f"no state file {args.state}")])
-    try:
-        result = audit(args.state)
-    except sqlite3.DatabaseError as exc:
-        problem = f"{args.state} is not a westward state file ({exc})"
-        raise InvalidInputError([FieldProblem("--state", problem)]) from None
+    result = audit_state(args.state)
     if args.json:
         print_json(dataclasses.asdict(result))
     else:
@@ -53,3 +56,21 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         if not (result.overbooked or result.mismatched):
             print("ok: no pool was ever over its count; use matches the reservations")
     return EXIT_PROBLEMS if result.overbooked or result.mismatched else 0
+
+
+def _cmd_migrate(args: argparse.Namespace) -> int:
+    from router.state.store import audit_state, migrate
+
+    moved = migrate(args.source, args.target, replace=args.replace)
+    check = audit_state(args.target)
+    clean = not (check.overbooked or check.mismatched)
+    if args.json:
+        print_json({**dataclasses.asdict(moved), "audit_ok": clean})
+    else:
+        print(
+            f"copied {moved.reservations} reservations, {moved.history} history rows, "
+            f"{moved.requests} stored answers, {moved.site_changes} site changes, "
+            f"{moved.pools} pools"
+        )
+        print("audit of the target: " + ("ok" if clean else "PROBLEMS (run ledger audit)"))
+    return 0 if clean else EXIT_PROBLEMS

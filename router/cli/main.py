@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from router.cli import bench as cli_bench
 from router.cli import ledger as cli_ledger
 from router.cli import live as cli_live
+from router.cli import offers as cli_offers
 from router.cli import service as cli_service
 from router.cli import topology as cli_topology
 from router.cli import whatif as cli_whatif
@@ -89,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.set_defaults(handler=_cmd_plan)
 
+    cli_offers.register(commands)
     cli_topology.register(commands)
     cli_whatif.register(commands)
     cli_bench.register(commands)

@@ -28,8 +28,9 @@ def register(commands: Any) -> None:
         help=f"host:port to listen on; port 0 picks a free one (default {DEFAULT_LISTEN})",
     )  # fmt: skip
     serve.add_argument(
-        "--state", default=DEFAULT_STATE, metavar="F",
-        help=f"SQLite file holding reservations (default ./{DEFAULT_STATE})",
+        "--state", default=DEFAULT_STATE, metavar="F|URL",
+        help=f"SQLite file holding reservations (default ./{DEFAULT_STATE}), or a "
+        "postgresql://USER@HOST:PORT/DB URL shared by several replicas",
     )  # fmt: skip
     serve.add_argument(
         "--grace", type=non_negative_float, default=10.0, metavar="S",

@@ -45,6 +45,26 @@ def register(commands: Any) -> None:
         "--time-limit", type=float, default=10.0, metavar="S", help=argparse.SUPPRESS
     )
     render.set_defaults(handler=_cmd_topology_render)
+    prices = topology_commands.add_parser(
+        "prices",
+        help="the price index: every pool's effective price and the east-west spread",
+        description="Every pool's raw price (CNY per device-hour) and effective price: CNY "
+        "per effective PFLOP-hour at a precision (price / TFLOPS x 1000), the one number that "
+        "compares offers across chips and providers. The spread compares the median "
+        "effective prices of eastern and western pools, per type and over all types.",
+    )
+    prices.add_argument("file", nargs="?", metavar="F", help="default: the embedded topology")
+    prices.add_argument(
+        "--precision",
+        choices=("fp64", "fp32", "fp16", "int8"),
+        default="fp16",
+        help="the precision whose TFLOPS price the computation (default fp16)",
+    )
+    prices.add_argument(
+        "--json", action="store_true", help="print one JSON object (pools and spreads)"
+    )
+    prices.add_argument("--plot", metavar="F.png", help="also draw the index as a bar chart")
+    prices.set_defaults(handler=_cmd_topology_prices)
     init = topology_commands.add_parser("init", help="print a commented starter topology")
     init.add_argument("--out", metavar="F", help="write it to F (refuses to overwrite)")
     init.set_defaults(handler=_cmd_topology_init)
@@ -91,6 +111,7 @@ def _cmd_topology_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_topology_show(args: argparse.Namespace) -> int:
+    from router.place.costs import effective_price
     from router.report.tables import format_table
 
     topology = topology_from(args.file)
@@ -107,16 +128,22 @@ def _cmd_topology_show(args: argparse.Namespace) -> int:
             pool.accelerator,
             pool.count,
             pool.price_cny_per_hour,
+            _money(
+                effective_price(
+                    pool.price_cny_per_hour, topology.accelerators[pool.accelerator], "fp16"
+                )
+            ),
         ]
         for site in topology.sites.values()
         for pool in site.pools
     ]
     headers = ["SITE", "HUB", "ZONE", "PROVIDER", "STATUS", "ACCEL", "COUNT", "CNY/H"]
+    headers.append("CNY/PFLOP-H fp16")
     print(f"topology {topology.name}")
     print()
     print(format_table(["HUB", "ZONE", "SITES", "DEVICES"], _hub_rows(topology)))
     print()
-    print(format_table(headers, rows))
+    print(format_table(headers, rows, right=[False] * 6 + [True] * 3))
     print()
     print(
         "One-way latency (ms) from regions to sites, minimum-latency path over links that are up:"
@@ -172,6 +199,65 @@ def _cmd_topology_render(args: argparse.Namespace) -> int:
         draw_capacity(topology, plan, jobs, capacity_out)
         print(f"wrote {args.capacity}", file=sys.stderr)
     return 0
+
+
+def _cmd_topology_prices(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from router.report.prices import price_index
+    from router.report.tables import format_table
+
+    out = writable_output(args.plot) if args.plot else None
+    index = price_index(topology_from(args.file), args.precision)
+    if out is not None:
+        from router.report.price_chart import draw_prices
+
+        draw_prices(index, out)
+        print(f"wrote {args.plot}", file=sys.stderr)
+    if args.json:
+        print_json(
+            {
+                "precision": index.precision,
+                "pools": [asdict(p) for p in index.pools],
+                "spread": [asdict(s) for s in index.spreads],
+            }
+        )
+        return 0
+    effective = f"CNY/PFLOP-H {index.precision}"
+    headers = ["SITE", "POOL", "PROVIDER", "HUB", "ZONE", "ACCEL", "CNY/H", effective]
+    rows = [
+        [
+            p.site,
+            p.pool_index,
+            p.provider,
+            p.hub,
+            p.zone,
+            p.accelerator,
+            f"{p.price_cny_per_hour:.2f}",
+            _money(p.cny_per_pflop_hour),
+        ]
+        for p in index.pools
+    ]
+    right = [False, True, False, False, False, False, True, True]
+    print(format_table(headers, rows, right=right))
+    print()
+    spread_rows = [
+        [
+            s.accelerator,
+            _money(s.east_cny_per_pflop_hour),
+            _money(s.west_cny_per_pflop_hour),
+            "-" if s.west_discount_pct is None else f"{s.west_discount_pct:.1f}%",
+        ]
+        for s in index.spreads
+    ]
+    spread_headers = ["ACCEL", "EAST MEDIAN", "WEST MEDIAN", "WEST CHEAPER BY"]
+    print(f"East-west spread (median CNY per {index.precision} PFLOP-hour):")
+    print(format_table(spread_headers, spread_rows, right=[False, True, True, True]))
+    return 0
+
+
+def _money(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}"
 
 
 def _cmd_topology_init(args: argparse.Namespace) -> int:

@@ -13,6 +13,10 @@ from router.model.topology import Topology
 
 KINDS = ("training", "finetune", "inference", "batch", "hpc", "realtime")
 INFERENCE_KINDS = frozenset({"inference", "batch"})
+# Service jobs serve traffic for a wall-clock duration: they keep their hours and scale
+# their device count by the part (DESIGN.md section 1); every other kind is work.
+SERVICE_KINDS = frozenset({"inference", "realtime"})
+PREFERENCES = ("cheapest", "lowest_latency")
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,11 +40,18 @@ class Job:
     allowed_hubs: tuple[str, ...] = ()
     denied_providers: tuple[str, ...] = ()
     priority: int = 1
+    allowed_providers: tuple[str, ...] = ()
+    prefer: str = "cheapest"
 
     @property
     def needs_training(self) -> bool:
         """Whether only training-capable accelerators can run this job."""
         return self.kind not in INFERENCE_KINDS
+
+    @property
+    def is_service(self) -> bool:
+        """Service jobs keep their hours and scale devices; work jobs the other way round."""
+        return self.kind in SERVICE_KINDS
 
     @property
     def work(self) -> float:
@@ -105,6 +116,8 @@ def _build(entry: dict[str, Any]) -> Job:
         allowed_hubs=tuple(entry.get("allowed_hubs", ())),
         denied_providers=tuple(entry.get("denied_providers", ())),
         priority=int(entry.get("priority", 1)),
+        allowed_providers=tuple(entry.get("allowed_providers", ())),
+        prefer=str(entry.get("prefer", "cheapest")),
     )
 
 
@@ -167,9 +180,10 @@ def _reference_problems(
         if hub not in hubs:
             problems.append(unknown_reference(f"{where}.allowed_hubs[{k}]", "hub", hub, hubs))
     providers = {s.provider for s in topology.sites.values()}
-    for k, provider in enumerate(entry.get("denied_providers", ())):
-        if provider not in providers:
-            problems.append(
-                unknown_reference(f"{where}.denied_providers[{k}]", "provider", provider, providers)
-            )
+    for key in ("allowed_providers", "denied_providers"):
+        for k, provider in enumerate(entry.get(key, ())):
+            if provider not in providers:
+                problems.append(
+                    unknown_reference(f"{where}.{key}[{k}]", "provider", provider, providers)
+                )
     return problems

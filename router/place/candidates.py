@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from router.model.jobs import Job
 from router.model.topology import PRECISIONS
+from router.place.costs import ceil_whole
 from router.place.filters import (
     FIT_FILTERS,
     BatchFigures,
@@ -36,9 +37,11 @@ Ints = npt.NDArray[np.int64]
 
 @dataclass(frozen=True, slots=True)
 class JobOptions:
-    """One job's feasible pools (indices into PoolTable.keys), their costs and run times."""
+    """One job's feasible pools (indices into PoolTable.keys), with the devices the job
+    takes on each, its cost and its run time there."""
 
     pools: Ints
+    devices: Ints
     cost_cny: Floats
     run_hours: Floats
 
@@ -50,6 +53,7 @@ class PoolTable:
     keys: tuple[PoolKey, ...]
     price: Floats
     tdp_kw: Floats
+    memory_gb: Floats
     pue: Floats
     carbon_g: Floats
     free: Ints
@@ -58,7 +62,7 @@ class PoolTable:
 def pool_table(ctx: Context) -> PoolTable:
     """The static per-pool figures the cost formulas need, and the free devices."""
     keys: list[PoolKey] = []
-    rows: list[tuple[float, float, float, float, int]] = []
+    rows: list[tuple[float, float, float, float, float, int]] = []
     for site in ctx.topology.sites.values():
         for i, pool in enumerate(site.pools):
             device = ctx.topology.accelerators[pool.accelerator]
@@ -67,19 +71,21 @@ def pool_table(ctx: Context) -> PoolTable:
                 (
                     pool.price_cny_per_hour,
                     device.tdp_kw,
+                    device.memory_gb,
                     site.pue,
                     site.carbon_g_per_kwh,
                     ctx.free_of(site, i),
                 )
             )
-    columns = list(zip(*rows, strict=True)) if rows else [(), (), (), (), ()]
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 6
     return PoolTable(
         keys=tuple(keys),
         price=np.array(columns[0], dtype=np.float64),
         tdp_kw=np.array(columns[1], dtype=np.float64),
-        pue=np.array(columns[2], dtype=np.float64),
-        carbon_g=np.array(columns[3], dtype=np.float64),
-        free=np.array(columns[4], dtype=np.int64),
+        memory_gb=np.array(columns[2], dtype=np.float64),
+        pue=np.array(columns[3], dtype=np.float64),
+        carbon_g=np.array(columns[4], dtype=np.float64),
+        free=np.array(columns[5], dtype=np.int64),
     )
 
 
@@ -130,6 +136,8 @@ def batch_options(jobs: Sequence[Job], ctx: Context, table: PoolTable) -> list[J
         origin = np.array([origins[j.origin] for j in block], dtype=np.int64)
         precision = np.array([precisions[j.precision] for j in block], dtype=np.int64)
         reference = np.array([topology.accelerators[j.hours_on].tflops[j.precision] for j in block])
+        reference_memory = np.array([topology.accelerators[j.hours_on].memory_gb for j in block])
+        service = np.array([j.is_service for j in block])[:, None]
         count = np.array([j.count for j in block], dtype=np.float64)[:, None]
         hours = np.array([j.hours for j in block])[:, None]
         data = np.array([j.data_gb for j in block])[:, None]
@@ -137,20 +145,26 @@ def batch_options(jobs: Sequence[Job], ctx: Context, table: PoolTable) -> list[J
             [np.inf if j.deadline_hours is None else j.deadline_hours for j in block]
         )
         with np.errstate(invalid="ignore", divide="ignore"):
-            # Same formulas and order of operations as router.place.costs.
-            run = hours * reference[:, None] / speed[precision]
-            device_hours = count * run
+            # Same formulas and order of operations as router.place.costs.sizing and
+            # candidate_cost (a part without the precision gives NaN and is filtered out).
+            slowdown = reference[:, None] / speed[precision]
+            run = np.where(service, hours, hours * slowdown)
+            by_memory = count * reference_memory[:, None] / table.memory_gb
+            scaled = np.maximum(ceil_whole(count * slowdown), ceil_whole(by_memory))
+            devices = np.where(service, scaled, count)
+            device_hours = devices * run
             compute = device_hours * table.price
             energy = device_hours * table.tdp_kw * table.pue
             carbon_cny = energy * table.carbon_g / 1000 * ctx.carbon_price_cny_per_kg
             cost = compute + data * price_per_gb[origin] + carbon_cny
             transfer_hours = np.where(data == 0, 0.0, data * 8 / bottleneck[origin] / 3600)
-            figures = BatchFigures(count, table.free, run, transfer_hours, deadline[:, None])
+            figures = BatchFigures(devices, table.free, run, transfer_hours, deadline[:, None])
             fits = allowed
             for fit in FIT_FILTERS:
                 assert fit.batch is not None  # every fit filter has its vectorised form
                 fits = fits & fit.batch(figures)
         for k in range(len(block)):
             pools = np.flatnonzero(fits[k])
-            result.append(JobOptions(pools, cost[k, pools], run[k, pools]))
+            sizes = devices[k, pools].astype(np.int64)
+            result.append(JobOptions(pools, sizes, cost[k, pools], run[k, pools]))
     return result

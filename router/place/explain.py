@@ -35,10 +35,19 @@ def explain_rejections(job: Job, rejections: Mapping[str, Reason], total_sites: 
 
 def explain_contention(job: Job, fitting_sites: int, total_sites: int) -> str:
     """The explanation for a job that fits somewhere but lost the capacity to other work."""
+    if job.is_service:
+        needs = f"{job.count} {job.hours_on} or the equivalent"
+    else:
+        needs = plural(job.count, "device")
     return (
         f"{fitting_sites}/{total_sites} sites fit, but their free devices or link bandwidth "
-        f"went to work of higher priority or lower total cost (needs {plural(job.count, 'device')})"
+        f"went to work of higher priority or lower total cost (needs {needs})"
     )
+
+
+def reason_text(job: Job, reason: Reason) -> str:
+    """One candidate's reason in words, e.g. "capacity (needs 10 H800 for 8 H20, 4 free)"."""
+    return _describe(job, reason.code, {"": reason})
 
 
 def _rank(code: str) -> tuple[int, int]:
@@ -48,7 +57,7 @@ def _rank(code: str) -> tuple[int, int]:
 
 
 def _describe(job: Job, code: str, rejections: Mapping[str, Reason]) -> str:
-    values = [r.measure for r in rejections.values() if r.code == code and r.measure is not None]
+    reasons = [r for r in rejections.values() if r.code == code and r.measure is not None]
     entry = _TEXTS.get(code)
-    text = entry[1](job, values) if entry else None
+    text = entry[1](job, reasons) if entry else None
     return code if text is None else text

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from router.model.jobs import Job
 from router.model.topology import Accelerator, Pool, Site, Topology
-from router.place.costs import Cost, candidate_cost, run_hours, transfer_hours
+from router.place.costs import Cost, Sizing, candidate_cost, sizing, transfer_hours
 from router.place.network import Network, Path
 from router.report.words import noun
 
@@ -45,10 +45,13 @@ class Context:
 
 @dataclass(frozen=True, slots=True)
 class Reason:
-    """Why a candidate does not fit: a code and, where useful, the figure that failed."""
+    """Why a candidate does not fit: a code and, where useful, the figure that failed
+    (for capacity also the devices the part needed and its type)."""
 
     code: str
     measure: float | None = None
+    needed: int | None = None
+    part: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,9 +68,9 @@ class Candidate:
 
 SiteFilter = Callable[[Job, Site, Context], Reason | None]
 PoolFilter = Callable[[Job, Site, int, Context], Reason | None]
-# What a reason code says in the "0/N sites fit" line, given the job and the figures of
-# the sites it rejected (None: the bare code says it).
-Describe = Callable[[Job, list[float]], str | None]
+# What a reason code says in the "0/N sites fit" line, given the job and the reasons (with
+# a measure) of the sites it rejected (None: the bare code says it).
+Describe = Callable[[Job, list[Reason]], str | None]
 Check = TypeVar("Check", SiteFilter, PoolFilter)
 
 
@@ -75,7 +78,7 @@ Check = TypeVar("Check", SiteFilter, PoolFilter)
 class BatchFigures:
     """Figures of a block of jobs (rows) on every pool (columns), for fit filters' batch forms."""
 
-    count: Floats  # (jobs, 1)
+    devices: Floats  # (jobs, pools)
     free: Ints  # (pools,)
     run_hours: Floats  # (jobs, pools)
     transfer_hours: Floats  # (jobs, pools)
@@ -100,11 +103,13 @@ def site_is_up(job: Job, site: Site, ctx: Context) -> Reason | None:
 
 
 def residency(job: Job, site: Site, ctx: Context) -> Reason | None:
-    """The job's allowed zones and hubs, and its denied providers."""
+    """The job's allowed zones, hubs and providers, and its denied providers."""
     if job.allowed_zones and ctx.topology.zone_of(site) not in job.allowed_zones:
         return Reason("zone")
     if job.allowed_hubs and site.hub not in job.allowed_hubs:
         return Reason("hub")
+    if job.allowed_providers and site.provider not in job.allowed_providers:
+        return Reason("provider_not_allowed")
     if site.provider in job.denied_providers:
         return Reason("provider")
     return None
@@ -158,18 +163,25 @@ def meets_deadline(job: Job, site: Site, index: int, ctx: Context) -> Reason | N
     if job.deadline_hours is None:
         return None
     path = ctx.network.path(job.origin, site.name)
-    device = ctx.topology.accelerators[site.pools[index].accelerator]
-    hours = run_hours(job, ctx.topology.accelerators[job.hours_on], device)
-    if path is None or hours is None:
+    size = _sizing(job, site, index, ctx)
+    if path is None or size is None:
         return None
-    total = transfer_hours(job, path) + hours
+    total = transfer_hours(job, path) + size.run_hours
     return None if total <= job.deadline_hours else Reason("deadline", total)
 
 
 def has_capacity(job: Job, site: Site, index: int, ctx: Context) -> Reason | None:
-    """The pool has `count` free devices now."""
+    """The pool has the devices the job needs on its part free now."""
+    size = _sizing(job, site, index, ctx)
     free = ctx.free_of(site, index)
-    return None if free >= job.count else Reason("capacity", free)
+    if size is None or free >= size.devices:
+        return None
+    return Reason("capacity", free, size.devices, site.pools[index].accelerator)
+
+
+def _sizing(job: Job, site: Site, index: int, ctx: Context) -> Sizing | None:
+    device = ctx.topology.accelerators[site.pools[index].accelerator]
+    return sizing(job, ctx.topology.accelerators[job.hours_on], device)
 
 
 def _joined(names: Iterable[str]) -> str:
@@ -180,22 +192,51 @@ def _outside(kind: str, allowed: Sequence[str]) -> str:
     return f"outside {noun(len(allowed), kind)} {_joined(allowed)}"
 
 
-def _latency_text(job: Job, v: list[float]) -> str | None:
-    return f"latency (best {min(v):.1f} ms > {job.max_latency_ms:g} ms)" if v else None
+def _measures(reasons: list[Reason]) -> list[float]:
+    return [r.measure for r in reasons if r.measure is not None]
 
 
-def _memory_text(job: Job, v: list[float]) -> str | None:
-    return f"memory (largest {max(v):g} GB < {job.min_memory_gb:g} GB)" if v else None
+def _of_several(word: str, v: list[float]) -> str:
+    """ "best " when several sites' figures are summed up in one, "" for one."""
+    return f"{word} " if len(v) > 1 else ""
 
 
-def _deadline_text(job: Job, v: list[float]) -> str | None:
+def _latency_text(job: Job, rs: list[Reason]) -> str | None:
+    v = _measures(rs)
+    if not v:
+        return None
+    return f"latency ({_of_several('best', v)}{min(v):.1f} ms > {job.max_latency_ms:g} ms)"
+
+
+def _memory_text(job: Job, rs: list[Reason]) -> str | None:
+    v = _measures(rs)
+    if not v:
+        return None
+    return f"memory ({_of_several('largest', v)}{max(v):g} GB < {job.min_memory_gb:g} GB)"
+
+
+def _deadline_text(job: Job, rs: list[Reason]) -> str | None:
+    v = _measures(rs)
     if not v or job.deadline_hours is None:
         return None
-    return f"deadline (best {min(v):.1f} h > {job.deadline_hours:g} h)"
+    return f"deadline ({_of_several('best', v)}{min(v):.1f} h > {job.deadline_hours:g} h)"
 
 
-def _capacity_text(job: Job, v: list[float]) -> str | None:
-    return f"capacity (needs {job.count}, {max(v):g} free)" if v else None
+def _capacity_text(job: Job, rs: list[Reason]) -> str | None:
+    """The site closest to fitting: "capacity (needs 10 H800 for 8 H20, 4 free)"."""
+    if not rs:
+        return None
+    best = max(rs, key=lambda r: (r.measure or 0.0) - (r.needed or job.count))
+    return f"capacity (needs {needs_text(job, best.needed, best.part)}, {best.measure:g} free)"
+
+
+def needs_text(job: Job, devices: int | None, part: str | None) -> str:
+    """What a job needs on a part: "64", or for a service on another part "10 H800 for 8 H20"."""
+    if devices is None or part is None or (devices == job.count and part == job.hours_on):
+        return f"{job.count if devices is None else devices}"
+    if not job.is_service:
+        return f"{devices}"
+    return f"{devices} {part} for {job.count} {job.hours_on}"
 
 
 # Filters run in the order listed (site, then part, then fit); the first failure is the
@@ -211,6 +252,7 @@ SITE_FILTERS: tuple[Filter[SiteFilter], ...] = (
         {
             "zone": lambda job, v: _outside("zone", job.allowed_zones),
             "hub": lambda job, v: _outside("hub", job.allowed_hubs),
+            "provider_not_allowed": lambda job, v: _outside("provider", job.allowed_providers),
             "provider": lambda job, v: f"denied provider ({_joined(job.denied_providers)})",
         },
         rank=7,
@@ -241,7 +283,7 @@ FIT_FILTERS: tuple[Filter[PoolFilter], ...] = (
         rank=5,
         batch=lambda b: b.transfer_hours + b.run_hours <= b.deadline_hours,
     ),
-    Filter(has_capacity, {"capacity": _capacity_text}, rank=6, batch=lambda b: b.count <= b.free),
+    Filter(has_capacity, {"capacity": _capacity_text}, rank=6, batch=lambda b: b.devices <= b.free),
 )
 POOL_FILTERS = PART_FILTERS + FIT_FILTERS
 FILTERS: tuple[Filter[SiteFilter] | Filter[PoolFilter], ...] = SITE_FILTERS + POOL_FILTERS
@@ -263,7 +305,6 @@ def screen(job: Job, ctx: Context) -> Screening:
     """
     candidates: list[Candidate] = []
     rejections: dict[str, Reason] = {}
-    reference = ctx.topology.accelerators[job.hours_on]
     by_site = site_verdicts(job, ctx)
     by_pool = part_verdicts(job, ctx)
     for site in ctx.topology.sites.values():
@@ -271,21 +312,13 @@ def screen(job: Job, ctx: Context) -> Screening:
         if reason is not None:
             rejections[site.name] = reason
             continue
-        path = ctx.network.path(job.origin, site.name)
-        assert path is not None  # the reachable filter passed
         best: tuple[int, Reason] | None = None
         fits = False
-        for index, pool in enumerate(site.pools):
+        for index in range(len(site.pools)):
             failure = by_pool[(site.name, index)] or _first_fit_failure(job, site, index, ctx)
             if failure is None:
                 fits = True
-                device = ctx.topology.accelerators[pool.accelerator]
-                hours = run_hours(job, reference, device)
-                assert hours is not None  # the precision filter passed
-                cost = candidate_cost(
-                    job, site, pool, device, hours, path, ctx.carbon_price_cny_per_kg
-                )
-                candidates.append(Candidate(site, index, pool, device, path, cost))
+                candidates.append(candidate_at(job, site.name, index, ctx))
             elif best is None or _further(failure, best):
                 best = failure
         if not fits:
@@ -294,16 +327,31 @@ def screen(job: Job, ctx: Context) -> Screening:
     return Screening(tuple(candidates), rejections)
 
 
+def pool_verdicts(job: Job, ctx: Context) -> list[tuple[Site, int, Reason | None]]:
+    """Every (site, pool index) with its first failing filter for `job` (None: fits)."""
+    by_site = site_verdicts(job, ctx)
+    by_pool = part_verdicts(job, ctx)
+    out: list[tuple[Site, int, Reason | None]] = []
+    for site in ctx.topology.sites.values():
+        for index in range(len(site.pools)):
+            reason = by_site[site.name]
+            if reason is None:
+                failure = by_pool[(site.name, index)] or _first_fit_failure(job, site, index, ctx)
+                reason = None if failure is None else failure[1]
+            out.append((site, index, reason))
+    return out
+
+
 def candidate_at(job: Job, site_name: str, index: int, ctx: Context) -> Candidate:
     """The candidate `job` on pool `index` of `site_name`, with its path and costs."""
     site = ctx.topology.sites[site_name]
     pool = site.pools[index]
     device = ctx.topology.accelerators[pool.accelerator]
     path = ctx.network.path(job.origin, site_name)
-    hours = run_hours(job, ctx.topology.accelerators[job.hours_on], device)
+    size = _sizing(job, site, index, ctx)
     # The solver only chooses among screened candidates, so both exist.
-    assert path is not None and hours is not None, f"{site_name}[{index}] not a candidate"
-    cost = candidate_cost(job, site, pool, device, hours, path, ctx.carbon_price_cny_per_kg)
+    assert path is not None and size is not None, f"{site_name}[{index}] not a candidate"
+    cost = candidate_cost(job, site, pool, device, size, path, ctx.carbon_price_cny_per_kg)
     return Candidate(site, index, pool, device, path, cost)
 
 
@@ -315,6 +363,7 @@ def site_key(job: Job) -> Hashable:
         job.max_latency_ms,
         job.allowed_zones,
         job.allowed_hubs,
+        job.allowed_providers,
         job.denied_providers,
     )
 

@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import signal
-import sqlite3
 import sys
 import threading
 import time
@@ -25,7 +24,8 @@ from router.model.topology import Topology, default_topology, load_topology
 from router.service.metrics import serve_metrics
 from router.service.server import DEFAULT_GRACE_S, ListenError, create_server
 from router.service.servicer import RouterServicer, log
-from router.state.sqlite import SqliteLedger
+from router.state.ledger import Ledger
+from router.state.store import open_ledger
 
 ANSWER_KEEP_S = 7 * 24 * 3600.0
 """Stored Place/Route answers older than this are dropped at start (retries are quicker)."""
@@ -74,12 +74,7 @@ def serve(
     """
     configure_logging()
     topology = load_topology(topology_path) if topology_path else default_topology()
-    try:
-        ledger = SqliteLedger(state_path)
-    except sqlite3.Error as exc:
-        raise InvalidInputError(
-            [FieldProblem("--state", f"cannot open {state_path}: {exc}")]
-        ) from None
+    ledger = open_ledger(str(state_path))  # a SQLite file, or PostgreSQL for replicas
     forgotten = ledger.forget_answers(time.time() - ANSWER_KEEP_S)
     if forgotten:
         log.info("forgot old request answers", extra={"count": forgotten})
@@ -112,7 +107,7 @@ def _abandon_running_work() -> None:
 async def _serve(
     listen: str,
     topology: Topology,
-    ledger: SqliteLedger,
+    ledger: Ledger,
     grace_s: float,
     source: Callable[[], Topology],
     metrics_listen: str | None,

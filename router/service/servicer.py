@@ -268,6 +268,23 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
             self._parsed_for, self._parsed = topology, lru_cache(PARSED_JOBS_KEPT)(parse)
         return self._parsed(shape)
 
+    async def ListOffers(
+        self, request: pb.ListOffersRequest, context: grpc.aio.ServicerContext[Any, Any]
+    ) -> pb.ListOffersResponse:
+        """One job's offers, best first, a page at a time (reserves nothing)."""
+        try:  # parsed here on the loop, as Route does, with its cache of job shapes
+            require(request.HasField("job"), "job", "is required")
+            job, _ = self._route_job(request.job)
+        except RouterError as exc:
+            await self._abort(context, "ListOffers", exc)
+            raise AssertionError("abort returned") from exc  # pragma: no cover
+
+        def work() -> pb.ListOffersResponse:
+            found = self._engine.offers(job, include_rejected=request.include_rejected)
+            return convert.offers_page(found, request.page_size, request.page_token)
+
+        return await self._call(context, self._fast, "ListOffers", work)
+
     async def Release(
         self, request: pb.ReleaseRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ReleaseResponse:

@@ -28,7 +28,8 @@ from router.model.scenario import Scenario
 from router.model.topology import Topology
 from router.place.filters import Candidate
 from router.place.network import Network
-from router.plan import placement_of, plan_jobs, route_job
+from router.place.offers import JobOffers, job_offers
+from router.plan import make_context, placement_of, plan_jobs, route_job
 from router.results import (
     Placement,
     PlacementEvent,
@@ -42,11 +43,12 @@ from router.results import (
     Unplaced,
     WhatIfResult,
 )
-from router.state.events import EventHub, Listener
+from router.state.events import Listener
 from router.state.ledger import Commit, HeldReservation, Ledger, RequestKey, SiteState
 from router.state.ranking import RankedCandidates
 from router.state.records import placement_details, pool_capacities, unique_names, view
 from router.state.retry import until_committed
+from router.state.shared import Replicas
 from router.state.site_changes import SiteChange, changed_site, merged, restored
 from router.state.site_update import plan_replacement
 from router.state.unheld import unheld
@@ -84,6 +86,8 @@ class Engine:
         clock: Callable[[], float] = time.time,
         new_id: Callable[[], str] = lambda: uuid.uuid4().hex,
     ) -> None:
+        self._replicas = Replicas(ledger)  # no-ops unless the ledger is shared
+        self._replicas.publish_topology(topology)
         topology = restored(topology, ledger.site_changes())
         self._live = (topology, Network(topology))
         self._ledger = ledger
@@ -91,9 +95,10 @@ class Engine:
         self._new_id = new_id
         self._update_lock = threading.Lock()
         self._commit_gate = threading.Lock()  # held by commits; a starved site update takes it
-        self._events = EventHub()
+        self._events = self._replicas.events()
         self._ranked = RankedCandidates()
         ledger.set_capacity(pool_capacities(topology))
+        self._replicas.follow(self._events, self._adopt)
 
     @property
     def topology(self) -> Topology:
@@ -110,6 +115,13 @@ class Engine:
     def listener_count(self) -> int:
         """How many listeners are subscribed (watch streams open)."""
         return self._events.listener_count
+
+    def _adopt(self, base: Topology) -> None:
+        """Another replica changed the topology or a site: serve the same (nothing moves)."""
+        with self._update_lock:
+            now = restored(base, self._ledger.site_changes())
+            if now != self.topology:
+                self._live = (now, Network(now))
 
     def _event(
         self,
@@ -149,7 +161,7 @@ class Engine:
         free = self._ledger.free()
         outcome: Placement | Unplaced | None = None
         for candidate in self._ranked(job, topology, network):
-            if free.get((candidate.site.name, candidate.pool_index), 0) >= job.count:
+            if free.get((candidate.site.name, candidate.pool_index), 0) >= candidate.cost.devices:
                 outcome = placement_of(job, candidate, topology)
                 break
         if outcome is None:  # nothing has room: the placer explains why, site by site
@@ -327,6 +339,12 @@ class Engine:
         page = held[:size]
         return [view(h) for h in page], page[-1].seq if more else None
 
+    def offers(self, job: Job, *, include_rejected: bool = False) -> JobOffers:
+        """The job's offers on the live topology against the ledger's free devices."""
+        topology, network = self._live
+        ctx = make_context(topology, self._ledger.free(), network=network)
+        return job_offers(job, ctx, include_rejected)
+
     def topology_view(self) -> TopologyView:
         """The live topology and its free devices."""
         return TopologyView(self.topology, dict(self._ledger.free()))
@@ -341,7 +359,7 @@ class Engine:
         commit it (storage, or capacity taken meanwhile too often), nothing changes. A drain
         or a new price moves nothing: running jobs keep their devices and price.
         """
-        with self._update_lock:
+        with self._replicas.site_lock(change.site), self._update_lock:
             topology = self.topology
             site = changed_site(topology, change)
             changed = replace(topology, sites={**topology.sites, site.name: site})
@@ -362,8 +380,7 @@ class Engine:
                     lambda job: self._ranked(job, changed, network),
                     time_limit_s=time_limit_s,
                 )
-                now = self._ledger.relocate(decision.moves, list(decision.evictions), state)
-                return decision, now
+                return decision, self._replicas.relocate(self._ledger, decision, state, site)
 
             racing = (CapacityError, NotFoundError)  # a Route took room, a Release ended one
             give_up = f"could not re-place the jobs of site {site.name}; nothing changed"
@@ -379,25 +396,16 @@ class Engine:
                         attempt, attempts=REPLACE_ATTEMPTS, give_up=give_up, retry_on=racing
                     )
             self._live = (changed, network)
-        why = (
-            f"site {site.name} {site.status}"
-            if site.status == "down"
-            else f"site {site.name} shrank"
-        )
+        notes = decision.reasons(site)
         moved = [
             self._event(
-                "moved",
-                view(h),
-                decision.before[h.reservation_id],
-                why
-                if h.reservation_id not in decision.made_room_for
-                else f"{why}; made room for {decision.made_room_for[h.reservation_id]}",
+                "moved", view(h), decision.before[h.reservation_id], notes[h.reservation_id]
             )
             for h in now
             if h.state.value == "active"
         ]
         evicted = [
-            self._event("evicted", view(h), None, f"{why}; {decision.evictions[h.reservation_id]}")
+            self._event("evicted", view(h), None, notes[h.reservation_id])
             for h in now
             if h.state.value == "evicted"
         ]
@@ -415,6 +423,7 @@ class Engine:
         the operator decides (UpdateSite re-places, Release frees).
         """
         with self._update_lock:
+            self._replicas.publish_topology(topology)
             now = restored(topology, self._ledger.site_changes())
             self._live = (now, Network(now))
             self._ledger.set_capacity(pool_capacities(now))

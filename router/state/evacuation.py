@@ -59,11 +59,12 @@ def evacuate_for(
         for target in ranked(job):
             key = key_of(target)
             here = [(h, j) for h, j in residents.get(key, ()) if h.reservation_id not in moved]
-            found = _evacuate(job.count - left.get(key, 0), key, here, left, ranked)
+            need = target.cost.devices
+            found = _evacuate(need - left.get(key, 0), key, here, left, ranked)
             if found is None:
                 continue
             evacuations, left = found
-            left[key] = left.get(key, 0) - job.count
+            left[key] = left.get(key, 0) - need
             moved |= {e.held.reservation_id for e in evacuations}
             rooms.append(Room(job, target, evacuations))
             break
@@ -83,13 +84,18 @@ def _evacuate(
     for held, job in sorted(here, key=lambda pair: (-pair[0].count, pair[0].created_unix_s)):
         if need <= 0:
             break
+        # A service job may need a different number of devices on the part it moves to.
         to = next(
-            (c for c in ranked(job) if key_of(c) != key and trial.get(key_of(c), 0) >= held.count),
+            (
+                c
+                for c in ranked(job)
+                if key_of(c) != key and trial.get(key_of(c), 0) >= c.cost.devices
+            ),
             None,
         )
         if to is None:
             continue
-        trial[key_of(to)] -= held.count
+        trial[key_of(to)] -= to.cost.devices
         trial[key] = trial.get(key, 0) + held.count
         need -= held.count
         out.append(Evacuation(held, job, to))

@@ -78,6 +78,8 @@ class Move:
     site: str
     pool_index: int
     details: Mapping[str, Any] = field(default_factory=dict)
+    # Devices on the new part (a service job's count changes with the part); None keeps it.
+    count: int | None = None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Route's cache: a job shape's candidates ranked cheapest first, ignoring free capacity."""
+"""Route's cache: a job shape's candidates ranked best first, ignoring free capacity."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ from router.model.jobs import Job
 from router.model.topology import Topology
 from router.place.filters import Candidate, screen
 from router.place.network import Network
-from router.plan import cheapest, make_context
+from router.place.offers import ranked
+from router.plan import make_context
 
 RANKED_CACHE_SIZE = 4096
 """Job shapes whose ranked candidates Route keeps (an LRU; reset when the topology changes)."""
@@ -22,18 +23,14 @@ _SHAPE_FIELDS = tuple(f.name for f in fields(Job) if f.name != "name")
 
 
 def rank(job: Job, topology: Topology, network: Network) -> tuple[Candidate, ...]:
-    """Job's candidates ignoring free capacity, cheapest first (plan.cheapest order)."""
+    """Job's candidates ignoring free capacity, best first by its preference (offers.ranked)."""
     unbounded = {
         (site.name, i): _UNBOUNDED
         for site in topology.sites.values()
         for i in range(len(site.pools))
     }
-    left = list(screen(job, make_context(topology, unbounded, network=network)).candidates)
-    ranked = []
-    while (best := cheapest(left)) is not None:
-        ranked.append(best)
-        left.remove(best)
-    return tuple(ranked)
+    screening = screen(job, make_context(topology, unbounded, network=network))
+    return tuple(ranked(job, screening.candidates))
 
 
 class RankedCandidates:

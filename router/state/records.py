@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import fields, replace
 from typing import Any
 
+from router.errors import FieldProblem, InvalidInputError
 from router.model.topology import Topology
 from router.place.filters import PoolKey
 from router.results import Placement, Reservation
@@ -21,6 +22,23 @@ def pool_capacities(topology: Topology) -> dict[PoolKey, int]:
         for site in topology.sites.values()
         for i, pool in enumerate(site.pools)
     }
+
+
+def checked_counts(capacity: Mapping[PoolKey, int]) -> Mapping[PoolKey, int]:
+    """Pool counts for `Ledger.set_capacity`, or InvalidInputError naming each negative one."""
+    bad = [
+        FieldProblem(f"{site}.pools[{index}].count", f"must be >= 0, got {count}")
+        for (site, index), count in capacity.items()
+        if count < 0
+    ]
+    if bad:
+        raise InvalidInputError(bad)
+    return capacity
+
+
+def free_counts(capacity: Mapping[PoolKey, int], used: Mapping[PoolKey, int]) -> dict[PoolKey, int]:
+    """Devices not held, per pool (never negative: a shrunk pool may hold more than it has)."""
+    return {key: max(0, count - used.get(key, 0)) for key, count in capacity.items()}
 
 
 def placement_details(placement: Placement) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from router.place.filters import Candidate, PoolKey
 from router.place.network import Network
 from router.plan import placement_of, plan_jobs
 from router.results import Placement, Plan
-from router.state.evacuation import Room, evacuate_for, key_of
+from router.state.evacuation import Room, evacuate_for
 from router.state.ledger import HeldReservation, Move
 from router.state.records import placement_details, renamed, unique_names, view
 from router.state.site_changes import displaced
@@ -41,6 +41,18 @@ class Replacement:
     """reservation_id -> where each moved reservation was."""
     made_room_for: dict[str, str] = field(default_factory=dict)
     """reservation_id of a job moved to make room -> the displaced job it made room for."""
+
+    def reasons(self, site: Site) -> dict[str, str]:
+        """Why each moved or evicted reservation left (by id), after `site` changed."""
+        why = (
+            f"site {site.name} {site.status}"
+            if site.status == "down"
+            else f"site {site.name} shrank"
+        )
+        notes = {m.reservation_id: why for m in self.moves}
+        notes |= {rid: f"{why}; made room for {job}" for rid, job in self.made_room_for.items()}
+        notes |= {rid: f"{why}; {reason}" for rid, reason in self.evictions.items()}
+        return notes
 
 
 def plan_replacement(
@@ -67,12 +79,7 @@ def plan_replacement(
     jobs, broken = _parse_each(specs, topology)
     plan = planner(topology, jobs, time_limit_s=time_limit_s, free=free, network=network)
     moves = [
-        Move(
-            by_name[p.job].reservation_id,
-            p.site,
-            p.pool_index,
-            placement_details(renamed(p, by_name[p.job].job)),
-        )
+        _move(by_name[p.job].reservation_id, renamed(p, by_name[p.job].job))
         for p in plan.placements
     ]
     evictions = {by_name[u.job].reservation_id: u.reason for u in plan.unplaced}
@@ -84,13 +91,25 @@ def plan_replacement(
         held = by_name[room.job.name]
         del evictions[held.reservation_id]
         placed = renamed(placement_of(room.job, room.target, topology), held.job)
-        moves.append(Move(held.reservation_id, *key_of(room.target), placement_details(placed)))
+        moves.append(_move(held.reservation_id, placed))
         for e in room.evacuations:
             there = renamed(placement_of(e.job, e.to, topology), e.held.job)
-            moves.append(Move(e.held.reservation_id, *key_of(e.to), placement_details(there)))
+            moves.append(_move(e.held.reservation_id, there))
             made_room_for[e.held.reservation_id] = room.job.name
             before[e.held.reservation_id] = view(e.held).placement
     return Replacement(moves, evictions, before, made_room_for)
+
+
+def _move(reservation_id: str, placement: Placement) -> Move:
+    """Move a reservation to `placement`: its pool, its devices there (a service job's
+    count changes with the part), its details."""
+    return Move(
+        reservation_id,
+        placement.site,
+        placement.pool_index,
+        placement_details(placement),
+        placement.count,
+    )
 
 
 def _parse_each(

@@ -35,7 +35,16 @@ from router.state.ledger import (
     ReservationState,
     SiteState,
 )
-from router.state.sqlite_rows import COLUMNS, dump, record_of, row_of, stored_request_id
+from router.state.records import checked_counts, free_counts
+from router.state.sqlite_rows import (
+    COLUMNS,
+    dump,
+    first_answer,
+    listing,
+    record_of,
+    row_of,
+    stored_request_id,
+)
 from router.state.sqlite_schema import migrate
 
 
@@ -75,13 +84,7 @@ class SqliteLedger:
 
     def set_capacity(self, capacity: Mapping[PoolKey, int]) -> None:
         """Replace the device count of every pool (pools not listed have none)."""
-        bad = [
-            FieldProblem(f"{site}.pools[{index}].count", f"must be >= 0, got {count}")
-            for (site, index), count in capacity.items()
-            if count < 0
-        ]
-        if bad:
-            raise InvalidInputError(bad)
+        checked_counts(capacity)
         with self._lock:
             with self._transaction():
                 self._write_capacity(capacity)
@@ -100,10 +103,7 @@ class SqliteLedger:
         """
         with self._cache_lock:
             if self._free is None:
-                self._free = {
-                    key: max(0, count - self._used.get(key, 0))
-                    for key, count in self._capacity.items()
-                }
+                self._free = free_counts(self._capacity, self._used)
             return self._free
 
     # --- idempotency ----------------------------------------------------------------
@@ -244,11 +244,12 @@ class SqliteLedger:
                         self._use(held.pool, -held.count, kind, rid)
                     for move in moves:
                         rid = move.reservation_id
-                        self._use((move.site, move.pool_index), before[rid].count, "moved", rid)
+                        count = before[rid].count if move.count is None else move.count
+                        self._use((move.site, move.pool_index), count, "moved", rid)
                         self._db.execute(
-                            "UPDATE reservations SET site = ?, pool_index = ?, details = ? "
-                            "WHERE reservation_id = ?",
-                            (move.site, move.pool_index, dump(move.details), move.reservation_id),
+                            "UPDATE reservations SET site = ?, pool_index = ?, count = ?, "
+                            "details = ? WHERE reservation_id = ?",
+                            (move.site, move.pool_index, count, dump(move.details), rid),
                         )
                     for rid in evictions:
                         self._end(rid, ReservationState.EVICTED)
@@ -308,18 +309,13 @@ class SqliteLedger:
     ) -> list[HeldReservation]:
         """Reservations in ledger order (oldest first), optionally of one site, including
         ended ones, after a seq and at most `limit` of them."""
-        where = ["seq > ?"]
-        args: list[object] = [after_seq]
-        if not include_ended:
-            where.append("state = ?")
-            args.append(ReservationState.ACTIVE.value)
-        if site is not None:
-            where.append("site = ?")
-            args.append(site)
-        sql = f"SELECT {COLUMNS}, seq FROM reservations WHERE {' AND '.join(where)} ORDER BY seq"
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(limit)
+        sql, args = listing(
+            f"{COLUMNS}, seq",
+            site=site,
+            include_ended=include_ended,
+            after_seq=after_seq,
+            limit=limit,
+        )
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()
         return [record_of(row) for row in rows]
@@ -363,19 +359,7 @@ class SqliteLedger:
             "SELECT answer, body_hash FROM requests WHERE request_id = ?",
             (stored_request_id(request),),
         ).fetchone()
-        if row is None:
-            return None
-        if row[1] and row[1] != request.body_hash:
-            raise InvalidInputError(
-                [
-                    FieldProblem(
-                        "request_id",
-                        f"{request.request_id!r} was used for a different {request.method} "
-                        "request; use a new request_id for a new request",
-                    )
-                ]
-            )
-        return bytes(row[0])
+        return first_answer(None if row is None else (bytes(row[0]), str(row[1])), request)
 
     def _get(self, reservation_id: str) -> HeldReservation:
         row = self._db.execute(

@@ -1,4 +1,6 @@
-"""SQLite rows <-> ledger records: the reservations table's columns and JSON fields."""
+"""SQL rows <-> ledger records: the reservations table's columns and JSON fields, the
+listing query and the stored-answer rule (SQLite's, and PostgreSQL's through
+router.state.pg_rows)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from router.errors import FieldProblem, InvalidInputError
 from router.state.ledger import HeldReservation, RequestKey, ReservationState
 
 COLUMNS = (
@@ -74,3 +77,47 @@ def record_of(row: tuple[Any, ...]) -> HeldReservation:
 def stored_request_id(request: RequestKey) -> str:
     """Where a request's answer is stored: request ids are scoped to their method."""
     return f"{request.method}/{request.request_id}"
+
+
+def listing(
+    selected: str,
+    *,
+    site: str | None,
+    include_ended: bool,
+    after_seq: int,
+    limit: int | None,
+    mark: str = "?",
+) -> tuple[str, list[object]]:
+    """The query listing reservations in ledger order (`mark`: the driver's placeholder)."""
+    where = [f"seq > {mark}"]
+    args: list[object] = [after_seq]
+    if not include_ended:
+        where.append(f"state = {mark}")
+        args.append(ReservationState.ACTIVE.value)
+    if site is not None:
+        where.append(f"site = {mark}")
+        args.append(site)
+    sql = f"SELECT {selected} FROM reservations WHERE {' AND '.join(where)} ORDER BY seq"
+    if limit is not None:
+        sql += f" LIMIT {mark}"
+        args.append(limit)
+    return sql, args
+
+
+def first_answer(stored: tuple[bytes, str] | None, request: RequestKey) -> bytes | None:
+    """The answer stored for a request (answer, body hash), if any; InvalidInputError when
+    the same method and request_id came with another body."""
+    if stored is None:
+        return None
+    answer, body_hash = stored
+    if body_hash and body_hash != request.body_hash:
+        raise InvalidInputError(
+            [
+                FieldProblem(
+                    "request_id",
+                    f"{request.request_id!r} was used for a different {request.method} "
+                    "request; use a new request_id for a new request",
+                )
+            ]
+        )
+    return answer

@@ -95,6 +95,30 @@ PRECISION_FP16: Precision.ValueType  # 3
 PRECISION_INT8: Precision.ValueType  # 4
 Global___Precision: _TypeAlias = Precision  # noqa: Y015
 
+class _Preference:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _PreferenceEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_Preference.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    PREFERENCE_UNSPECIFIED: _Preference.ValueType  # 0
+    """Unspecified: cheapest."""
+    PREFERENCE_CHEAPEST: _Preference.ValueType  # 1
+    """By cost, then latency."""
+    PREFERENCE_LOWEST_LATENCY: _Preference.ValueType  # 2
+    """By latency, then cost."""
+
+class Preference(_Preference, metaclass=_PreferenceEnumTypeWrapper):
+    """Preference ranks a job's offers and breaks ties."""
+
+PREFERENCE_UNSPECIFIED: Preference.ValueType  # 0
+"""Unspecified: cheapest."""
+PREFERENCE_CHEAPEST: Preference.ValueType  # 1
+"""By cost, then latency."""
+PREFERENCE_LOWEST_LATENCY: Preference.ValueType  # 2
+"""By latency, then cost."""
+Global___Preference: _TypeAlias = Preference  # noqa: Y015
+
 class _Status:
     ValueType = _typing.NewType("ValueType", _builtins.int)
     V: _TypeAlias = ValueType  # noqa: Y015
@@ -224,6 +248,8 @@ class Job(_message.Message):
     DENIED_PROVIDERS_FIELD_NUMBER: _builtins.int
     PRIORITY_FIELD_NUMBER: _builtins.int
     PRECISION_FIELD_NUMBER: _builtins.int
+    ALLOWED_PROVIDERS_FIELD_NUMBER: _builtins.int
+    PREFER_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     kind: Global___JobKind.ValueType
     origin: _builtins.str
@@ -233,6 +259,7 @@ class Job(_message.Message):
     deadline_hours: _builtins.float
     priority: _builtins.int
     precision: Global___Precision.ValueType
+    prefer: Global___Preference.ValueType
     @_builtins.property
     def accelerators(self) -> Global___AcceleratorRequest: ...
     @_builtins.property
@@ -241,6 +268,10 @@ class Job(_message.Message):
     def allowed_hubs(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
     @_builtins.property
     def denied_providers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def allowed_providers(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only sites run by these providers (empty: any)."""
+
     def __init__(
         self,
         *,
@@ -257,10 +288,12 @@ class Job(_message.Message):
         denied_providers: _abc.Iterable[_builtins.str] | None = ...,
         priority: _builtins.int | None = ...,
         precision: Global___Precision.ValueType = ...,
+        allowed_providers: _abc.Iterable[_builtins.str] | None = ...,
+        prefer: Global___Preference.ValueType = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_deadline_hours", b"_deadline_hours", "_priority", b"_priority", "accelerators", b"accelerators", "deadline_hours", b"deadline_hours", "priority", b"priority"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_deadline_hours", b"_deadline_hours", "_priority", b"_priority", "accelerators", b"accelerators", "allowed_hubs", b"allowed_hubs", "allowed_zones", b"allowed_zones", "data_gb", b"data_gb", "deadline_hours", b"deadline_hours", "denied_providers", b"denied_providers", "hours", b"hours", "kind", b"kind", "max_latency_ms", b"max_latency_ms", "name", b"name", "origin", b"origin", "precision", b"precision", "priority", b"priority"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_deadline_hours", b"_deadline_hours", "_priority", b"_priority", "accelerators", b"accelerators", "allowed_hubs", b"allowed_hubs", "allowed_providers", b"allowed_providers", "allowed_zones", b"allowed_zones", "data_gb", b"data_gb", "deadline_hours", b"deadline_hours", "denied_providers", b"denied_providers", "hours", b"hours", "kind", b"kind", "max_latency_ms", b"max_latency_ms", "name", b"name", "origin", b"origin", "precision", b"precision", "prefer", b"prefer", "priority", b"priority"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__deadline_hours: _TypeAlias = _typing.Literal["deadline_hours"]  # noqa: Y015
     _WhichOneofArgType__deadline_hours: _TypeAlias = _typing.Literal["_deadline_hours", b"_deadline_hours"]  # noqa: Y015
@@ -1563,3 +1596,154 @@ class UnheldReservation(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___UnheldReservation: _TypeAlias = UnheldReservation  # noqa: Y015
+
+@_typing.final
+class ListOffersRequest(_message.Message):
+    """ListOffersRequest asks for one job's offers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_FIELD_NUMBER: _builtins.int
+    INCLUDE_REJECTED_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    include_rejected: _builtins.bool
+    """Also list every rejected (site, pool) with its reason, after the offers."""
+    page_size: _builtins.int
+    """At most this many offers and rejections per page (0: 100; at most 1000)."""
+    page_token: _builtins.str
+    """From a previous response's next_page_token; empty for the first page."""
+    @_builtins.property
+    def job(self) -> Global___Job: ...
+    def __init__(
+        self,
+        *,
+        job: Global___Job | None = ...,
+        include_rejected: _builtins.bool = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["job", b"job"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["include_rejected", b"include_rejected", "job", b"job", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOffersRequest: _TypeAlias = ListOffersRequest  # noqa: Y015
+
+@_typing.final
+class Offer(_message.Message):
+    """Offer is a pool that can run the job now, and what it takes and costs there."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SITE_FIELD_NUMBER: _builtins.int
+    HUB_FIELD_NUMBER: _builtins.int
+    ZONE_FIELD_NUMBER: _builtins.int
+    PROVIDER_FIELD_NUMBER: _builtins.int
+    POOL_INDEX_FIELD_NUMBER: _builtins.int
+    ACCELERATOR_FIELD_NUMBER: _builtins.int
+    DEVICES_FIELD_NUMBER: _builtins.int
+    RUN_HOURS_FIELD_NUMBER: _builtins.int
+    LATENCY_MS_FIELD_NUMBER: _builtins.int
+    COST_CNY_FIELD_NUMBER: _builtins.int
+    CNY_PER_PFLOP_HOUR_FIELD_NUMBER: _builtins.int
+    FREE_DEVICES_FIELD_NUMBER: _builtins.int
+    site: _builtins.str
+    hub: _builtins.str
+    zone: Global___Zone.ValueType
+    provider: _builtins.str
+    pool_index: _builtins.int
+    accelerator: _builtins.str
+    devices: _builtins.int
+    """Devices on this part: service jobs scale their count by speed and memory."""
+    run_hours: _builtins.float
+    latency_ms: _builtins.float
+    cost_cny: _builtins.float
+    cny_per_pflop_hour: _builtins.float
+    """Effective price: CNY per effective PFLOP-hour at the job's precision."""
+    free_devices: _builtins.int
+    """Free devices in the pool now (from the live ledger)."""
+    def __init__(
+        self,
+        *,
+        site: _builtins.str = ...,
+        hub: _builtins.str = ...,
+        zone: Global___Zone.ValueType = ...,
+        provider: _builtins.str = ...,
+        pool_index: _builtins.int = ...,
+        accelerator: _builtins.str = ...,
+        devices: _builtins.int = ...,
+        run_hours: _builtins.float = ...,
+        latency_ms: _builtins.float = ...,
+        cost_cny: _builtins.float = ...,
+        cny_per_pflop_hour: _builtins.float = ...,
+        free_devices: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["accelerator", b"accelerator", "cny_per_pflop_hour", b"cny_per_pflop_hour", "cost_cny", b"cost_cny", "devices", b"devices", "free_devices", b"free_devices", "hub", b"hub", "latency_ms", b"latency_ms", "pool_index", b"pool_index", "provider", b"provider", "run_hours", b"run_hours", "site", b"site", "zone", b"zone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Offer: _TypeAlias = Offer  # noqa: Y015
+
+@_typing.final
+class RejectedOffer(_message.Message):
+    """RejectedOffer is a pool that cannot run the job, and why."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SITE_FIELD_NUMBER: _builtins.int
+    POOL_INDEX_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    site: _builtins.str
+    pool_index: _builtins.int
+    reason: _builtins.str
+    def __init__(
+        self,
+        *,
+        site: _builtins.str = ...,
+        pool_index: _builtins.int = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["pool_index", b"pool_index", "reason", b"reason", "site", b"site"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RejectedOffer: _TypeAlias = RejectedOffer  # noqa: Y015
+
+@_typing.final
+class ListOffersResponse(_message.Message):
+    """ListOffersResponse is one page: offers best first, then (if asked) rejections."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JOB_FIELD_NUMBER: _builtins.int
+    OFFERS_FIELD_NUMBER: _builtins.int
+    REJECTED_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    job: _builtins.str
+    next_page_token: _builtins.str
+    """Empty on the last page."""
+    @_builtins.property
+    def offers(self) -> _containers.RepeatedCompositeFieldContainer[Global___Offer]: ...
+    @_builtins.property
+    def rejected(self) -> _containers.RepeatedCompositeFieldContainer[Global___RejectedOffer]: ...
+    def __init__(
+        self,
+        *,
+        job: _builtins.str = ...,
+        offers: _abc.Iterable[Global___Offer] | None = ...,
+        rejected: _abc.Iterable[Global___RejectedOffer] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["job", b"job", "next_page_token", b"next_page_token", "offers", b"offers", "rejected", b"rejected"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListOffersResponse: _TypeAlias = ListOffersResponse  # noqa: Y015

@@ -45,6 +45,11 @@ class RouterServiceStub:
                 request_serializer=router_dot_v1_dot_router__pb2.RouteRequest.SerializeToString,
                 response_deserializer=router_dot_v1_dot_router__pb2.RouteResponse.FromString,
                 _registered_method=True)
+        self.ListOffers = channel.unary_unary(
+                '/router.v1.RouterService/ListOffers',
+                request_serializer=router_dot_v1_dot_router__pb2.ListOffersRequest.SerializeToString,
+                response_deserializer=router_dot_v1_dot_router__pb2.ListOffersResponse.FromString,
+                _registered_method=True)
         self.Release = channel.unary_unary(
                 '/router.v1.RouterService/Release',
                 request_serializer=router_dot_v1_dot_router__pb2.ReleaseRequest.SerializeToString,
@@ -97,6 +102,16 @@ class RouterServiceServicer:
     def Route(self, request, context):
         """Route is the online fast path for one job: the cheapest feasible candidate
         with free capacity now, reserved at once. Idempotent per request_id.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListOffers(self, request, context):
+        """ListOffers shows the market for one job: every feasible offer (pool) with the
+        devices it takes there, its run hours, cost and effective price, best first by
+        the job's preference; with include_rejected also every rejected pool and why.
+        Reserves nothing (Route buys the best offer). Paginated.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -168,6 +183,11 @@ def add_RouterServiceServicer_to_server(servicer, server):
                     servicer.Route,
                     request_deserializer=router_dot_v1_dot_router__pb2.RouteRequest.FromString,
                     response_serializer=router_dot_v1_dot_router__pb2.RouteResponse.SerializeToString,
+            ),
+            'ListOffers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListOffers,
+                    request_deserializer=router_dot_v1_dot_router__pb2.ListOffersRequest.FromString,
+                    response_serializer=router_dot_v1_dot_router__pb2.ListOffersResponse.SerializeToString,
             ),
             'Release': grpc.unary_unary_rpc_method_handler(
                     servicer.Release,
@@ -260,6 +280,33 @@ class RouterService:
             '/router.v1.RouterService/Route',
             router_dot_v1_dot_router__pb2.RouteRequest.SerializeToString,
             router_dot_v1_dot_router__pb2.RouteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListOffers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/router.v1.RouterService/ListOffers',
+            router_dot_v1_dot_router__pb2.ListOffersRequest.SerializeToString,
+            router_dot_v1_dot_router__pb2.ListOffersResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -48,6 +48,12 @@ class RouterServiceStub:
     """Route is the online fast path for one job: the cheapest feasible candidate
     with free capacity now, reserved at once. Idempotent per request_id.
     """
+    ListOffers: _grpc.UnaryUnaryMultiCallable[_router_pb2.ListOffersRequest, _router_pb2.ListOffersResponse]
+    """ListOffers shows the market for one job: every feasible offer (pool) with the
+    devices it takes there, its run hours, cost and effective price, best first by
+    the job's preference; with include_rejected also every rejected pool and why.
+    Reserves nothing (Route buys the best offer). Paginated.
+    """
     Release: _grpc.UnaryUnaryMultiCallable[_router_pb2.ReleaseRequest, _router_pb2.ReleaseResponse]
     """Release ends a reservation and frees its devices. Releasing twice is harmless."""
     ListReservations: _grpc.UnaryUnaryMultiCallable[_router_pb2.ListReservationsRequest, _router_pb2.ListReservationsResponse]
@@ -84,6 +90,12 @@ class RouterServiceAsyncStub(RouterServiceStub):
     Route: _aio.UnaryUnaryMultiCallable[_router_pb2.RouteRequest, _router_pb2.RouteResponse]  # type: ignore[assignment]
     """Route is the online fast path for one job: the cheapest feasible candidate
     with free capacity now, reserved at once. Idempotent per request_id.
+    """
+    ListOffers: _aio.UnaryUnaryMultiCallable[_router_pb2.ListOffersRequest, _router_pb2.ListOffersResponse]  # type: ignore[assignment]
+    """ListOffers shows the market for one job: every feasible offer (pool) with the
+    devices it takes there, its run hours, cost and effective price, best first by
+    the job's preference; with include_rejected also every rejected pool and why.
+    Reserves nothing (Route buys the best offer). Paginated.
     """
     Release: _aio.UnaryUnaryMultiCallable[_router_pb2.ReleaseRequest, _router_pb2.ReleaseResponse]  # type: ignore[assignment]
     """Release ends a reservation and frees its devices. Releasing twice is harmless."""
@@ -130,6 +142,18 @@ class RouterServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_router_pb2.RouteResponse, _abc.Awaitable[_router_pb2.RouteResponse]]:
         """Route is the online fast path for one job: the cheapest feasible candidate
         with free capacity now, reserved at once. Idempotent per request_id.
+        """
+
+    @_abc_1.abstractmethod
+    def ListOffers(
+        self,
+        request: _router_pb2.ListOffersRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_router_pb2.ListOffersResponse, _abc.Awaitable[_router_pb2.ListOffersResponse]]:
+        """ListOffers shows the market for one job: every feasible offer (pool) with the
+        devices it takes there, its run hours, cost and effective price, best first by
+        the job's preference; with include_rejected also every rejected pool and why.
+        Reserves nothing (Route buys the best offer). Paginated.
         """
 
     @_abc_1.abstractmethod

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from router.service.convert.enums import serialize
 from router.service.convert.jobs import job_entry, job_message, job_spec, rebase
+from router.service.convert.offers import offer_pages, offers_page
 from router.service.convert.plans import (
     event_from,
     event_message,
@@ -52,6 +53,8 @@ __all__ = [
     "job_entry",
     "job_message",
     "job_spec",
+    "offer_pages",
+    "offers_page",
     "pb",
     "pb_grpc",
     "place_response",

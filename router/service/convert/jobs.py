@@ -10,6 +10,7 @@ from router.model.jobs import Job
 from router.service.convert.enums import (
     KIND_PREFIX,
     PRECISION_PREFIX,
+    PREFER_PREFIX,
     ZONE_PREFIX,
     enum_name,
     enum_value,
@@ -58,6 +59,10 @@ def job_entry(job: pb.Job) -> dict[str, Any]:
         entry["priority"] = job.priority
     if job.precision:
         entry["precision"] = enum_name(pb.Precision, PRECISION_PREFIX, job.precision)
+    if job.allowed_providers:
+        entry["allowed_providers"] = list(job.allowed_providers)
+    if job.prefer:
+        entry["prefer"] = enum_name(pb.Preference, PREFER_PREFIX, job.prefer)
     return entry
 
 
@@ -84,16 +89,18 @@ def job_spec(job: Job) -> dict[str, Any]:
         entry["data_gb"] = job.data_gb
     if job.deadline_hours is not None:
         entry["deadline_hours"] = job.deadline_hours
-    for key in ("allowed_zones", "allowed_hubs", "denied_providers"):
+    for key in ("allowed_zones", "allowed_hubs", "allowed_providers", "denied_providers"):
         if getattr(job, key):
             entry[key] = list(getattr(job, key))
+    if job.prefer != "cheapest":
+        entry["prefer"] = job.prefer
     return entry
 
 
 _JOB_KEYS = {
     "name", "kind", "origin", "max_latency_ms", "accelerators", "hours", "data_gb",
     "deadline_hours", "allowed_zones", "allowed_hubs", "denied_providers", "priority",
-    "precision",
+    "precision", "allowed_providers", "prefer",
 }  # fmt: skip
 _ACC_KEYS = {"count", "types", "stacks", "min_memory_gb", "hours_on"}
 
@@ -143,6 +150,10 @@ def _fill_job(msg: pb.Job, entry: Mapping[str, Any], path: str) -> None:
     )
     msg.allowed_hubs.extend(entry.get("allowed_hubs") or [])
     msg.denied_providers.extend(entry.get("denied_providers") or [])
+    msg.allowed_providers.extend(entry.get("allowed_providers") or [])
+    msg.prefer = pb.Preference.ValueType(
+        enum_value(pb.Preference, PREFER_PREFIX, entry.get("prefer", ""), f"{path}.prefer")
+    )
     acc = entry.get("accelerators")
     if isinstance(acc, Mapping):
         msg.accelerators.count = int(acc.get("count", 0))
