@@ -189,7 +189,7 @@ def _without_lp(
     score = reduced_costs(problem, prices, 0.0)
     best = _better(problem, best, fill(problem, empty_pick(problem), score, deadline))
     best = improve(problem, best, _share(deadline, 0.2))
-    keep = _ranked(problem, score) < KEEP_PER_ITEM
+    keep = problem.ranked(score) < KEEP_PER_ITEM
     keep[best[best >= 0]] = True
     sub, index = problem.restrict(keep)
     hint = translate(best, inverse(index, problem.n_options))
@@ -199,14 +199,6 @@ def _without_lp(
     return best, total, cost_bound(problem, prices, problem.value_of(best))[0]
 
 
-def _ranked(problem: Problem, score: np.ndarray) -> Ints:
-    """Each option's rank by `score` among its item's options (0 = best)."""
-    order = np.lexsort((score, problem.option_item))
-    rank = np.empty(problem.n_options, dtype=np.int64)
-    rank[order] = np.arange(problem.n_options) - problem.item_ptr[problem.option_item[order]]
-    return rank
-
-
 def _promising(
     problem: Problem, prices: Prices, best: Ints, reached: int, possible: np.ndarray
 ) -> np.ndarray:
@@ -214,7 +206,7 @@ def _promising(
     reduced cost, plus those the LP uses and the incumbent's."""
     _, mu = cost_bound(problem, prices, reached)
     reduced = reduced_costs(problem, prices, mu)
-    keep: np.ndarray = (_ranked(problem, reduced) < KEEP_PER_ITEM) & possible
+    keep: np.ndarray = (problem.ranked(reduced) < KEEP_PER_ITEM) & possible
     if prices.x is not None:
         keep |= prices.x > 1e-6
     keep[best[best >= 0]] = True
