@@ -7,6 +7,7 @@
    that cannot be in a cheaper plan; the rest are ranked by reduced cost.
 5. CP-SAT on the restricted model, hinted with the best plan, when it is small enough
    to be worth it; otherwise large neighbourhood search guided by the LP.
+6. Polish: the rest of the time goes to the cheapest placing of the items placed.
 The cost bound is the Lagrangian bound from LP duals evaluated on ALL options, at the
 work actually placed, so it is valid whatever was restricted or cut short.
 """
@@ -149,13 +150,7 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
         sub, index = problem.restrict(keep)
         hint = translate(best, inverse(index, problem.n_options))
         if sub.n_options <= CP_SAT_OPTIONS:
-            found = solve_cpsat(
-                sub,
-                _share(search_deadline, VALUE_SEARCH_SHARE),
-                hint=hint,
-                value_upper=value_top,
-                seed=seed,
-            )
+            found = solve_cpsat(sub, search_deadline, hint=hint, value_upper=value_top, seed=seed)
             found_pick = found.pick
             if exact and found.value_optimal and found.pick is not None:
                 value_top = min(value_top, found.floor)
