@@ -20,6 +20,7 @@ from typing import overload
 
 import numpy as np
 
+from router.solve.clock import share
 from router.solve.construct import empty_pick, fill, improve, round_lp
 from router.solve.cpsat import solve_cpsat
 from router.solve.neighbourhood import lns
@@ -104,7 +105,7 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
     if not lp_fits and best is not None:
         return _without_lp(problem, best, deadline, seed)
     if not value_fixed and (best is None or problem.value_of(best) < total):
-        value_lp = max_value_lp(problem, _share(deadline, LP_SHARE))
+        value_lp = max_value_lp(problem, share(deadline, LP_SHARE))
         if value_lp.infeasible:
             return None, 0, SAFE_INFEASIBLE
         value_top = value_bound(problem, value_lp)
@@ -112,14 +113,14 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
         best = _better(problem, best, _feasible(problem, rounded))
     if best is None and problem.n_options <= CP_SAT_OPTIONS:
         # Required items the greedy could not pack: CP-SAT's first solution repairs it.
-        first = solve_cpsat(problem, _share(deadline, 0.3), seed=seed, first_only=True)
+        first = solve_cpsat(problem, share(deadline, 0.3), seed=seed, first_only=True)
         if first.infeasible:
             return None, 0, SAFE_INFEASIBLE
         best = first.pick
     # The cost LP at the work already reached: its duals bound the cost there.
     floor = problem.value_of(best) if best is not None else 0
     lp_started = time.monotonic()
-    cost_lp = min_cost_lp(problem, floor, _share(deadline, LP_SHARE))
+    cost_lp = min_cost_lp(problem, floor, share(deadline, LP_SHARE))
     # The search stops early enough to solve the cost LP again at the work it reaches.
     search_deadline = deadline - FINAL_LP_MARGIN * (time.monotonic() - lp_started)
     if cost_lp.infeasible and value_fixed:
@@ -130,7 +131,7 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
         best = _better(problem, best, _feasible(problem, rounded))
     if best is None:
         return None, value_top, 0
-    best = improve(problem, best, _share(deadline, 0.3))
+    best = improve(problem, best, share(deadline, 0.3))
 
     # Restrict to the options that can matter, then search.
     reached = problem.value_of(best)
@@ -158,7 +159,7 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
                 bound = max(bound, found.cost_bound)
         else:
             lp_x = cost_lp.x[index] if cost_lp.x is not None else None
-            found_pick = lns(sub, hint, lp_x, _share(search_deadline, VALUE_SEARCH_SHARE), seed)
+            found_pick = lns(sub, hint, lp_x, share(search_deadline, VALUE_SEARCH_SHARE), seed)
         if found_pick is not None:
             mapped = translate(found_pick, index)
             best = _better(problem, best, _feasible(problem, mapped))
@@ -180,10 +181,10 @@ def _without_lp(
     """For models too large for the LP in time: Lagrangian prices, a greedy priced by
     them, and local search; the bound comes from the same prices on every option."""
     floor = problem.value_of(best)
-    prices = lagrangian_prices(problem, floor, problem.cost_of(best), _share(deadline, LP_SHARE))
+    prices = lagrangian_prices(problem, floor, problem.cost_of(best), share(deadline, LP_SHARE))
     score = reduced_costs(problem, prices, 0.0)
     best = _better(problem, best, fill(problem, empty_pick(problem), score, deadline))
-    best = improve(problem, best, _share(deadline, 0.2))
+    best = improve(problem, best, share(deadline, 0.2))
     keep = problem.ranked(score) < KEEP_PER_ITEM
     keep[best[best >= 0]] = True
     sub, index = problem.restrict(keep)
@@ -228,8 +229,3 @@ def _better(problem: Problem, a: Ints | None, b: Ints | None) -> Ints | None:
 def _empty(problem: Problem, status: str, start: float) -> Solution:
     choice = np.full(problem.n_items, -1, dtype=np.int64)
     return Solution(choice, 0, 0, 0, 0, status, time.monotonic() - start)
-
-
-def _share(deadline: float, fraction: float) -> float:
-    now = time.monotonic()
-    return now + max(0.0, deadline - now) * fraction

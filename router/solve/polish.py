@@ -16,6 +16,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from router.solve.clock import share
 from router.solve.cpsat import solve_cpsat
 from router.solve.neighbourhood import lns
 from router.solve.problem import Ints, Problem, inverse, translate
@@ -35,9 +36,9 @@ def polish(problem: Problem, pick: Ints, deadline: float, seed: int = 0) -> Ints
     placed, index = problem.restrict(every, items=items)
     placed = replace(placed, required=np.ones(placed.n_items, dtype=np.bool_))
     current = translate(pick[items], inverse(index, problem.n_options))
-    lp = min_cost_lp(placed, 0, _share(deadline, LP_SHARE))
+    lp = min_cost_lp(placed, 0, share(deadline, LP_SHARE))
     if lp.x is not None:
-        current = _restricted_cpsat(placed, current, lp, _share(deadline, CP_SAT_SHARE), seed)
+        current = _restricted_cpsat(placed, current, lp, share(deadline, CP_SAT_SHARE), seed)
     current = lns(placed, current, lp.x, deadline, seed)
     if not placed.feasible(current) or placed.cost_of(current) >= problem.cost_of(pick):
         return pick
@@ -61,8 +62,3 @@ def _restricted_cpsat(
     if found.pick is None or sub.cost_of(found.pick) >= sub.cost_of(hint):
         return current
     return translate(found.pick, index)
-
-
-def _share(deadline: float, fraction: float) -> float:
-    now = time.monotonic()
-    return now + max(0.0, deadline - now) * fraction
