@@ -10,11 +10,13 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 from router.errors import (
+    AuthenticationError,
     CapacityError,
     DeadlineExceededError,
     FieldProblem,
     InvalidInputError,
     NotFoundError,
+    PermissionDeniedError,
     RouterError,
     ServerError,
     ServiceUnavailableError,
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from router.model.jobs import Job, load_jobs
     from router.model.scenario import Scenario, load_scenario
     from router.model.topology import Topology, default_topology, load_topology
+    from router.place.offers import JobOffers, Offer
     from router.plan import plan_jobs
     from router.results import (
         JobMove,
@@ -42,11 +45,15 @@ if TYPE_CHECKING:
         Unplaced,
         WhatIfResult,
     )
+    from router.service.credentials import ClientTls
 
 # Public name -> the module that defines it, imported on first use.
 _LAZY = {
     "AsyncRouterClient": "router.client",
     "RouterClient": "router.client",
+    "ClientTls": "router.service.credentials",
+    "JobOffers": "router.place.offers",
+    "Offer": "router.place.offers",
     "Job": "router.model.jobs",
     "load_jobs": "router.model.jobs",
     "Scenario": "router.model.scenario",
@@ -78,13 +85,18 @@ _LAZY = {
 
 __all__ = [
     "AsyncRouterClient",
+    "AuthenticationError",
     "CapacityError",
+    "ClientTls",
     "DeadlineExceededError",
     "FieldProblem",
     "InvalidInputError",
     "Job",
     "JobMove",
+    "JobOffers",
     "NotFoundError",
+    "Offer",
+    "PermissionDeniedError",
     "PlaceResult",
     "Placement",
     "PlacementEvent",

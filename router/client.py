@@ -8,13 +8,13 @@ has a default deadline. UNAVAILABLE is retried by the channel's service config; 
 safe because every unary call is idempotent: the SDK gives each Place and Route a
 request_id (retries get the first answer), Release and UpdateSite set absolute state.
 Failures raise the router exception tree (InvalidInputError carries the server's field
-violations as FieldProblems).
+violations as FieldProblems). `token=` sends a bearer token, `tls=` speaks TLS (True, or
+ClientTls for a private CA and mTLS); a rate limit's RetryInfo is waited out and retried.
 """
 
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Self
@@ -23,7 +23,6 @@ import grpc
 import grpc.aio
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from router.model.jobs import Job
 from router.place.offers import JobOffers
 from router.results import (
     PlacementEvent,
@@ -37,9 +36,17 @@ from router.results import (
     WhatIfResult,
 )
 from router.service import convert
+from router.service import credentials as creds
 from router.service.convert import pb, pb_grpc
+from router.service.convert.requests import (
+    JobLike,
+    place_request,
+    route_request,
+    site_update_request,
+    whatif_request,
+)
 from router.service.status import error_from
-from router.state.site_changes import PoolChange, SiteChange
+from router.state.site_changes import PoolChange
 
 SERVICE = "router.v1.RouterService"
 DEFAULT_TIMEOUTS_S: Mapping[str, float] = {
@@ -56,9 +63,6 @@ DEFAULT_TIMEOUTS_S: Mapping[str, float] = {
 }
 RETRIED = tuple(method for method in DEFAULT_TIMEOUTS_S if method != "Check")
 """Every RouterService unary call (all idempotent)."""
-
-JobLike = Job | Mapping[str, Any]
-"""A domain Job, or a job in its jobs-file shape (a mapping as in examples/jobs/*.yaml)."""
 
 
 def service_config(max_attempts: int = 4) -> str:
@@ -86,61 +90,6 @@ def channel_options(extra: Sequence[tuple[str, Any]] = ()) -> list[tuple[str, An
     return [("grpc.enable_retries", 1), ("grpc.service_config", service_config()), *extra]
 
 
-# --- requests shared by both clients --------------------------------------------------------
-
-
-def _jobs(jobs: Sequence[JobLike]) -> list[pb.Job]:
-    return [convert.job_message(j, f"jobs[{i}]") for i, j in enumerate(jobs)]
-
-
-def place_request(
-    jobs: Sequence[JobLike],
-    *,
-    dry_run: bool,
-    request_id: str | None,
-    time_limit_s: float,
-    carbon_price_cny_per_kg: float,
-    ttl_s: float = 0.0,
-) -> pb.PlaceRequest:
-    """A Place request; a request_id is made up when none is given (safe retries)."""
-    return pb.PlaceRequest(
-        jobs=_jobs(jobs),
-        dry_run=dry_run,
-        request_id="" if dry_run and request_id is None else (request_id or uuid.uuid4().hex),
-        time_limit_s=time_limit_s,
-        carbon_price_cny_per_kg=carbon_price_cny_per_kg,
-        ttl_s=ttl_s,
-    )
-
-
-def route_request(job: JobLike, request_id: str | None, ttl_s: float = 0.0) -> pb.RouteRequest:
-    """A Route request with a request_id (made up when none is given)."""
-    return pb.RouteRequest(
-        job=convert.job_message(job), request_id=request_id or uuid.uuid4().hex, ttl_s=ttl_s
-    )
-
-
-def update_request(
-    site: str,
-    status: str | None,
-    pools: Sequence[PoolChange],
-    electricity_cny_per_kwh: float | None,
-) -> pb.UpdateSiteRequest:
-    """An UpdateSite request."""
-    return convert.update_request(SiteChange(site, status, tuple(pools), electricity_cny_per_kwh))
-
-
-def whatif_request(
-    scenarios: Sequence[Mapping[str, Any]], jobs: Sequence[JobLike], time_limit_s: float
-) -> pb.WhatIfRequest:
-    """A WhatIf request."""
-    return pb.WhatIfRequest(
-        jobs=_jobs(jobs),
-        scenarios=[convert.scenario_message(s, f"scenarios[{i}]") for i, s in enumerate(scenarios)],
-        time_limit_s=time_limit_s,
-    )
-
-
 def _health_name(status: int) -> str:
     return str(health_pb2.HealthCheckResponse.ServingStatus.Name(status)).lower()
 
@@ -155,16 +104,15 @@ class RouterClient:
         self,
         target: str,
         *,
+        token: str | None = None,
+        tls: bool | creds.ClientTls = False,
         credentials: grpc.ChannelCredentials | None = None,
         timeouts_s: Mapping[str, float] | None = None,
         options: Sequence[tuple[str, Any]] = (),
     ) -> None:
-        opts = channel_options(options)
-        self._channel = (
-            grpc.secure_channel(target, credentials, options=opts)
-            if credentials is not None
-            else grpc.insecure_channel(target, options=opts)
-        )
+        credentials = credentials or creds.channel_credentials(tls)
+        self._channel = creds.open_channel(grpc, target, credentials, channel_options(options))
+        self._metadata = creds.bearer(token)
         self._stub = pb_grpc.RouterServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._timeouts = {**DEFAULT_TIMEOUTS_S, **(timeouts_s or {})}
@@ -182,10 +130,9 @@ class RouterClient:
         self._channel.close()
 
     def _call(self, method: str, request: Any, timeout_s: float | None) -> Any:
+        timeout = timeout_s if timeout_s is not None else self._timeouts[method]
         try:
-            return getattr(self._stub, method)(
-                request, timeout=timeout_s if timeout_s is not None else self._timeouts[method]
-            )
+            return creds.retrying(getattr(self._stub, method), request, timeout, self._metadata)
         except grpc.RpcError as exc:
             raise error_from(exc) from None
 
@@ -277,7 +224,7 @@ class RouterClient:
         timeout_s: float | None = None,
     ) -> SiteUpdateResult:
         """Change a site; the server re-places reservations that no longer fit."""
-        request = update_request(site, status, pools, electricity_cny_per_kwh)
+        request = site_update_request(site, status, pools, electricity_cny_per_kwh)
         return convert.update_result(self._call("UpdateSite", request, timeout_s))
 
     def what_if(
@@ -302,7 +249,7 @@ class RouterClient:
     ) -> Iterator[PlacementEvent]:
         """Placement events from now on; closing the iterator cancels the stream."""
         call = self._stub.WatchPlacements(
-            pb.WatchPlacementsRequest(site=site or ""), timeout=timeout_s
+            pb.WatchPlacementsRequest(site=site or ""), timeout=timeout_s, metadata=self._metadata
         )
         return _events(call)
 
@@ -340,16 +287,15 @@ class AsyncRouterClient:
         self,
         target: str,
         *,
+        token: str | None = None,
+        tls: bool | creds.ClientTls = False,
         credentials: grpc.ChannelCredentials | None = None,
         timeouts_s: Mapping[str, float] | None = None,
         options: Sequence[tuple[str, Any]] = (),
     ) -> None:
-        opts = channel_options(options)
-        self._channel = (
-            grpc.aio.secure_channel(target, credentials, options=opts)
-            if credentials is not None
-            else grpc.aio.insecure_channel(target, options=opts)
-        )
+        credentials = credentials or creds.channel_credentials(tls)
+        self._channel = creds.open_channel(grpc.aio, target, credentials, channel_options(options))
+        self._metadata = creds.bearer(token)
         self._stub = pb_grpc.RouterServiceStub(self._channel)
         self._health = health_pb2_grpc.HealthStub(self._channel)
         self._timeouts = {**DEFAULT_TIMEOUTS_S, **(timeouts_s or {})}
@@ -367,10 +313,10 @@ class AsyncRouterClient:
         await self._channel.close()
 
     async def _call(self, method: str, request: Any, timeout_s: float | None) -> Any:
+        timeout = timeout_s if timeout_s is not None else self._timeouts[method]
         try:
-            return await getattr(self._stub, method)(
-                request, timeout=timeout_s if timeout_s is not None else self._timeouts[method]
-            )
+            stub = getattr(self._stub, method)
+            return await creds.retrying_async(stub, request, timeout, self._metadata)
         except grpc.aio.AioRpcError as exc:
             raise error_from(exc) from None
 
@@ -455,7 +401,7 @@ class AsyncRouterClient:
         timeout_s: float | None = None,
     ) -> SiteUpdateResult:
         """Change a site; the server re-places reservations that no longer fit."""
-        request = update_request(site, status, pools, electricity_cny_per_kwh)
+        request = site_update_request(site, status, pools, electricity_cny_per_kwh)
         return convert.update_result(await self._call("UpdateSite", request, timeout_s))
 
     async def what_if(
@@ -480,7 +426,7 @@ class AsyncRouterClient:
     ) -> AsyncIterator[PlacementEvent]:
         """Placement events from now on; leaving the loop cancels the stream."""
         call = self._stub.WatchPlacements(
-            pb.WatchPlacementsRequest(site=site or ""), timeout=timeout_s
+            pb.WatchPlacementsRequest(site=site or ""), timeout=timeout_s, metadata=self._metadata
         )
         try:
             async for message in call:

@@ -47,6 +47,10 @@ class CapacityError(RouterError):
     """A reservation could not be committed because the capacity is no longer free."""
 
 
+class QuotaExceededError(CapacityError):
+    """A commit would take a tenant past its quota (the message says whose and why)."""
+
+
 class ServiceUnavailableError(RouterError):
     """The router service could not be reached or is shutting down."""
 
@@ -57,3 +61,11 @@ class DeadlineExceededError(RouterError):
 
 class ServerError(RouterError):
     """The service failed in a way that is not the caller's fault."""
+
+
+class AuthenticationError(RouterError):
+    """The server did not accept the caller's credentials (none, or unknown)."""
+
+
+class PermissionDeniedError(RouterError):
+    """The caller's role may not make this call."""

@@ -20,6 +20,7 @@ from router.place.offers import best_offer
 from router.results import Placement, Plan, Unplaced
 from router.solve.pipeline import solve
 from router.solve.problem import Problem
+from router.state.quotas import BatchQuotas, refusal
 
 MBPS_PER_GBPS = 1000
 OUTPUT_SHARE = 0.05  # of the time limit kept for building the plan rows
@@ -87,33 +88,41 @@ def plan_jobs(
     carbon_price_cny_per_kg: float = 0.0,
     network: Network | None = None,
     started: float | None = None,
+    quotas: BatchQuotas | None = None,
 ) -> Plan:
     """Place a batch: most priority-weighted work first, then least total cost.
 
     The time limit covers screening, solving and explaining; it counts from `started`
-    (a time.monotonic() reading, e.g. before the files were read) or from now."""
+    (a time.monotonic() reading, e.g. before the files were read) or from now. With
+    `quotas`, no tenant (each job's `tenant`) gets more than its quota allows."""
     started = time.monotonic() if started is None else started
     ctx = make_context(topology, free, carbon_price_cny_per_kg, network)
     table = pool_table(ctx)
     options = batch_options(jobs, ctx, table)
-    problem = placement_problem(jobs, options, table, ctx)
+    problem = placement_problem(jobs, options, table, ctx, quotas)
     # What is left after screening, less what explaining and the baseline will take.
     reserve = OUTPUT_SHARE * time_limit_s + OUTPUT_SECONDS_PER_JOB * len(jobs)
     budget = time_limit_s - (time.monotonic() - started) - reserve
     solution = solve(problem, max(budget, MIN_SOLVE_SHARE * time_limit_s))
 
     placements: list[Placement] = []
-    unplaced: list[Unplaced] = []
+    left: list[tuple[Job, JobOptions]] = []
     chosen: dict[str, Placement] = {}
-    picks = settle_ties(jobs, options, table, ctx, solution.choice.tolist())
+    governed = frozenset(quotas.policy.tenants) if quotas is not None else frozenset()
+    picks = settle_ties(jobs, options, table, ctx, solution.choice.tolist(), governed)
     for job, job_options, choice in zip(jobs, options, picks, strict=True):
         if choice < 0:
-            unplaced.append(_unplaced(job, screen(job, ctx), len(topology.sites)))
+            left.append((job, job_options))
             continue
         site, index = table.keys[int(job_options.pools[choice])]
         placement = placement_of(job, candidate_at(job, site, index, ctx), topology)
         placements.append(placement)
         chosen[job.name] = placement
+    over_quota = _quota_reasons(jobs, left, placements, quotas, table, ctx)
+    unplaced = [
+        over_quota.get(job.name) or _unplaced(job, screen(job, ctx), len(topology.sites))
+        for job, _ in left
+    ]
 
     baseline = baseline_placements(jobs, options, table, ctx)
     both = [name for name in baseline if name in chosen]
@@ -139,11 +148,13 @@ def settle_ties(
     table: PoolTable,
     ctx: Context,
     choice: list[int],
+    governed: frozenset[str] = frozenset(),
 ) -> list[int]:
     """The solver's choices, each job moved to the lowest-latency option of exactly the
     same cost (milli-CNY) with room left, as both `prefer` rankings order equal costs: the
     plan's work and cost stay, ties no longer fall where the solver happened to leave
-    them. Jobs holding link bandwidth (deadline transfers) stay where they are."""
+    them. Jobs holding link bandwidth (deadline transfers), or of `governed` tenants (whose
+    quotas count per accelerator type), stay where they are."""
     left = table.free.copy()
     for job_options, pick in zip(options, choice, strict=True):
         if pick >= 0:
@@ -152,6 +163,8 @@ def settle_ties(
     for k, (job, job_options) in enumerate(zip(jobs, options, strict=True)):
         pick = settled[k]
         if pick < 0 or (job.deadline_hours is not None and job.data_gb > 0):
+            continue
+        if job.tenant in governed:
             continue
         milli = np.rint(job_options.cost_cny * MILLI)
         paths = ctx.network.paths_from(job.origin)
@@ -201,37 +214,52 @@ def baseline_placements(
 
 
 def placement_problem(
-    jobs: Sequence[Job], options: Sequence[JobOptions], table: PoolTable, ctx: Context
+    jobs: Sequence[Job],
+    options: Sequence[JobOptions],
+    table: PoolTable,
+    ctx: Context,
+    quotas: BatchQuotas | None = None,
 ) -> Problem:
     """The integer model: jobs are items, candidates their options. An option uses its
-    pool's devices (the count may differ per option) and, for a deadline job, bandwidth
-    on every link of its path (resources after the pools)."""
+    pool's devices (the count may differ per option), for a deadline job bandwidth on
+    every link of its path, and for a job of a tenant with a quota its devices of that
+    quota's resources (router.state.quotas.BatchQuotas; resources after the links)."""
     n_pools = len(table.keys)
     sizes = np.array([len(o.pools) for o in options], dtype=np.int64)
     empty = np.empty(0, dtype=np.int64)
     res_parts: list[npt.NDArray[np.int64]] = []
     amt_parts: list[npt.NDArray[np.int64]] = []
     use_counts: list[npt.NDArray[np.int64]] = []
+    first_quota = n_pools + len(ctx.topology.links)
     for job, job_options in zip(jobs, options, strict=True):
         devices = option_devices(job, job_options)
-        if job.deadline_hours is None or job.data_gb == 0:
+        moves_data = job.deadline_hours is not None and job.data_gb != 0
+        governed = quotas is not None and job.tenant in quotas.policy.tenants
+        if not (moves_data or governed):
             res_parts.append(job_options.pools)
             amt_parts.append(devices)
             use_counts.append(np.ones(len(devices), dtype=np.int64))
             continue
-        paths = ctx.network.paths_from(job.origin)
+        paths = ctx.network.paths_from(job.origin) if moves_data else None
         for p, run, n in zip(
             job_options.pools.tolist(),
             job_options.run_hours.tolist(),
             devices.tolist(),
             strict=True,
         ):
-            links = paths[table.keys[p][0]].links
-            res_parts.append(np.array([p, *(n_pools + link for link in links)], dtype=np.int64))
-            rate = transfer_rate_mbps(job, run)
-            amt_parts.append(np.array([n, *([rate] * len(links))], dtype=np.int64))
-            use_counts.append(np.array([1 + len(links)], dtype=np.int64))
+            site, index = table.keys[p]
+            uses = [(p, n)]
+            if paths is not None:
+                rate = transfer_rate_mbps(job, run)
+                uses += [(n_pools + link, rate) for link in paths[site].links]
+            if quotas is not None and governed:
+                rows = quotas.rows_for(job.tenant, _accelerator(ctx, (site, index)))
+                uses += [(first_quota + row, n) for row in rows]
+            res_parts.append(np.array([r for r, _ in uses], dtype=np.int64))
+            amt_parts.append(np.array([a for _, a in uses], dtype=np.int64))
+            use_counts.append(np.array([len(uses)], dtype=np.int64))
     bandwidth = [math.floor(link.bandwidth_gbps * MBPS_PER_GBPS) for link in ctx.topology.links]
+    bandwidth += quotas.capacities if quotas is not None else []
     cost = np.concatenate([o.cost_cny for o in options]) if options else np.empty(0)
     return Problem(
         value=np.array([work_units(j) for j in jobs], dtype=np.int64),
@@ -262,6 +290,45 @@ def transfer_rate_mbps(job: Job, run_hours: float) -> int:
     if window_hours <= 0:
         return 0  # the deadline filter has already rejected such a candidate
     return math.ceil(job.data_gb * 8 * MBPS_PER_GBPS / (window_hours * 3600))
+
+
+def _quota_reasons(
+    jobs: Sequence[Job],
+    left: Sequence[tuple[Job, JobOptions]],
+    placements: Sequence[Placement],
+    quotas: BatchQuotas | None,
+    table: PoolTable,
+    ctx: Context,
+) -> dict[str, Unplaced]:
+    """Unplaced jobs whose every option their tenant's quota refuses once the plan's own
+    placements count: the quota's reason, not capacity's."""
+    if quotas is None:
+        return {}
+    tenant_of = {job.name: job.tenant for job in jobs}
+    usage = dict(quotas.usage)
+    for p in placements:
+        key = (tenant_of[p.job], p.accelerator)
+        usage[key] = usage.get(key, 0) + p.count
+    found: dict[str, Unplaced] = {}
+    for job, job_options in left:
+        if job.tenant not in quotas.policy.tenants or not len(job_options.pools):
+            continue
+        asks = sorted(
+            {
+                (_accelerator(ctx, table.keys[p]), n)
+                for p, n in zip(
+                    job_options.pools.tolist(), job_options.devices.tolist(), strict=True
+                )
+            }
+        )
+        why = [refusal(quotas.policy, usage, job.tenant, a, n) for a, n in asks]
+        if all(why):
+            found[job.name] = Unplaced(job.name, str(why[0]), {"quota": 1})
+    return found
+
+
+def _accelerator(ctx: Context, pool: PoolKey) -> str:
+    return ctx.topology.sites[pool[0]].pools[pool[1]].accelerator
 
 
 def _unplaced(job: Job, screening: Screening, total_sites: int) -> Unplaced:

@@ -116,6 +116,8 @@ class Reservation:
     created_unix_s: float = 0.0
     expires_unix_s: float | None = None
     """When the reservation ends by itself (None: held until released)."""
+    tenant: str = ""
+    """Who holds it ("" on a server without --auth)."""
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,8 @@ def test_readme_keeps_the_two_setup_commands() -> None:
     assert (
         "pip install -e '.[dev]' && westward plan --jobs examples/jobs/east-west-mix.yaml" in text
     )
-    assert "npm ci --prefix examples/node --no-audit --no-fund) && python3 -m pytest -q" in text
+    assert "pip install -e '.[dev]' && scripts/test" in text
+    assert "\nscripts/test\n" in read(REPO_ROOT / ".ci" / "run"), "CI runs the README's tests"
     assert "![" in text and "docs/img/plan-map.png" in text
 
 

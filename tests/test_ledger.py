@@ -234,9 +234,14 @@ def test_a_writer_in_another_process_holding_the_lock_makes_calls_unavailable(
 def test_an_old_state_file_is_migrated_by_user_version(tmp_path: Path) -> None:
     path = tmp_path / "old.sqlite"
     old = sqlite3.connect(path)  # the reservations table as written before expiries existed
-    old.executescript(  # version 1: no expiries, no request body hashes
-        SCHEMA.replace("    expires_unix_s REAL\n", "    ended_unix_s_ REAL\n").replace(
-            "    body_hash TEXT NOT NULL DEFAULT '',\n", ""
+    old.executescript(  # version 1: no expiries, no request body hashes, no tenants
+        SCHEMA.replace(
+            "    expires_unix_s REAL,\n    tenant TEXT NOT NULL DEFAULT ''\n",
+            "    ended_unix_s_ REAL\n",
+        )
+        .replace("    body_hash TEXT NOT NULL DEFAULT '',\n", "")
+        .replace(
+            "CREATE INDEX IF NOT EXISTS reservations_tenant ON reservations (tenant, state);", ""
         )
     )
     old.execute(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -15,6 +16,8 @@ from router.errors import FieldProblem, InvalidInputError
 if TYPE_CHECKING:
     from router.client import RouterClient
     from router.model.topology import Topology
+
+TOKEN_ENV = "WESTWARD_TOKEN"
 
 
 def topology_from(path: str | None) -> Topology:
@@ -149,12 +152,37 @@ def _number(text: str) -> float:
 def add_server_options(
     parser: argparse.ArgumentParser, help: str, *, required: bool = False
 ) -> None:
-    """`--server ADDR` of every command that talks to a westward server."""
+    """`--server ADDR` and the credentials every --server command takes (docs/security.md)."""
     parser.add_argument("--server", required=required, metavar="ADDR", help=help)
+    parser.add_argument(
+        "--token-file", metavar="F", help=f"bearer token for --server (default: ${TOKEN_ENV})"
+    )
+    parser.add_argument("--ca", metavar="F", help="speak TLS to --server, trusting this CA (PEM)")
+    parser.add_argument("--cert", metavar="F", help="client certificate (PEM) for mTLS")
+    parser.add_argument("--key", metavar="F", help="client private key (PEM) for mTLS")
 
 
 def connect(args: argparse.Namespace) -> RouterClient:
-    """A client for `--server`: the one place every `--server` command connects."""
+    """A client for `--server` with the credentials of the options (or $WESTWARD_TOKEN):
+    the one place every `--server` command connects."""
     from router.client import RouterClient
+    from router.service.credentials import ClientTls
 
-    return RouterClient(args.server)
+    if (args.cert is None) != (args.key is None):
+        raise InvalidInputError([FieldProblem("--cert", "needs --key, and the other way")])
+    tls = ClientTls(args.ca, args.cert, args.key) if args.ca or args.cert else False
+    return RouterClient(args.server, token=_token(args.token_file), tls=tls)
+
+
+def _token(path: str | None) -> str | None:
+    if path is None:
+        return os.environ.get(TOKEN_ENV) or None
+    try:
+        token = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInputError(
+            [FieldProblem("--token-file", f"cannot read {path}: {exc}")]
+        ) from None
+    if not token:
+        raise InvalidInputError([FieldProblem("--token-file", f"{path} holds no token")])
+    return token

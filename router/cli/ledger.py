@@ -24,6 +24,9 @@ def register(commands: Any) -> None:
         "--state", required=True, metavar="F|URL",
         help="the SQLite state file, or the postgresql:// URL of a shared ledger",
     )  # fmt: skip
+    check.add_argument(
+        "--tenants", metavar="F", help="also prove no tenant was ever over its quota in F"
+    )
     check.add_argument("--json", action="store_true", help="print one JSON object")
     check.set_defaults(handler=_cmd_audit)
     move = ledger_commands.add_parser(
@@ -44,8 +47,9 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     from router.state.store import audit_state
 
     result = audit_state(args.state)
+    over_quota = _quota_audit(args.state, args.tenants) if args.tenants else []
     if args.json:
-        print_json(dataclasses.asdict(result))
+        print_json({**dataclasses.asdict(result), "over_quota": over_quota})
     else:
         replayed = plural(result.changes, "change")
         print(f"{replayed} replayed, {plural(result.active, 'active reservation')}")
@@ -53,9 +57,35 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             print(f"overbooked: {line}")
         for line in result.mismatched:
             print(f"mismatch: {line}")
+        for line in over_quota:
+            print(f"over quota: {line}")
         if not (result.overbooked or result.mismatched):
             print("ok: no pool was ever over its count; use matches the reservations")
-    return EXIT_PROBLEMS if result.overbooked or result.mismatched else 0
+        if args.tenants and not over_quota:
+            print("ok: no tenant was ever over its quota")
+    return EXIT_PROBLEMS if result.overbooked or result.mismatched or over_quota else 0
+
+
+def _quota_audit(state: str, tenants_path: str) -> list[str]:
+    """Every moment the history shows a tenant over its quota in the tenants file."""
+    import sqlite3
+
+    from router.errors import FieldProblem, InvalidInputError
+    from router.state.pg_schema import is_postgres_url
+
+    if is_postgres_url(state):
+        why = "quotas are audited on SQLite state files (PostgreSQL keeps none yet)"
+        raise InvalidInputError([FieldProblem("--tenants", why)])
+    from router.service.tenants import load_tenants
+    from router.state.quotas import audit
+    from router.state.sqlite_quotas import quota_changes
+
+    policy = load_tenants(tenants_path).quota_policy()
+    db = sqlite3.connect(f"file:{state}?mode=ro", uri=True)
+    try:
+        return audit(policy, quota_changes(db))
+    finally:
+        db.close()
 
 
 def _cmd_migrate(args: argparse.Namespace) -> int:

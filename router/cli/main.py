@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from router.cli import auth as cli_auth
 from router.cli import bench as cli_bench
 from router.cli import ledger as cli_ledger
 from router.cli import live as cli_live
@@ -25,7 +26,7 @@ from router.cli.common import (
     topology_from,
     working,
 )
-from router.errors import InvalidInputError, RouterError, ServiceUnavailableError
+from router.errors import FieldProblem, InvalidInputError, RouterError, ServiceUnavailableError
 from router.report.words import plural
 
 if TYPE_CHECKING:
@@ -83,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="price of emitted CO2 in CNY per kg (default 0)",
     )
     plan.add_argument("--json", action="store_true", help="print one JSON object")
+    plan.add_argument(
+        "--tenants",
+        metavar="F",
+        help="tenants file: each job's `tenant` quota limits the plan (docs/security.md)",
+    )
     add_server_options(
         plan,
         "plan on a westward server (host:port) instead of locally, on the devices its "
@@ -96,6 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_bench.register(commands)
     cli_service.register(commands)
     cli_ledger.register(commands)
+    cli_auth.register(commands)
     cli_live.register(commands)
 
     jobs = commands.add_parser("jobs", help="validate job files")
@@ -137,6 +144,10 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from router.results import plan_to_dict
 
     held: int | None = None
+    if args.server and args.tenants:
+        raise InvalidInputError(
+            [FieldProblem("--tenants", "a server uses its own --auth file; drop one")]
+        )
     if args.server:
         with connect(args) as client, working(f"planning {args.jobs} on {args.server}"):
             plan = cli_service.remote_plan(
@@ -157,6 +168,9 @@ def _cmd_plan(args: argparse.Namespace) -> int:
                 time_limit_s=args.time_limit,
                 carbon_price_cny_per_kg=args.carbon_price,
                 started=started,
+                quotas=cli_auth.plan_quotas(args.tenants, args.jobs, jobs)
+                if args.tenants
+                else None,
             )
     if args.json:
         data = plan_to_dict(plan)

@@ -40,17 +40,46 @@ def register(commands: Any) -> None:
         "--metrics-listen", metavar="ADDR",
         help="also serve Prometheus metrics at http://ADDR/metrics (host:port; default: off)",
     )  # fmt: skip
+    add_access_options(serve)
     serve.set_defaults(handler=_cmd_serve)
 
 
-def _cmd_serve(args: argparse.Namespace) -> int:
-    from router.service.process import serve
+def add_access_options(serve: argparse.ArgumentParser) -> None:
+    """`--auth`, `--tls-cert`, `--tls-key`, `--client-ca` and `--insecure` (docs/security.md)."""
+    serve.add_argument("--auth", metavar="F", help="tenants file: tokens, roles, quotas")
+    serve.add_argument("--tls-cert", metavar="F", help="server certificate chain (PEM)")
+    serve.add_argument("--tls-key", metavar="F", help="server private key (PEM)")
+    serve.add_argument(
+        "--client-ca", metavar="F", help="CA (PEM) client certificates must chain to (mTLS)"
+    )
+    serve.add_argument(
+        "--insecure", action="store_true",
+        help="allow a non-loopback --listen without TLS and --auth",
+    )  # fmt: skip
 
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from router.service.process import serve
+    from router.service.tls import TlsFiles
+
+    if (args.tls_cert is None) != (args.tls_key is None):
+        raise InvalidInputError([FieldProblem("--tls-cert", "needs --tls-key, and the other way")])
+    if args.client_ca is not None and args.tls_cert is None:
+        raise InvalidInputError([FieldProblem("--client-ca", "needs --tls-cert and --tls-key")])
+    tls = None
+    if args.tls_cert is not None:
+        ca = Path(args.client_ca) if args.client_ca else None
+        tls = TlsFiles(Path(args.tls_cert), Path(args.tls_key), ca)
     return serve(
         topology_path=args.topology,
         listen=args.listen,
         state_path=args.state,
         grace_s=args.grace,
+        auth_path=args.auth,
+        tls=tls,
+        insecure=args.insecure,
         metrics_listen=args.metrics_listen,
     )
 

@@ -42,6 +42,7 @@ class Job:
     priority: int = 1
     allowed_providers: tuple[str, ...] = ()
     prefer: str = "cheapest"
+    tenant: str = ""
 
     @property
     def needs_training(self) -> bool:
@@ -118,6 +119,7 @@ def _build(entry: dict[str, Any]) -> Job:
         priority=int(entry.get("priority", 1)),
         allowed_providers=tuple(entry.get("allowed_providers", ())),
         prefer=str(entry.get("prefer", "cheapest")),
+        tenant=str(entry.get("tenant", "")),
     )
 
 

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,11 +25,21 @@ from router.model.topology import Topology, default_topology, load_topology
 from router.service.metrics import serve_metrics
 from router.service.server import DEFAULT_GRACE_S, ListenError, create_server
 from router.service.servicer import RouterServicer, log
+from router.service.tenants import Tenants, load_tenants
+from router.service.tls import ServerCertificates, TlsFiles, check_exposure
 from router.state.ledger import Ledger
 from router.state.store import open_ledger
 
 ANSWER_KEEP_S = 7 * 24 * 3600.0
 """Stored Place/Route answers older than this are dropped at start (retries are quicker)."""
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may connect and call: TLS certificates and the tenants file (either optional)."""
+
+    tenants: Tenants | None = None
+    certificates: ServerCertificates | None = None
 
 
 class JsonFormatter(logging.Formatter):
@@ -66,12 +77,19 @@ def serve(
     listen: str = "127.0.0.1:50051",
     state_path: str | Path = "westward-state.sqlite",
     grace_s: float = DEFAULT_GRACE_S,
+    auth_path: str | Path | None = None,
+    tls: TlsFiles | None = None,
+    insecure: bool = False,
     metrics_listen: str | None = None,
 ) -> int:
     """Run `westward serve` until SIGTERM or SIGINT, then shut down gracefully; exit status.
 
-    With `metrics_listen` (host:port), Prometheus metrics are served there at /metrics.
+    With `metrics_listen` (host:port), Prometheus metrics are served there at /metrics;
+    `auth_path`, `tls` and `insecure` are docs/security.md's `--auth`, TLS and `--insecure`.
     """
+    check_exposure(listen, tls=tls is not None, auth=auth_path is not None, insecure=insecure)
+    tenants = load_tenants(auth_path) if auth_path is not None else None
+    certificates = ServerCertificates(tls) if tls is not None else None
     configure_logging()
     topology = load_topology(topology_path) if topology_path else default_topology()
     ledger = open_ledger(str(state_path))  # a SQLite file, or PostgreSQL for replicas
@@ -80,7 +98,8 @@ def serve(
         log.info("forgot old request answers", extra={"count": forgotten})
     try:
         source = partial(load_topology, topology_path) if topology_path else default_topology
-        asyncio.run(_serve(listen, topology, ledger, grace_s, source, metrics_listen))
+        access = Access(tenants, certificates)
+        asyncio.run(_serve(listen, topology, ledger, grace_s, source, metrics_listen, access))
     except ListenError as exc:
         raise InvalidInputError([FieldProblem("--listen", str(exc))]) from None
     finally:
@@ -111,13 +130,17 @@ async def _serve(
     grace_s: float,
     source: Callable[[], Topology],
     metrics_listen: str | None,
+    access: Access,
 ) -> None:
+    certificates = access.certificates
     server, port = create_server(
         listen,
         topology=topology,
         ledger=ledger,
         topology_source=source,
         metrics=metrics_listen is not None,
+        credentials=certificates.credentials() if certificates is not None else None,
+        tenants=access.tenants,
     )
     stop_metrics = None
     serving: dict[str, Any] = {}
@@ -133,7 +156,7 @@ async def _serve(
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stopping.set)
     reloads: set[asyncio.Future[None]] = set()
-    loop.add_signal_handler(signal.SIGHUP, lambda: _reload(server.servicer, reloads))
+    loop.add_signal_handler(signal.SIGHUP, lambda: _reload(server.servicer, reloads, certificates))
     await server.start()
     unheld = server.engine.unheld()
     if unheld:  # e.g. the topology file changed while the server was down
@@ -154,6 +177,8 @@ async def _serve(
             "port": port,
             "topology": topology.name,
             "sites": len(topology.sites),
+            "tls": "mtls" if certificates and certificates.files.client_ca else bool(certificates),
+            "tenants": len(access.tenants.tenants) if access.tenants is not None else None,
             **serving,
         },
     )
@@ -165,8 +190,15 @@ async def _serve(
     log.info("stopped")
 
 
-def _reload(servicer: RouterServicer, pending: set[asyncio.Future[None]]) -> None:
-    """SIGHUP: reload the topology off the event loop; a bad file is logged, not fatal."""
+def _reload(
+    servicer: RouterServicer,
+    pending: set[asyncio.Future[None]],
+    certificates: ServerCertificates | None,
+) -> None:
+    """SIGHUP: reload the topology off the event loop (a bad file is logged, not fatal)
+    and the TLS certificates at the next handshake."""
+    if certificates is not None:
+        certificates.reload()
 
     def work() -> None:
         try:

@@ -20,6 +20,7 @@ from router.errors import (
     RouterError,
 )
 from router.model.topology import Topology
+from router.service.auth import AuthInterceptor
 from router.service.gate import (
     DEFAULT_UNARY_BUDGET,
     DEFAULT_WATCHERS,
@@ -29,6 +30,7 @@ from router.service.gate import (
 )
 from router.service.metrics import CallObserver, Metrics
 from router.service.servicer import DEFAULT_TIME_LIMIT_S, RouterServicer
+from router.service.tenants import Tenants
 from router.state.engine import Engine
 from router.state.ledger import Ledger
 
@@ -94,6 +96,8 @@ def create_server(
     fast_workers: int = 4,
     slow_workers: int = 2,
     extra_handlers: Sequence[grpc.GenericRpcHandler] = (),
+    credentials: grpc.ServerCredentials | None = None,
+    tenants: Tenants | None = None,
     metrics: bool = False,
 ) -> tuple[RouterServer, int]:
     """Build the server on `address` ("127.0.0.1:0" picks a free port); call on a running loop.
@@ -104,8 +108,12 @@ def create_server(
     `max_concurrent_rpcs` bounds RouterService unary calls in flight; watch streams have
     their own caps (router.service.gate); Health is never refused. Every call is logged
     (router.service.metrics); with `metrics`, the server also keeps Prometheus metrics.
+    With `credentials` the port speaks TLS only (router.service.tls); with `tenants` every
+    call is authenticated, authorized and rate-limited first (router.service.auth).
     """
     engine = Engine(topology, ledger)
+    if tenants is not None:
+        engine.set_quotas(tenants.quota_policy())
     fast = ThreadPoolExecutor(fast_workers, thread_name_prefix="westward-fast")
     slow = ThreadPoolExecutor(slow_workers, thread_name_prefix="westward-slow")
     commits = ThreadPoolExecutor(1, thread_name_prefix="westward-ledger")
@@ -121,7 +129,7 @@ def create_server(
     observed = Metrics(engine) if metrics else None
     server = grpc.aio.server(
         handlers=[*extra_handlers, gate.handler(servicer)],
-        interceptors=[CallObserver(observed)],
+        interceptors=[CallObserver(observed), *([AuthInterceptor(tenants)] if tenants else [])],
     )
     health = health_aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
@@ -134,7 +142,10 @@ def create_server(
         server,
     )
     try:
-        port = server.add_insecure_port(address)
+        if credentials is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, credentials)
     except RuntimeError:
         port = 0
     if port == 0:

@@ -34,6 +34,7 @@ from router.model.schema import load_schema
 from router.model.topology import Topology
 from router.results import PlacementEvent, ReloadResult, RouteResult
 from router.service import convert, pages
+from router.service.auth import caller_owner, caller_tenant, owned, owned_spec, scoped
 from router.service.committer import GroupCommitter
 from router.service.convert import pb, pb_grpc
 from router.service.requests import request_key, require
@@ -152,13 +153,14 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
     ) -> pb.PlaceResponse:
         """Plan a batch; reserve it unless dry_run."""
         budget = self._budget(context, request.time_limit_s)
+        tenant = caller_tenant()
 
         wanted = self._wanted(context)
-        key = request_key("Place", request)
+        key = scoped(request_key("Place", request), tenant)
 
         def work() -> pb.PlaceResponse:
             require(len(request.jobs) > 0, "jobs", "must list at least one job to place")
-            specs = [convert.job_entry(j) for j in request.jobs]
+            specs = [owned_spec(convert.job_entry(j), tenant) for j in request.jobs]
             jobs = self._engine.parse(specs)
 
             def place(time_limit_s: float) -> bytes:
@@ -194,16 +196,17 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         commit goes to the single ledger thread. A commit that finds its capacity gone
         is proposed again on fresh counts.
         """
+        tenant = caller_tenant()
         try:
             require(request.HasField("job"), "job", "is required")
-            job, spec = self._route_job(request.job)
+            job, spec = owned(*self._route_job(request.job), tenant)
             built: list[pb.RouteResponse] = []
 
             def encode(result: RouteResult) -> bytes:
                 built.append(convert.route_response(result, request.job))
                 return convert.serialize(built[-1])
 
-            key = request_key("Route", request)
+            key = scoped(request_key("Route", request), tenant)
             wanted = self._wanted(context)
             proposal = self._engine.propose_route(
                 job, spec, request=key, ttl_s=request.ttl_s, encode=encode, wanted=wanted
@@ -288,10 +291,11 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
     async def Release(
         self, request: pb.ReleaseRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ReleaseResponse:
-        """End a reservation."""
+        """End a reservation (another tenant's is NOT_FOUND)."""
+        owner = caller_owner()
 
         def work() -> pb.ReleaseResponse:
-            released = self._engine.release(request.reservation_id)
+            released = self._engine.release(request.reservation_id, owner=owner)
             return pb.ReleaseResponse(reservation=convert.reservation_message(released))
 
         return await self._call(context, self._fast, "Release", work)
@@ -299,7 +303,8 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
     async def ListReservations(
         self, request: pb.ListReservationsRequest, context: grpc.aio.ServicerContext[Any, Any]
     ) -> pb.ListReservationsResponse:
-        """One page of reservations, oldest first (AIP-158)."""
+        """One page of reservations, oldest first (AIP-158); a tenant sees only its own."""
+        owner = caller_owner()
 
         def work() -> pb.ListReservationsResponse:
             found, last = self._engine.reservation_page(
@@ -307,6 +312,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
                 include_ended=request.include_ended,
                 after_seq=pages.after(request),
                 size=request.page_size or pages.DEFAULT_PAGE_SIZE,
+                owner=owner,
             )
             return pb.ListReservationsResponse(
                 reservations=[convert.reservation_message(r) for r in found],
@@ -386,6 +392,7 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
         self._watchers.add(queue)
         unsubscribe = self._engine.subscribe(listener)
         site = request.site
+        owner = caller_owner()
         try:
             while True:
                 event = await queue.get()
@@ -399,6 +406,8 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
                 if event.previous is not None:
                     places.add(event.previous.site)
                 if site and site not in places:
+                    continue
+                if owner is not None and event.reservation.tenant != owner:
                     continue
                 yield pb.WatchPlacementsResponse(event=convert.event_message(event))
         finally:

@@ -15,11 +15,13 @@ from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
 from router.errors import (
+    AuthenticationError,
     CapacityError,
     DeadlineExceededError,
     FieldProblem,
     InvalidInputError,
     NotFoundError,
+    PermissionDeniedError,
     RouterError,
     ServerError,
     ServiceUnavailableError,
@@ -78,6 +80,10 @@ def error_from(call: Any) -> RouterError:
             rich = None
         problems = field_problems(rich)
         return InvalidInputError(problems or [FieldProblem("", message or "invalid request")])
+    if code is grpc.StatusCode.UNAUTHENTICATED:
+        return AuthenticationError(message or "not authenticated")
+    if code is grpc.StatusCode.PERMISSION_DENIED:
+        return PermissionDeniedError(message or "permission denied")
     if code is grpc.StatusCode.NOT_FOUND:
         return NotFoundError(message)
     if code is grpc.StatusCode.ABORTED:

@@ -7,24 +7,21 @@ reservations, so a retried request (same request_id) gets the identical first an
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 
 from router.errors import (
     CapacityError,
     DeadlineExceededError,
-    FieldProblem,
-    InvalidInputError,
     NotFoundError,
     RouterError,
 )
 from router.model.jobs import Job, parse_jobs
-from router.model.scenario import Scenario
 from router.model.topology import Topology
 from router.place.filters import Candidate
 from router.place.network import Network
@@ -43,8 +40,10 @@ from router.results import (
     Unplaced,
     WhatIfResult,
 )
+from router.state.admission import batch_quotas, choose
 from router.state.events import Listener
 from router.state.ledger import Commit, HeldReservation, Ledger, RequestKey, SiteState
+from router.state.quotas import QuotaPolicy
 from router.state.ranking import RankedCandidates
 from router.state.records import placement_details, pool_capacities, unique_names, view
 from router.state.retry import until_committed
@@ -52,6 +51,7 @@ from router.state.shared import Replicas
 from router.state.site_changes import SiteChange, changed_site, merged, restored
 from router.state.site_update import plan_replacement
 from router.state.unheld import unheld
+from router.whatif.apply import check_growth
 from router.whatif.compare import parse_scenarios, run_whatif
 
 COMMIT_ATTEMPTS = 5
@@ -73,6 +73,9 @@ class Proposal:
     reservations: tuple[Reservation, ...]
     wanted: Callable[[], bool] | None = None
     """Asked inside the committing transaction: False (the caller gave up) reserves nothing."""
+    evictions: tuple[HeldReservation, ...] = ()
+    """Borrowed reservations a quota reclaim ends in the same transaction."""
+    evict_reason: str = ""
 
 
 class Engine:
@@ -97,8 +100,14 @@ class Engine:
         self._commit_gate = threading.Lock()  # held by commits; a starved site update takes it
         self._events = self._replicas.events()
         self._ranked = RankedCandidates()
+        self._quotas: QuotaPolicy | None = None
         ledger.set_capacity(pool_capacities(topology))
         self._replicas.follow(self._events, self._adopt)
+
+    def set_quotas(self, policy: QuotaPolicy | None) -> None:
+        """Hold tenants to these quotas from now on, here and in the ledger's commits."""
+        self._quotas = policy
+        self._ledger.set_quotas(policy)
 
     @property
     def topology(self) -> Topology:
@@ -159,11 +168,13 @@ class Engine:
         """
         topology, network = self._live
         free = self._ledger.free()
-        outcome: Placement | Unplaced | None = None
-        for candidate in self._ranked(job, topology, network):
-            if free.get((candidate.site.name, candidate.pool_index), 0) >= candidate.cost.devices:
-                outcome = placement_of(job, candidate, topology)
-                break
+        roomy = (
+            candidate
+            for candidate in self._ranked(job, topology, network)
+            if free.get((candidate.site.name, candidate.pool_index), 0) >= candidate.cost.devices
+        )
+        place = partial(placement_of, job, topology=topology)
+        outcome, admitted = choose(job, roomy, self._quotas, self._ledger, place)
         if outcome is None:  # nothing has room: the placer explains why, site by site
             outcome = route_job(topology, job, free, network=network)
         if isinstance(outcome, Unplaced):
@@ -172,7 +183,8 @@ class Engine:
         held = self._hold(outcome, spec, request, ttl_s)
         reservation = view(held)
         answer = encode(RouteResult(reservation))
-        return Proposal(request, (held,), answer, (reservation,), wanted)
+        evicted, why = (admitted.evictions, admitted.reason) if admitted else ((), "")
+        return Proposal(request, (held,), answer, (reservation,), wanted, evicted, why)
 
     def commit(self, proposal: Proposal) -> bytes:
         """Commit a proposal; returns the answer stored for its request (maybe an earlier one).
@@ -188,15 +200,16 @@ class Engine:
         """Commit many proposals in one ledger transaction (group commit); one result each."""
         with self._commit_gate:
             results = self._ledger.commit_batch(
-                [Commit(p.held, p.request, p.answer, p.wanted) for p in proposals]
+                [Commit(p.held, p.request, p.answer, p.wanted, p.evictions) for p in proposals]
             )
+        committed = [p for p, r in zip(proposals, results, strict=True) if r is p.answer]
         self._events.publish(
             [
-                self._event("placed", r)
-                for p, result in zip(proposals, results, strict=True)
-                if result is p.answer
-                for r in p.reservations
+                self._event("evicted", replace(view(h), state="evicted"), None, p.evict_reason)
+                for p in committed
+                for h in p.evictions
             ]
+            + [self._event("placed", r) for p in committed for r in p.reservations]
         )
         return results
 
@@ -238,10 +251,9 @@ class Engine:
         encode: Callable[[PlaceResult], bytes],
         wanted: Callable[[], bool] | None = None,
     ) -> bytes:
-        """Plan a batch with the solver on free capacity; unless dry_run, reserve it whole.
-
-        With ttl_s > 0 every reservation made expires that many seconds from now; the
-        reservations are committed only while `wanted()` (the caller's deadline) holds.
+        """Plan a batch with the solver on free capacity and quotas; unless dry_run, reserve
+        it whole. With ttl_s > 0 every reservation made expires that many seconds from now;
+        the reservations are committed only while `wanted()` (the caller's deadline) holds.
         """
         if not dry_run:
             first = self._ledger.answer(request)
@@ -253,6 +265,7 @@ class Engine:
 
         def attempt() -> bytes:
             topology, network = self._live
+            quotas = batch_quotas(self._quotas, self._ledger, jobs)
             plan = plan_jobs(
                 topology,
                 jobs,
@@ -260,6 +273,7 @@ class Engine:
                 free=self._ledger.free(),
                 carbon_price_cny_per_kg=carbon_price_cny_per_kg,
                 network=network,
+                quotas=quotas,
             )
             if dry_run:
                 return encode(PlaceResult(plan))
@@ -293,13 +307,16 @@ class Engine:
             request_id=request.request_id if request is not None else "",
             created_unix_s=now,
             expires_unix_s=now + ttl_s if ttl_s > 0 else None,
+            tenant=str(spec.get("tenant", "")),
         )
 
     # --- reservations -------------------------------------------------------------------
 
-    def release(self, reservation_id: str) -> Reservation:
-        """End a reservation (NotFoundError if unknown); a second release changes nothing."""
+    def release(self, reservation_id: str, *, owner: str | None = None) -> Reservation:
+        """End a reservation (NotFoundError if unknown, or not `owner`'s); idempotent."""
         before = self._ledger.get(reservation_id)
+        if owner is not None and before.tenant != owner:
+            raise NotFoundError(f"no reservation {reservation_id!r}")
         after = view(self._ledger.release(reservation_id))
         if before.state.value == "active":
             self._events.publish([self._event("released", after)])
@@ -328,12 +345,22 @@ class Engine:
         return [view(h) for h in self._ledger.reservations(site=site, include_ended=include_ended)]
 
     def reservation_page(
-        self, *, site: str | None, include_ended: bool, after_seq: int, size: int
+        self,
+        *,
+        site: str | None,
+        include_ended: bool,
+        after_seq: int,
+        size: int,
+        owner: str | None = None,
     ) -> tuple[list[Reservation], int | None]:
-        """Up to `size` reservations after a seq, oldest first, and the seq to continue
-        after (None on the last page)."""
+        """Up to `size` reservations after a seq, oldest first (with `owner`, only that
+        tenant's), and the seq to continue after (None on the last page)."""
         held = self._ledger.reservations(
-            site=site, include_ended=include_ended, after_seq=after_seq, limit=size + 1
+            site=site,
+            include_ended=include_ended,
+            after_seq=after_seq,
+            limit=size + 1,
+            tenant=owner,
         )
         more = len(held) > size  # the one extra tells whether another page follows
         page = held[:size]
@@ -457,7 +484,7 @@ class Engine:
             live = unique_names([h.spec for h in self._ledger.reservations()])
             jobs = parse_jobs({"jobs": live}, topology)
         parsed = parse_scenarios(scenarios, topology, jobs)
-        _check_growth(jobs, parsed)
+        check_growth(jobs, parsed, MAX_BATCH_JOBS)
         per_plan = time_limit_s / (1 + len(parsed))
 
         def planner(t: Topology, js: Sequence[Job]) -> Any:
@@ -469,34 +496,3 @@ class Engine:
             )
 
         return run_whatif(topology, jobs, parsed, planner)
-
-
-def _check_growth(jobs: Sequence[Job], scenarios: Sequence[Scenario]) -> None:
-    """Refuse a scenario whose demand scaling could grow the batch past MAX_BATCH_JOBS.
-
-    Checked on the factors before any copy is made: a factor f makes at most ceil(f)
-    copies of each job it selects, and copies are selected by no more changes than
-    their original.
-    """
-    for i, scenario in enumerate(scenarios):
-        factors = [change.demand_factor or 1.0 for change in scenario.changes]
-        sweep = scenario.sweep
-        if sweep is not None and sweep.field == "demand_factor":
-            factors[sweep.change] = max(sweep.start, sweep.stop)
-        total = 0
-        for job in jobs:
-            copies = 1
-            for change, factor in zip(scenario.changes, factors, strict=True):
-                if factor != 1.0 and change.select.selects_job(job):
-                    copies *= max(1, math.ceil(factor))
-            total += min(copies, MAX_BATCH_JOBS + 1)
-            if total > MAX_BATCH_JOBS:
-                raise InvalidInputError(
-                    [
-                        FieldProblem(
-                            f"scenarios[{i}].changes",
-                            f"demand scaling would grow {len(jobs)} jobs past "
-                            f"{MAX_BATCH_JOBS:,}; scale less",
-                        )
-                    ]
-                )

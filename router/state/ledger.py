@@ -12,6 +12,8 @@ its callers these obligations (the engine relies on each of them):
 - deadlines: a Commit's `wanted` is asked inside the committing transaction, and a
   commit nobody wants any more is undone (DeadlineExceededError);
 - storage trouble (full, locked, I/O) is ServiceUnavailableError with nothing written;
+- quotas: with `set_quotas`, checked in the same transaction as capacity, so no tenant
+  ever holds more than its quota allows (router.state.quotas);
 - history: every change to a pool's devices in use is recorded with the count in use and
   the capacity after it, so "no pool was ever over its count" can be checked afterwards;
 - expiry: reservations may carry an expiry; `expire` ends the due ones;
@@ -23,13 +25,14 @@ its callers these obligations (the engine relies on each of them):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol
 
 from router.errors import RouterError
 from router.place.filters import PoolKey
+from router.state.quotas import QuotaPolicy
 
 
 class ReservationState(StrEnum):
@@ -63,11 +66,18 @@ class HeldReservation:
     expires_unix_s: float | None = None
     seq: int = 0
     """Its place in the ledger's order (set when read; pages continue after a seq)."""
+    tenant: str = ""
+    """Who holds it ("" on a server without --auth); quotas count it against them."""
 
     @property
     def pool(self) -> PoolKey:
         """The pool this reservation draws from."""
         return (self.site, self.pool_index)
+
+    @property
+    def accelerator(self) -> str:
+        """The accelerator type it holds."""
+        return str(self.details.get("accelerator", ""))
 
 
 @dataclass(frozen=True)
@@ -119,6 +129,8 @@ class Commit:
     request: RequestKey | None = None
     answer: bytes = b""
     wanted: Callable[[], bool] | None = None
+    evictions: tuple[HeldReservation, ...] = ()
+    """Active reservations to evict in the same transaction (quota reclaim)."""
 
 
 class Ledger(Protocol):
@@ -159,7 +171,19 @@ class Ledger(Protocol):
     def commit_batch(self, commits: Sequence[Commit]) -> list[bytes | RouterError]:
         """Many independent commits, one transaction: per commit its stored answer, or the
         error that undid it alone (CapacityError, DeadlineExceededError, InvalidInputError
-        for a reused request_id)."""
+        for a reused request_id).
+
+        A commit's evictions end first; then its reservations must fit the pools and, with
+        quotas set, their tenants' quotas (QuotaExceededError, a CapacityError, if not).
+        """
+        ...
+
+    def set_quotas(self, policy: QuotaPolicy | None) -> None:
+        """Check every commit against these tenant quotas (router.state.quotas)."""
+        ...
+
+    def usage(self, tenants: Iterable[str]) -> dict[tuple[str, str], int]:
+        """Devices the tenants' active reservations hold per (tenant, accelerator type)."""
         ...
 
     def release(self, reservation_id: str) -> HeldReservation:
@@ -193,9 +217,10 @@ class Ledger(Protocol):
         include_ended: bool = False,
         after_seq: int = 0,
         limit: int | None = None,
+        tenant: str | None = None,
     ) -> list[HeldReservation]:
-        """Reservations in ledger order (oldest first), optionally of one site, including
-        ended ones, after a seq and at most `limit` of them (pages for ListReservations)."""
+        """Reservations in ledger order (oldest first), optionally of one site or tenant,
+        including ended ones, after a seq and at most `limit` of them (ListReservations)."""
         ...
 
     def forget_answers(self, before_unix_s: float) -> int:

@@ -23,7 +23,7 @@ SELECTED = COLUMNS.replace("spec, details", "spec::text, details::text") + ", se
 """What reads select: the columns record_of expects (JSON as text, then seq)."""
 INSERT = (
     f"INSERT INTO reservations ({COLUMNS}) VALUES "
-    "(%s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s, %s)"
+    "(%s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s, %s, %s)"
 )
 """Takes router.state.sqlite_rows.row_of values."""
 

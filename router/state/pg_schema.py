@@ -95,6 +95,11 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE requests ADD COLUMN body_hash text NOT NULL DEFAULT '';
     CREATE INDEX events_time ON events (time_unix_s);
     """,
+    # 3: reservations carry their tenant (servers with --auth; docs/security.md)
+    """
+    ALTER TABLE reservations ADD COLUMN tenant text NOT NULL DEFAULT '';
+    CREATE INDEX reservations_tenant ON reservations (tenant, state);
+    """,
 )
 
 

@@ -19,7 +19,7 @@ import contextlib
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from psycopg.types.json import Jsonb
@@ -63,6 +63,7 @@ from router.state.pg_writes import (
     write_capacity,
     write_use,
 )
+from router.state.quotas import QuotaPolicy
 from router.state.records import checked_counts, free_counts
 from router.state.shared import StoredEvent
 from router.state.sqlite_rows import first_answer, listing, record_of, row_of
@@ -85,6 +86,18 @@ class PostgresLedger:
         self._follower: Follower | None = None
         self._parsed: tuple[str, Topology] | None = None
         self.refresh()
+
+    # --- quotas (not kept here yet: refused rather than left unenforced) --------------
+
+    def set_quotas(self, policy: QuotaPolicy | None) -> None:
+        """Tenant quotas need the SQLite ledger for now: a policy with quotas is refused."""
+        if policy is not None and policy.tenants:
+            why = "tenant quotas need the SQLite ledger for now (--state FILE)"
+            raise InvalidInputError([FieldProblem("--auth", why)])
+
+    def usage(self, tenants: Iterable[str]) -> dict[tuple[str, str], int]:
+        """No quotas are kept here (set_quotas refuses them): nothing to count."""
+        return {}
 
     # --- capacity -------------------------------------------------------------------
 
@@ -300,9 +313,10 @@ class PostgresLedger:
         include_ended: bool = False,
         after_seq: int = 0,
         limit: int | None = None,
+        tenant: str | None = None,
     ) -> list[Held]:
-        """Reservations in ledger order (oldest first), optionally of one site, including
-        ended ones, after a seq and at most `limit` of them."""
+        """Reservations in ledger order (oldest first), optionally of one site or tenant,
+        including ended ones, after a seq and at most `limit` of them."""
         sql, args = listing(
             SELECTED,
             site=site,
@@ -310,6 +324,7 @@ class PostgresLedger:
             after_seq=after_seq,
             limit=limit,
             mark="%s",
+            tenant=tenant,
         )
         return [record_of(row) for row in self._fetch(sql, args)]
 

@@ -60,6 +60,7 @@ def view(held: HeldReservation) -> Reservation:
         request_id=held.request_id,
         created_unix_s=held.created_unix_s,
         expires_unix_s=held.expires_unix_s,
+        tenant=held.tenant,
     )
 
 

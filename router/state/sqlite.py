@@ -23,6 +23,7 @@ from router.errors import (
     FieldProblem,
     InvalidInputError,
     NotFoundError,
+    QuotaExceededError,
     RouterError,
     ServiceUnavailableError,
 )
@@ -35,9 +36,12 @@ from router.state.ledger import (
     ReservationState,
     SiteState,
 )
+from router.state.quotas import QuotaPolicy
 from router.state.records import checked_counts, free_counts
+from router.state.sqlite_quotas import held_by_tenant, quota_refusal
 from router.state.sqlite_rows import (
     COLUMNS,
+    INSERT,
     dump,
     first_answer,
     listing,
@@ -68,6 +72,7 @@ class SqliteLedger:
         self._used: dict[PoolKey, int] = {}
         self._free: dict[PoolKey, int] | None = None  # snapshot; None: rebuild on next read
         self._next_expiry: float | None = None
+        self._quotas: QuotaPolicy | None = None
         with self._lock:
             migrate(self._db)
             with self._transaction():  # devices in use per pool, recounted from the rows
@@ -158,7 +163,9 @@ class SqliteLedger:
                         if results[-1] is commit.answer:
                             added += commit.reservations
                     self._db.execute("RELEASE one")
-            if any(isinstance(r, RouterError) for r in results):
+            if any(isinstance(r, RouterError) for r in results) or any(
+                c.evictions for c in commits
+            ):
                 self._refresh()
             else:
                 with self._cache_lock:
@@ -184,10 +191,20 @@ class SqliteLedger:
                 first = self._stored_answer(request)
                 assert first is not None
                 return first
+        for evicted in commit.evictions:
+            rid = evicted.reservation_id
+            held = self._get(rid)
+            if held.state is not ReservationState.ACTIVE:
+                raise CapacityError(f"reservation {rid} to evict is no longer active")
+            self._end(rid, ReservationState.EVICTED)
+            self._use(held.pool, -held.count, "evicted", rid)
+        why = quota_refusal(self._db, self._quotas, commit.reservations)
+        if why is not None:
+            raise QuotaExceededError(why)
         if commit.reservations:
             request_id = request.request_id if request is not None else ""
             self._db.executemany(
-                f"INSERT INTO reservations ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                INSERT,
                 [row_of(r, request_id, now) for r in commit.reservations],
             )
             for r in commit.reservations:
@@ -196,6 +213,15 @@ class SqliteLedger:
         if commit.wanted is not None and not commit.wanted():
             raise DeadlineExceededError("the caller's deadline passed before the commit")
         return commit.answer
+
+    def set_quotas(self, policy: QuotaPolicy | None) -> None:
+        """Check every commit against these tenant quotas from now on (None: no quotas)."""
+        self._quotas = policy
+
+    def usage(self, tenants: Iterable[str]) -> dict[tuple[str, str], int]:
+        """Devices the tenants' active reservations hold per (tenant, accelerator type)."""
+        with self._lock:
+            return held_by_tenant(self._db, tenants)
 
     def release(self, reservation_id: str) -> HeldReservation:
         """End a reservation; releasing an ended one returns it unchanged."""
@@ -306,15 +332,17 @@ class SqliteLedger:
         include_ended: bool = False,
         after_seq: int = 0,
         limit: int | None = None,
+        tenant: str | None = None,
     ) -> list[HeldReservation]:
-        """Reservations in ledger order (oldest first), optionally of one site, including
-        ended ones, after a seq and at most `limit` of them."""
+        """Reservations in ledger order (oldest first), optionally of one site or tenant,
+        including ended ones, after a seq and at most `limit` of them."""
         sql, args = listing(
             f"{COLUMNS}, seq",
             site=site,
             include_ended=include_ended,
             after_seq=after_seq,
             limit=limit,
+            tenant=tenant,
         )
         with self._lock:
             rows = self._db.execute(sql, args).fetchall()

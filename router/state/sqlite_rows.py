@@ -13,7 +13,10 @@ from router.state.ledger import HeldReservation, RequestKey, ReservationState
 
 COLUMNS = (
     "reservation_id, job, site, pool_index, count, spec, details, state, request_id, "
-    "created_unix_s, ended_unix_s, expires_unix_s"
+    "created_unix_s, ended_unix_s, expires_unix_s, tenant"
+)
+INSERT = (  # a new reservation row
+    f"INSERT INTO reservations ({COLUMNS}) VALUES ({', '.join('?' * (COLUMNS.count(',') + 1))})"
 )
 
 
@@ -37,6 +40,7 @@ def row_of(r: HeldReservation, request_id: str, now: float) -> tuple[object, ...
         now,
         None,
         r.expires_unix_s,
+        r.tenant,
     )
 
 
@@ -55,6 +59,7 @@ def record_of(row: tuple[Any, ...]) -> HeldReservation:
         created,
         ended,
         expires,
+        tenant,
         seq,
     ) = row
     return HeldReservation(
@@ -71,6 +76,7 @@ def record_of(row: tuple[Any, ...]) -> HeldReservation:
         ended_unix_s=None if ended is None else float(ended),
         expires_unix_s=None if expires is None else float(expires),
         seq=int(seq),
+        tenant=str(tenant),
     )
 
 
@@ -87,10 +93,14 @@ def listing(
     after_seq: int,
     limit: int | None,
     mark: str = "?",
+    tenant: str | None = None,
 ) -> tuple[str, list[object]]:
     """The query listing reservations in ledger order (`mark`: the driver's placeholder)."""
     where = [f"seq > {mark}"]
     args: list[object] = [after_seq]
+    if tenant is not None:
+        where.append(f"tenant = {mark}")
+        args.append(tenant)
     if not include_ended:
         where.append(f"state = {mark}")
         args.append(ReservationState.ACTIVE.value)

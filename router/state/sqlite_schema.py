@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 
 from router.errors import FieldProblem, InvalidInputError
+from router.state.sqlite_quotas import TENANT_USE
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS pools (
@@ -26,9 +27,11 @@ CREATE TABLE IF NOT EXISTS reservations (
     request_id TEXT NOT NULL,
     created_unix_s REAL NOT NULL,
     ended_unix_s REAL,
-    expires_unix_s REAL
+    expires_unix_s REAL,
+    tenant TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS reservations_active ON reservations (state, site, pool_index);
+CREATE INDEX IF NOT EXISTS reservations_tenant ON reservations (tenant, state);
 CREATE TABLE IF NOT EXISTS history (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     time_unix_s REAL NOT NULL,
@@ -59,12 +62,13 @@ CREATE TABLE IF NOT EXISTS requests (
 """
 
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """PRAGMA user_version of this schema; `_migrate` brings older files up to it."""
 
 _MIGRATIONS = {
     1: "ALTER TABLE reservations ADD COLUMN expires_unix_s REAL",  # version 1 -> 2
     2: "ALTER TABLE requests ADD COLUMN body_hash TEXT NOT NULL DEFAULT ''",  # 2 -> 3
+    3: "ALTER TABLE reservations ADD COLUMN tenant TEXT NOT NULL DEFAULT ''",  # 3 -> 4
 }
 
 
@@ -79,7 +83,7 @@ def migrate(db: sqlite3.Connection) -> None:
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'reservations'"
     ).fetchone()
     if not exists:
-        db.executescript(SCHEMA)
+        db.executescript(SCHEMA + TENANT_USE)
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         return
     if version == 0:
@@ -97,3 +101,4 @@ def migrate(db: sqlite3.Connection) -> None:
         version += 1
         db.execute(f"PRAGMA user_version = {version}")
     db.executescript(SCHEMA)  # tables added since (CREATE ... IF NOT EXISTS)
+    db.executescript(TENANT_USE)  # tenants' holdings, recounted from the rows

@@ -80,7 +80,7 @@ def migrate(source: str, target: str, *, replace: bool = False) -> Migrated:
     try:
         reservations = db.execute(
             "SELECT reservation_id, job, site, pool_index, count, spec, details, state, "
-            "request_id, created_unix_s, ended_unix_s, expires_unix_s FROM reservations "
+            "request_id, created_unix_s, ended_unix_s, expires_unix_s, tenant FROM reservations "
             "ORDER BY seq"
         ).fetchall()
         history = db.execute(
@@ -120,8 +120,8 @@ def migrate(source: str, target: str, *, replace: bool = False) -> Migrated:
         with conn.cursor() as cur:
             cur.executemany(
                 "INSERT INTO reservations (reservation_id, job, site, pool_index, count, spec, "
-                "details, state, request_id, created_unix_s, ended_unix_s, expires_unix_s) "
-                "VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s, %s)",
+                "details, state, request_id, created_unix_s, ended_unix_s, expires_unix_s, "
+                "tenant) VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s::jsonb, %s, %s, %s, %s, %s, %s)",
                 reservations,
             )
             cur.executemany(

@@ -250,6 +250,7 @@ class Job(_message.Message):
     PRECISION_FIELD_NUMBER: _builtins.int
     ALLOWED_PROVIDERS_FIELD_NUMBER: _builtins.int
     PREFER_FIELD_NUMBER: _builtins.int
+    TENANT_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     kind: Global___JobKind.ValueType
     origin: _builtins.str
@@ -260,6 +261,8 @@ class Job(_message.Message):
     priority: _builtins.int
     precision: Global___Precision.ValueType
     prefer: Global___Preference.ValueType
+    tenant: _builtins.str
+    """Whose quota the job counts against; a server with --auth uses the caller's tenant."""
     @_builtins.property
     def accelerators(self) -> Global___AcceleratorRequest: ...
     @_builtins.property
@@ -290,10 +293,11 @@ class Job(_message.Message):
         precision: Global___Precision.ValueType = ...,
         allowed_providers: _abc.Iterable[_builtins.str] | None = ...,
         prefer: Global___Preference.ValueType = ...,
+        tenant: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_deadline_hours", b"_deadline_hours", "_priority", b"_priority", "accelerators", b"accelerators", "deadline_hours", b"deadline_hours", "priority", b"priority"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_deadline_hours", b"_deadline_hours", "_priority", b"_priority", "accelerators", b"accelerators", "allowed_hubs", b"allowed_hubs", "allowed_providers", b"allowed_providers", "allowed_zones", b"allowed_zones", "data_gb", b"data_gb", "deadline_hours", b"deadline_hours", "denied_providers", b"denied_providers", "hours", b"hours", "kind", b"kind", "max_latency_ms", b"max_latency_ms", "name", b"name", "origin", b"origin", "precision", b"precision", "prefer", b"prefer", "priority", b"priority"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_deadline_hours", b"_deadline_hours", "_priority", b"_priority", "accelerators", b"accelerators", "allowed_hubs", b"allowed_hubs", "allowed_providers", b"allowed_providers", "allowed_zones", b"allowed_zones", "data_gb", b"data_gb", "deadline_hours", b"deadline_hours", "denied_providers", b"denied_providers", "hours", b"hours", "kind", b"kind", "max_latency_ms", b"max_latency_ms", "name", b"name", "origin", b"origin", "precision", b"precision", "prefer", b"prefer", "priority", b"priority", "tenant", b"tenant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__deadline_hours: _TypeAlias = _typing.Literal["deadline_hours"]  # noqa: Y015
     _WhichOneofArgType__deadline_hours: _TypeAlias = _typing.Literal["_deadline_hours", b"_deadline_hours"]  # noqa: Y015
@@ -487,9 +491,12 @@ class Reservation(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     REQUEST_ID_FIELD_NUMBER: _builtins.int
     EXPIRE_TIME_FIELD_NUMBER: _builtins.int
+    TENANT_FIELD_NUMBER: _builtins.int
     reservation_id: _builtins.str
     state: Global___ReservationState.ValueType
     request_id: _builtins.str
+    tenant: _builtins.str
+    """The tenant holding it (empty on a server without --auth)."""
     @_builtins.property
     def placement(self) -> Global___Placement: ...
     @_builtins.property
@@ -510,10 +517,11 @@ class Reservation(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         request_id: _builtins.str = ...,
         expire_time: _timestamp_pb2.Timestamp | None = ...,
+        tenant: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time", "job", b"job", "placement", b"placement"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time", "job", b"job", "placement", b"placement", "request_id", b"request_id", "reservation_id", b"reservation_id", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "expire_time", b"expire_time", "job", b"job", "placement", b"placement", "request_id", b"request_id", "reservation_id", b"reservation_id", "state", b"state", "tenant", b"tenant"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from router.errors import FieldProblem
+from router.errors import FieldProblem, InvalidInputError
 from router.model.jobs import Job
 from router.model.scenario import SITE_SELECTORS, Change, Scenario, Sweep
 from router.model.topology import Link, Pool, Site, Topology
@@ -206,3 +206,33 @@ def _rpc_targets(change: Change, topology: Topology, jobs: Sequence[Job]) -> lis
     if select.names:
         return [{"job": name} for name in select.names]
     return [{"job": j.name} for j in jobs if select.selects_job(j)]
+
+
+def check_growth(jobs: Sequence[Job], scenarios: Sequence[Scenario], most: int) -> None:
+    """Refuse a scenario whose demand scaling could grow the batch past `most` jobs.
+
+    Checked on the factors before any copy is made: a factor f makes at most ceil(f)
+    copies of each job it selects, and copies are selected by no more changes than
+    their original.
+    """
+    for i, scenario in enumerate(scenarios):
+        factors = [change.demand_factor or 1.0 for change in scenario.changes]
+        sweep = scenario.sweep
+        if sweep is not None and sweep.field == "demand_factor":
+            factors[sweep.change] = max(sweep.start, sweep.stop)
+        total = 0
+        for job in jobs:
+            copies = 1
+            for change, factor in zip(scenario.changes, factors, strict=True):
+                if factor != 1.0 and change.select.selects_job(job):
+                    copies *= max(1, math.ceil(factor))
+            total += min(copies, most + 1)
+            if total > most:
+                raise InvalidInputError(
+                    [
+                        FieldProblem(
+                            f"scenarios[{i}].changes",
+                            f"demand scaling would grow {len(jobs)} jobs past {most:,}; scale less",
+                        )
+                    ]
+                )

@@ -29,6 +29,8 @@ def job_entry(job: pb.Job) -> dict[str, Any]:
         entry["kind"] = enum_name(pb.JobKind, KIND_PREFIX, job.kind)
     if job.origin:
         entry["origin"] = job.origin
+    if job.tenant:
+        entry["tenant"] = job.tenant
     entry["max_latency_ms"] = job.max_latency_ms
     if job.HasField("accelerators"):
         acc = job.accelerators
@@ -94,13 +96,15 @@ def job_spec(job: Job) -> dict[str, Any]:
             entry[key] = list(getattr(job, key))
     if job.prefer != "cheapest":
         entry["prefer"] = job.prefer
+    if job.tenant:
+        entry["tenant"] = job.tenant
     return entry
 
 
 _JOB_KEYS = {
     "name", "kind", "origin", "max_latency_ms", "accelerators", "hours", "data_gb",
     "deadline_hours", "allowed_zones", "allowed_hubs", "denied_providers", "priority",
-    "precision", "allowed_providers", "prefer",
+    "precision", "allowed_providers", "prefer", "tenant",
 }  # fmt: skip
 _ACC_KEYS = {"count", "types", "stacks", "min_memory_gb", "hours_on"}
 
@@ -129,7 +133,7 @@ def job_message(job: Job | Mapping[str, Any], path: str = "job") -> pb.Job:
 
 
 def _fill_job(msg: pb.Job, entry: Mapping[str, Any], path: str) -> None:
-    for key in ("name", "origin"):
+    for key in ("name", "origin", "tenant"):
         if key in entry:
             setattr(msg, key, entry[key])
     for key in ("max_latency_ms", "hours", "data_gb", "deadline_hours"):

@@ -127,6 +127,7 @@ def reservation_message(r: Reservation, job: pb.Job | None = None) -> pb.Reserva
         ),
         create_time=_timestamp(r.created_unix_s),
         request_id=r.request_id,
+        tenant=r.tenant,
     )
     if r.expires_unix_s is not None:
         msg.expire_time.CopyFrom(_timestamp(r.expires_unix_s))
@@ -143,6 +144,7 @@ def reservation_from(m: pb.Reservation) -> Reservation:
         request_id=m.request_id,
         created_unix_s=m.create_time.ToNanoseconds() / 1e9,
         expires_unix_s=(m.expire_time.ToNanoseconds() / 1e9 if m.HasField("expire_time") else None),
+        tenant=m.tenant,
     )
 
 
