@@ -7,6 +7,7 @@
    that cannot be in a cheaper plan; the rest are ranked by reduced cost.
 5. CP-SAT on the restricted model, hinted with the best plan, when it is small enough
    to be worth it; otherwise large neighbourhood search guided by the LP.
+6. Polish: the rest of the time goes to the cheapest placing of the items placed.
 The cost bound is the Lagrangian bound from LP duals evaluated on ALL options, at the
 work actually placed, so it is valid whatever was restricted or cut short.
 """
@@ -19,9 +20,11 @@ from typing import overload
 
 import numpy as np
 
+from router.solve.clock import share
 from router.solve.construct import empty_pick, fill, improve, round_lp
 from router.solve.cpsat import solve_cpsat
 from router.solve.neighbourhood import lns
+from router.solve.polish import polish
 from router.solve.problem import Ints, Problem, check_problem, inverse, translate
 from router.solve.relax import (
     SAFE_INFEASIBLE,
@@ -39,7 +42,6 @@ CP_SAT_OPTIONS = 6_000  # restricted models up to this size go to CP-SAT whole
 KEEP_PER_ITEM = 8  # options per item kept by reduced cost beyond the exact fixing
 LP_SHARE = 0.5  # of the time left, at most, for each LP
 VALUE_SEARCH_SHARE = 0.5  # of the search time, for local search on the work placed
-COST_SEARCH_PER_ITEM = 2  # options per item (by reduced cost) in the last cost search
 LP_SECONDS_PER_OPTION = 3e-5  # measured: GLOP takes ~6.5 s for 250k options
 FINAL_LP_MARGIN = 1.3  # time kept for the last cost LP, in units of the first one's time
 
@@ -103,7 +105,7 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
     if not lp_fits and best is not None:
         return _without_lp(problem, best, deadline, seed)
     if not value_fixed and (best is None or problem.value_of(best) < total):
-        value_lp = max_value_lp(problem, _share(deadline, LP_SHARE))
+        value_lp = max_value_lp(problem, share(deadline, LP_SHARE))
         if value_lp.infeasible:
             return None, 0, SAFE_INFEASIBLE
         value_top = value_bound(problem, value_lp)
@@ -111,14 +113,14 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
         best = _better(problem, best, _feasible(problem, rounded))
     if best is None and problem.n_options <= CP_SAT_OPTIONS:
         # Required items the greedy could not pack: CP-SAT's first solution repairs it.
-        first = solve_cpsat(problem, _share(deadline, 0.3), seed=seed, first_only=True)
+        first = solve_cpsat(problem, share(deadline, 0.3), seed=seed, first_only=True)
         if first.infeasible:
             return None, 0, SAFE_INFEASIBLE
         best = first.pick
     # The cost LP at the work already reached: its duals bound the cost there.
     floor = problem.value_of(best) if best is not None else 0
     lp_started = time.monotonic()
-    cost_lp = min_cost_lp(problem, floor, _share(deadline, LP_SHARE))
+    cost_lp = min_cost_lp(problem, floor, share(deadline, LP_SHARE))
     # The search stops early enough to solve the cost LP again at the work it reaches.
     search_deadline = deadline - FINAL_LP_MARGIN * (time.monotonic() - lp_started)
     if cost_lp.infeasible and value_fixed:
@@ -129,7 +131,7 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
         best = _better(problem, best, _feasible(problem, rounded))
     if best is None:
         return None, value_top, 0
-    best = improve(problem, best, _share(deadline, 0.3))
+    best = improve(problem, best, share(deadline, 0.3))
 
     # Restrict to the options that can matter, then search.
     reached = problem.value_of(best)
@@ -157,19 +159,19 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
                 bound = max(bound, found.cost_bound)
         else:
             lp_x = cost_lp.x[index] if cost_lp.x is not None else None
-            found_pick = lns(sub, hint, lp_x, _share(search_deadline, VALUE_SEARCH_SHARE), seed)
+            found_pick = lns(sub, hint, lp_x, share(search_deadline, VALUE_SEARCH_SHARE), seed)
         if found_pick is not None:
             mapped = translate(found_pick, index)
             best = _better(problem, best, _feasible(problem, mapped))
     reached = problem.value_of(best)
     bound = max(bound, cost_bound(problem, cost_lp, reached)[0])
     if bound < problem.cost_of(best):
-        # The cost LP at the work reached bounds the cost there and guides a last search
-        # for the cheapest plan with that much work.
+        # The cost LP at the work reached bounds the cost there; the rest of the time
+        # goes to the cheapest placing of exactly the items the plan places.
         final_lp = cost_lp if reached == floor else min_cost_lp(problem, reached, deadline)
         bound = max(bound, cost_bound(problem, final_lp, reached)[0])
-        if final_lp.x is not None and bound < problem.cost_of(best):
-            best = _cheapest_at(problem, best, final_lp, deadline, seed)
+        if bound < problem.cost_of(best):
+            best = polish(problem, best, deadline, seed)
     return best, value_top, bound
 
 
@@ -179,11 +181,11 @@ def _without_lp(
     """For models too large for the LP in time: Lagrangian prices, a greedy priced by
     them, and local search; the bound comes from the same prices on every option."""
     floor = problem.value_of(best)
-    prices = lagrangian_prices(problem, floor, problem.cost_of(best), _share(deadline, LP_SHARE))
+    prices = lagrangian_prices(problem, floor, problem.cost_of(best), share(deadline, LP_SHARE))
     score = reduced_costs(problem, prices, 0.0)
     best = _better(problem, best, fill(problem, empty_pick(problem), score, deadline))
-    best = improve(problem, best, _share(deadline, 0.2))
-    keep = _ranked(problem, score) < KEEP_PER_ITEM
+    best = improve(problem, best, share(deadline, 0.2))
+    keep = problem.ranked(score) < KEEP_PER_ITEM
     keep[best[best >= 0]] = True
     sub, index = problem.restrict(keep)
     hint = translate(best, inverse(index, problem.n_options))
@@ -193,31 +195,6 @@ def _without_lp(
     return best, total, cost_bound(problem, prices, problem.value_of(best))[0]
 
 
-def _cheapest_at(problem: Problem, best: Ints, prices: Prices, deadline: float, seed: int) -> Ints:
-    """CP-SAT over the LP's support, the plan's options and each item's best by reduced
-    cost: the cheapest plan placing at least the plan's work (never a worse one)."""
-    reached = problem.value_of(best)
-    _, mu = cost_bound(problem, prices, reached)
-    keep = _ranked(problem, reduced_costs(problem, prices, mu)) < COST_SEARCH_PER_ITEM
-    if prices.x is not None:
-        keep |= prices.x > 1e-6
-    keep[best[best >= 0]] = True
-    sub, index = problem.restrict(keep)
-    hint = translate(best, inverse(index, problem.n_options))
-    found = solve_cpsat(sub, deadline, hint=hint, value_upper=reached, seed=seed)
-    if found.pick is None:
-        return best
-    return _better(problem, best, _feasible(problem, translate(found.pick, index)))
-
-
-def _ranked(problem: Problem, score: np.ndarray) -> Ints:
-    """Each option's rank by `score` among its item's options (0 = best)."""
-    order = np.lexsort((score, problem.option_item))
-    rank = np.empty(problem.n_options, dtype=np.int64)
-    rank[order] = np.arange(problem.n_options) - problem.item_ptr[problem.option_item[order]]
-    return rank
-
-
 def _promising(
     problem: Problem, prices: Prices, best: Ints, reached: int, possible: np.ndarray
 ) -> np.ndarray:
@@ -225,7 +202,7 @@ def _promising(
     reduced cost, plus those the LP uses and the incumbent's."""
     _, mu = cost_bound(problem, prices, reached)
     reduced = reduced_costs(problem, prices, mu)
-    keep: np.ndarray = (_ranked(problem, reduced) < KEEP_PER_ITEM) & possible
+    keep: np.ndarray = (problem.ranked(reduced) < KEEP_PER_ITEM) & possible
     if prices.x is not None:
         keep |= prices.x > 1e-6
     keep[best[best >= 0]] = True
@@ -252,8 +229,3 @@ def _better(problem: Problem, a: Ints | None, b: Ints | None) -> Ints | None:
 def _empty(problem: Problem, status: str, start: float) -> Solution:
     choice = np.full(problem.n_items, -1, dtype=np.int64)
     return Solution(choice, 0, 0, 0, 0, status, time.monotonic() - start)
-
-
-def _share(deadline: float, fraction: float) -> float:
-    now = time.monotonic()
-    return now + max(0.0, deadline - now) * fraction

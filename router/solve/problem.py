@@ -78,6 +78,13 @@ class Problem:
         out = np.bincount(self.use_option, weights=per_use, minlength=self.n_options)
         return out.astype(np.float64, copy=False)
 
+    def ranked(self, score: Floats) -> Ints:
+        """Each option's rank by `score` among its item's options (0 = best)."""
+        order = np.lexsort((score, self.option_item))
+        rank = np.empty(self.n_options, dtype=np.int64)
+        rank[order] = np.arange(self.n_options) - self.item_ptr[self.option_item[order]]
+        return rank
+
     def value_of(self, pick: Ints) -> int:
         """Exact value placed (Python ints: no overflow)."""
         return sum(int(v) for v in self.value[pick >= 0])

@@ -1,0 +1,62 @@
+"""Polish against brute force: the same items placed, feasible, never dearer, and on
+models small enough for one neighbourhood to hold every resource, the cheapest placing."""
+
+from __future__ import annotations
+
+import itertools
+import time
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from router.solve.polish import polish
+from router.solve.problem import Ints, Problem, build_problem
+from tests.test_solve_properties import Spec, placement_like
+
+
+def feasible_picks(problem: Problem) -> list[Ints]:
+    """Every feasible assignment, in a fixed order."""
+    ranges = []
+    for i in range(problem.n_items):
+        lo, hi = int(problem.item_ptr[i]), int(problem.item_ptr[i + 1])
+        ranges.append(([] if problem.required[i] else [-1]) + list(range(lo, hi)))
+    picks = (np.array(combo, dtype=np.int64) for combo in itertools.product(*ranges))
+    return [pick for pick in picks if problem.feasible(pick)]
+
+
+def cheapest_with_same_items(picks: list[Ints], pick: Ints, problem: Problem) -> int:
+    same = [p for p in picks if np.array_equal(p >= 0, pick >= 0)]
+    return min(problem.cost_of(p) for p in same)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(placement_like(), st.integers(0, 10**6))
+def test_polish_keeps_the_items_and_never_costs_more(spec: Spec, which: int) -> None:
+    problem = build_problem(*spec)
+    picks = feasible_picks(problem)
+    if not picks:
+        return
+    start = picks[which % len(picks)]  # any feasible plan, often a dear one
+    polished = polish(problem, start, time.monotonic() + 2.0, seed=which)
+    assert problem.feasible(polished)
+    assert np.array_equal(polished >= 0, start >= 0)
+    assert problem.cost_of(polished) <= problem.cost_of(start)
+    if problem.n_resources <= 4:  # the first neighbourhood holds every resource
+        assert problem.cost_of(polished) == cheapest_with_same_items(picks, start, problem)
+
+
+def test_polish_moves_an_item_out_of_the_way_to_make_room_for_a_cheaper_one() -> None:
+    # Item 0 (size 2) sits on dear pool 1; pool 0 is cheap for it but item 1 (size 1) fills
+    # it, and item 1 costs the same on either pool. The cheapest plan swaps them.
+    problem = build_problem(
+        [
+            (5, False, [(10, [(0, 2)]), (100, [(1, 2)])]),
+            (5, False, [(20, [(0, 1)]), (20, [(1, 1)])]),
+        ],
+        [2, 2],
+    )
+    start = np.array([1, 2], dtype=np.int64)  # item 0 dear, item 1 on pool 0
+    polished = polish(problem, start, time.monotonic() + 2.0)
+    assert polished.tolist() == [0, 3]
+    assert problem.cost_of(polished) == 30
