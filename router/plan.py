@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import numpy.typing as npt
@@ -89,12 +89,14 @@ def plan_jobs(
     network: Network | None = None,
     started: float | None = None,
     quotas: BatchQuotas | None = None,
+    called_off: Callable[[], bool] | None = None,
 ) -> Plan:
     """Place a batch: most priority-weighted work first, then least total cost.
 
     The time limit covers screening, solving and explaining; it counts from `started`
     (a time.monotonic() reading, e.g. before the files were read) or from now. With
-    `quotas`, no tenant (each job's `tenant`) gets more than its quota allows."""
+    `quotas`, no tenant (each job's `tenant`) gets more than its quota allows. Once
+    `called_off()` is True (the caller has gone) the search stops early."""
     started = time.monotonic() if started is None else started
     ctx = make_context(topology, free, carbon_price_cny_per_kg, network)
     table = pool_table(ctx)
@@ -103,7 +105,7 @@ def plan_jobs(
     # What is left after screening, less what explaining and the baseline will take.
     reserve = OUTPUT_SHARE * time_limit_s + OUTPUT_SECONDS_PER_JOB * len(jobs)
     budget = time_limit_s - (time.monotonic() - started) - reserve
-    solution = solve(problem, max(budget, MIN_SOLVE_SHARE * time_limit_s))
+    solution = solve(problem, max(budget, MIN_SOLVE_SHARE * time_limit_s), called_off=called_off)
 
     placements: list[Placement] = []
     left: list[tuple[Job, JobOptions]] = []

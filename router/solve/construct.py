@@ -7,10 +7,9 @@ close to it; single moves to cheaper options with room polish the result.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
+from router.solve.clock import now
 from router.solve.problem import UNPLACED, Floats, Ints, Problem
 
 
@@ -50,7 +49,7 @@ def fill(
         problem.use_amt,
     )
     for n, item in enumerate(_fill_order(problem, pick)):
-        if n % 256 == 0 and time.monotonic() > deadline:
+        if n % 256 == 0 and now() > deadline:
             break
         lo, hi = int(ptr[item]), int(ptr[item + 1])
         fits = _fitting(use_ptr[lo : hi + 1], use_res, use_amt, free)
@@ -73,13 +72,13 @@ def improve(problem: Problem, pick: Ints, deadline: float) -> Ints:
     use_ptr, use_res, use_amt = problem.use_ptr, problem.use_res, problem.use_amt
     cheapest = problem.item_min(cost.astype(np.float64))
     moved = True
-    while moved and time.monotonic() < deadline:
+    while moved and now() < deadline:
         moved = False
         placed = np.flatnonzero(pick >= 0)
         dear = placed[cost[pick[placed]] > cheapest[placed]]
         order = dear[np.argsort(-(cost[pick[dear]] - cheapest[dear]), kind="stable")]
         for n, item in enumerate(order.tolist()):
-            if n % 128 == 0 and time.monotonic() > deadline:
+            if n % 128 == 0 and now() > deadline:
                 break
             current = int(pick[item])
             a, b = int(use_ptr[current]), int(use_ptr[current + 1])

@@ -8,12 +8,12 @@ avoid int64 overflow of `value * M + cost`.
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
 import numpy as np
 from ortools.sat.python import cp_model
 
+from router.solve.clock import now, stoppable
 from router.solve.problem import UNPLACED, Ints, Problem
 
 VALUE_SHARE = 0.4  # of the time left, at most, for stage 1
@@ -114,8 +114,9 @@ def solve_cpsat(
     weight = int(np.abs(problem.cost).sum()) + 1
     if not value_optimal and weight * (total + 1) < 2**62:
         model.maximize(value_expr * weight - cost_expr)
-        solver.parameters.max_time_in_seconds = max(0.01, deadline - time.monotonic())
-        status = solver.solve(model)
+        solver.parameters.max_time_in_seconds = max(0.01, deadline - now())
+        with stoppable(solver):
+            status = solver.solve(model)
         if status == cp_model.INFEASIBLE:
             return CpResult(None, 0, True, None, True)
         if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -128,10 +129,9 @@ def solve_cpsat(
     # Stage 1: the most value.
     if not value_optimal:
         model.maximize(value_expr)
-        solver.parameters.max_time_in_seconds = max(
-            0.01, (deadline - time.monotonic()) * VALUE_SHARE
-        )
-        status = solver.solve(model)
+        solver.parameters.max_time_in_seconds = max(0.01, (deadline - now()) * VALUE_SHARE)
+        with stoppable(solver):
+            status = solver.solve(model)
         if status == cp_model.INFEASIBLE:
             return CpResult(None, 0, True, None, True)
         if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -149,8 +149,9 @@ def solve_cpsat(
     # Stage 2: the least cost at that value.
     model.add(value_expr >= floor)
     model.minimize(cost_expr)
-    solver.parameters.max_time_in_seconds = max(0.01, deadline - time.monotonic())
-    status = solver.solve(model)
+    solver.parameters.max_time_in_seconds = max(0.01, deadline - now())
+    with stoppable(solver):
+        status = solver.solve(model)
     if status == cp_model.INFEASIBLE:
         return CpResult(best, floor, value_optimal, None, best is None)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):

@@ -14,6 +14,7 @@ import time
 
 import numpy as np
 
+from router.solve.clock import now
 from router.solve.cpsat import solve_cpsat
 from router.solve.problem import Bools, Floats, Ints, Problem, inverse, translate
 
@@ -35,7 +36,7 @@ def lns(problem: Problem, pick: Ints, lp_x: Floats | None, deadline: float, seed
             minlength=problem.n_resources,
         )
     size, stale, turn = 4, 0, 0
-    while time.monotonic() < deadline - 0.05 and stale < 4 * problem.n_resources:
+    while now() < deadline - 0.05 and stale < 4 * problem.n_resources:
         turn += 1
         waiting = np.flatnonzero((pick < 0) & (np.diff(problem.item_ptr) > 0))
         if turn % 2 and len(waiting):

@@ -15,12 +15,13 @@ work actually placed, so it is valid whatever was restricted or cut short.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import overload
 
 import numpy as np
 
-from router.solve.clock import share
+from router.solve.clock import cancellable, now, share
 from router.solve.construct import empty_pick, fill, improve, round_lp
 from router.solve.cpsat import solve_cpsat
 from router.solve.neighbourhood import lns
@@ -64,9 +65,20 @@ class Solution:
     seconds: float
 
 
-def solve(problem: Problem, time_limit_s: float = 10.0, seed: int = 0) -> Solution:
+def solve(
+    problem: Problem,
+    time_limit_s: float = 10.0,
+    seed: int = 0,
+    called_off: Callable[[], bool] | None = None,
+) -> Solution:
     """Solve within about `time_limit_s` seconds of wall time (deterministic steps are
-    seeded); raises InvalidInputError for bad arrays."""
+    seeded); raises InvalidInputError for bad arrays. Once `called_off()` is True (the
+    caller has gone) every stage stops and the best plan so far is returned."""
+    with cancellable(called_off):
+        return _solve(problem, time_limit_s, seed)
+
+
+def _solve(problem: Problem, time_limit_s: float, seed: int) -> Solution:
     start = time.monotonic()
     check_problem(problem)
     deadline = start + max(0.0, time_limit_s) * 0.95 - 0.02
@@ -101,7 +113,7 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
     best = _feasible(problem, fill(problem, empty_pick(problem)))  # always whole: the fallback
     value_top = total
     # An LP that cannot finish in its share of the time is replaced by Lagrangian ascent.
-    lp_fits = problem.n_options * LP_SECONDS_PER_OPTION <= LP_SHARE * (deadline - time.monotonic())
+    lp_fits = problem.n_options * LP_SECONDS_PER_OPTION <= LP_SHARE * (deadline - now())
     if not lp_fits and best is not None:
         return _without_lp(problem, best, deadline, seed)
     if not value_fixed and (best is None or problem.value_of(best) < total):

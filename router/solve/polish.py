@@ -11,12 +11,11 @@ input (the same items, cost no higher).
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 
 import numpy as np
 
-from router.solve.clock import share
+from router.solve.clock import now, share
 from router.solve.cpsat import solve_cpsat
 from router.solve.neighbourhood import lns
 from router.solve.problem import Ints, Problem, inverse, translate
@@ -30,7 +29,7 @@ BEST_PER_ITEM = 1  # options per item kept by reduced cost for CP-SAT (measured 
 def polish(problem: Problem, pick: Ints, deadline: float, seed: int = 0) -> Ints:
     """A plan placing the same items as the feasible `pick` at no higher cost."""
     items = np.flatnonzero(pick >= 0)
-    if len(items) == 0 or time.monotonic() >= deadline:
+    if len(items) == 0 or now() >= deadline:
         return pick
     every = np.ones(problem.n_options, dtype=np.bool_)
     placed, index = problem.restrict(every, items=items)

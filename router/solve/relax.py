@@ -14,7 +14,6 @@ anything placing at least V (prices in cost units; mu prices the value floor).
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 from ortools.linear_solver.python import model_builder_helper as mbh
 
+from router.solve.clock import now, stoppable
 from router.solve.problem import Bools, Floats, Ints, Problem
 
 MARGIN = 1e-9  # relative safety margin on float bounds
@@ -126,7 +126,7 @@ def _solve(
     """Minimise `objective` over the LP (value >= floor when given) with GLOP."""
     n_i, n_r, n_o = problem.n_items, problem.n_resources, problem.n_options
     none = Prices(None, np.zeros(n_r), 1.0 if value_units else 0.0)
-    seconds = deadline - time.monotonic()
+    seconds = deadline - now()
     if seconds <= 0 or n_o == 0:
         return none
     rows = [problem.option_item, n_i + problem.use_res]
@@ -152,7 +152,8 @@ def _solve(
     solver.set_time_limit_in_seconds(seconds)
     if not value_units:
         solver.set_solver_specific_parameters("use_dual_simplex: true")  # measured faster
-    solver.solve(model)
+    with stoppable(solver):
+        solver.solve(model)
     if solver.status() == mbh.SolveStatus.INFEASIBLE:
         return Prices(None, np.zeros(n_r), 0.0, infeasible=True)
     if not solver.has_solution():
@@ -180,7 +181,7 @@ def lagrangian_prices(
     mu = _start_mu(problem) if start is None else start.mu
     best = (-math.inf, Prices(None, resource.copy(), mu))
     step, stale = 2.0, 0
-    while time.monotonic() < deadline:
+    while now() < deadline:
         prices = Prices(None, resource, mu)
         reduced = reduced_costs(problem, prices, mu)
         low = problem.item_min(reduced)

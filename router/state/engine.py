@@ -59,8 +59,7 @@ COMMIT_ATTEMPTS = 5
 MAX_BATCH_JOBS = 100_000
 """The most jobs one batch (a Place, or a what-if after demand scaling) may hold."""
 REPLACE_ATTEMPTS = 5
-"""A site update re-plans its displaced jobs this often while concurrent calls race it;
-then it decides and commits once more with this process's other commits held back."""
+"""Optimistic re-plans of a site update racing other calls (then one with commits held)."""
 
 
 @dataclass(frozen=True)
@@ -277,6 +276,7 @@ class Engine:
                 carbon_price_cny_per_kg=carbon_price_cny_per_kg,
                 network=network,
                 quotas=quotas,
+                called_off=None if wanted is None else lambda: not wanted(),
             )
             if dry_run:
                 return encode(PlaceResult(plan))
@@ -419,8 +419,7 @@ class Engine:
                     attempt, attempts=REPLACE_ATTEMPTS, give_up=give_up, retry_on=racing
                 )
             except CapacityError:
-                # Busy routing starves an optimistic update; hold this process's commits back
-                # while deciding once more, so nothing here can take the room it counts on.
+                # Busy routing starved it: decide once more with this process's commits held.
                 with self._commit_gate:
                     decision, now = until_committed(
                         attempt, attempts=REPLACE_ATTEMPTS, give_up=give_up, retry_on=racing
