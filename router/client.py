@@ -360,6 +360,16 @@ class AsyncRouterClient:
         answer = await self._call("Route", route_request(job, request_id, ttl_s), timeout_s)
         return convert.route_result(answer)
 
+    async def list_offers(self, job: JobLike, *, include_rejected: bool = False) -> JobOffers:
+        """Every offer for one job, best first, all pages (reserves nothing)."""
+        request = convert.offers_request(job, include_rejected)
+        pages: list[pb.ListOffersResponse] = []
+        while True:
+            pages.append(await self._call("ListOffers", request, None))
+            if not pages[-1].next_page_token:
+                return convert.offers_from_pages(pages)
+            request.page_token = pages[-1].next_page_token
+
     async def release(self, reservation_id: str, *, timeout_s: float | None = None) -> Reservation:
         """End a reservation (NotFoundError if unknown)."""
         request = pb.ReleaseRequest(reservation_id=reservation_id)

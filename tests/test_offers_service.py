@@ -3,6 +3,7 @@ bad tokens, and `westward offers --server`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from router.cli.main import main
-from router.client import RouterClient
+from router.client import AsyncRouterClient, RouterClient
 from router.errors import InvalidInputError
 from router.model.jobs import parse_jobs
 from router.model.topology import Topology, default_topology
@@ -61,6 +62,16 @@ def test_offers_over_grpc_match_the_local_ones_with_live_free_devices(
     assert (top.site, top.pool_index) == (first.site, first.pool_index)
     pool = edwc.sites[first.site].pools[first.pool_index]
     assert top.free_devices == pool.count - first.count
+
+
+def test_async_client_lists_the_same_offers(server: BackgroundServer, client: RouterClient) -> None:
+    async def listed() -> object:
+        async with AsyncRouterClient(f"127.0.0.1:{server.port}") as aclient:
+            return await aclient.list_offers(SERVING, include_rejected=True)
+
+    remote = asyncio.run(listed())
+    assert remote == client.list_offers(SERVING, include_rejected=True)
+    assert remote.offers and remote.rejected  # type: ignore[attr-defined]
 
 
 def test_pages_join_up_and_bad_pages_are_invalid_arguments(server: BackgroundServer) -> None:

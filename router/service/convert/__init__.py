@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from router.service.convert.enums import serialize
 from router.service.convert.jobs import job_entry, job_message, job_spec, rebase
-from router.service.convert.offers import offer_pages, offers_page
+from router.service.convert.offers import (
+    offer_pages,
+    offers_from_pages,
+    offers_page,
+    offers_request,
+)
 from router.service.convert.plans import (
     event_from,
     event_message,
@@ -54,7 +59,9 @@ __all__ = [
     "job_message",
     "job_spec",
     "offer_pages",
+    "offers_from_pages",
     "offers_page",
+    "offers_request",
     "pb",
     "pb_grpc",
     "place_response",

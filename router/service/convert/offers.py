@@ -7,7 +7,7 @@ computed afresh, so free devices may change between pages.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from router.errors import FieldProblem, InvalidInputError
@@ -42,6 +42,20 @@ def offers_page(result: JobOffers, page_size: int, page_token: str) -> pb.ListOf
     )
 
 
+def offers_request(job: Job | Mapping[str, Any], include_rejected: bool) -> pb.ListOffersRequest:
+    """The first ListOffers request for a job (set `page_token` for the next pages)."""
+    return pb.ListOffersRequest(job=job_message(job), include_rejected=include_rejected)
+
+
+def offers_from_pages(pages: Sequence[pb.ListOffersResponse]) -> JobOffers:
+    """One job's offers from all the pages of its ListOffers answers, in order."""
+    offers = tuple(offer_from(m) for page in pages for m in page.offers)
+    rejected = tuple(
+        Rejected(m.site, m.pool_index, m.reason) for page in pages for m in page.rejected
+    )
+    return JobOffers(pages[-1].job, offers, rejected)
+
+
 def offer_pages(
     call: Callable[[str, Any, float | None], Any],
     job: Job | Mapping[str, Any],
@@ -49,16 +63,13 @@ def offer_pages(
 ) -> JobOffers:
     """Ask for page after page of one job's offers through a client's
     `call(method, request, timeout_s)` (default deadlines) and join them into one answer."""
-    offers: list[Offer] = []
-    rejected: list[Rejected] = []
-    request = pb.ListOffersRequest(job=job_message(job), include_rejected=include_rejected)
+    request = offers_request(job, include_rejected)
+    pages: list[pb.ListOffersResponse] = []
     while True:
-        page: pb.ListOffersResponse = call("ListOffers", request, None)
-        offers += [offer_from(m) for m in page.offers]
-        rejected += [Rejected(m.site, m.pool_index, m.reason) for m in page.rejected]
-        if not page.next_page_token:
-            return JobOffers(page.job, tuple(offers), tuple(rejected))
-        request.page_token = page.next_page_token
+        pages.append(call("ListOffers", request, None))
+        if not pages[-1].next_page_token:
+            return offers_from_pages(pages)
+        request.page_token = pages[-1].next_page_token
 
 
 def offer_message(o: Offer) -> pb.Offer:
