@@ -12,8 +12,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import networkx as nx
-
 from router.errors import FieldProblem, InvalidInputError
 from router.model.schema import schema_problems, unknown_reference
 from router.model.sourcefile import parse_yaml, read_yaml
@@ -272,6 +270,8 @@ def _reference_problems(data: dict[str, Any]) -> list[FieldProblem]:
 
 def _connectivity_problems(topology: Topology, data: dict[str, Any]) -> list[FieldProblem]:
     """Every region must reach at least one site over links (of any status)."""
+    import networkx as nx  # loaded here: validating a file should start fast
+
     graph: nx.Graph = nx.Graph()
     graph.add_nodes_from(topology.places)
     graph.add_edges_from((link.a, link.b) for link in topology.links)
