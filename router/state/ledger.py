@@ -168,7 +168,10 @@ class Ledger(Protocol):
         answer when the same request already committed (then nothing new is reserved).
         Raises CapacityError when a pool would be overbooked.
         """
-        ...
+        result = self.commit_batch([Commit(tuple(reservations), request, answer)])[0]
+        if isinstance(result, RouterError):
+            raise result
+        return result
 
     def commit_batch(self, commits: Sequence[Commit]) -> list[bytes | RouterError]:
         """Many independent commits, one transaction: per commit its stored answer, or the

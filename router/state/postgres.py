@@ -35,7 +35,7 @@ from router.errors import (
 )
 from router.model.topology import Topology, parse_topology
 from router.place.filters import PoolKey
-from router.state.ledger import Commit, Move, RequestKey, ReservationState, SiteState
+from router.state.ledger import Commit, Ledger, Move, RequestKey, ReservationState, SiteState
 from router.state.ledger import HeldReservation as Held
 from router.state.pg_follow import EventRow, Follower
 from router.state.pg_quotas import held_by_tenant, lock_tenants, register_tenants
@@ -73,7 +73,7 @@ from router.state.sqlite_rows import first_answer, listing, record_of, row_of
 EXPIRE_BATCH = 500
 
 
-class PostgresLedger:
+class PostgresLedger(Ledger):
     """Reservations in PostgreSQL, shared by any number of `westward serve` replicas."""
 
     def __init__(self, url: str, *, max_connections: int = 8) -> None:
@@ -158,23 +158,6 @@ class PostgresLedger:
         return first_answer(stored.get(key), request)
 
     # --- reservations ---------------------------------------------------------------
-
-    def reserve(
-        self,
-        reservations: Sequence[Held],
-        *,
-        request: RequestKey | None = None,
-        answer: bytes = b"",
-    ) -> bytes:
-        """Commit every reservation or none; store `answer` under the request.
-
-        Returns the answer now stored for the request (the first one, if it committed
-        before: then nothing new is reserved). CapacityError if a pool is full.
-        """
-        result = self.commit_batch([Commit(tuple(reservations), request, answer)])[0]
-        if isinstance(result, RouterError):
-            raise result
-        return result
 
     def commit_batch(self, commits: Sequence[Commit]) -> list[bytes | RouterError]:
         """Many independent commits in one transaction (group commit); one result each.

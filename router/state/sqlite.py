@@ -31,6 +31,7 @@ from router.place.filters import PoolKey
 from router.state.ledger import (
     Commit,
     HeldReservation,
+    Ledger,
     Move,
     RequestKey,
     ReservationState,
@@ -52,7 +53,7 @@ from router.state.sqlite_rows import (
 from router.state.sqlite_schema import migrate
 
 
-class SqliteLedger:
+class SqliteLedger(Ledger):
     """The embedded single-node ledger: one SQLite file in WAL mode, synchronous=FULL.
 
     One connection guarded by a lock serves all threads of the process; other processes
@@ -122,24 +123,6 @@ class SqliteLedger:
             return self._stored_answer(request)
 
     # --- reservations ---------------------------------------------------------------
-
-    def reserve(
-        self,
-        reservations: Sequence[HeldReservation],
-        *,
-        request: RequestKey | None = None,
-        answer: bytes = b"",
-    ) -> bytes:
-        """Commit every reservation or none; store `answer` under the request.
-
-        Returns the answer now stored for the request: `answer` itself, or the first
-        answer when the same request already committed (then nothing new is reserved).
-        Raises CapacityError when a pool would be overbooked.
-        """
-        result = self.commit_batch([Commit(tuple(reservations), request, answer)])[0]
-        if isinstance(result, RouterError):
-            raise result
-        return result
 
     def commit_batch(self, commits: Sequence[Commit]) -> list[bytes | RouterError]:
         """Several independent commits in one transaction and one fsync (group commit).
