@@ -28,7 +28,6 @@ from psycopg.types.json import Jsonb
 from router.errors import (
     CapacityError,
     DeadlineExceededError,
-    FieldProblem,
     InvalidInputError,
     NotFoundError,
     RouterError,
@@ -66,7 +65,7 @@ from router.state.pg_writes import (
     write_use,
 )
 from router.state.quotas import QuotaPolicy
-from router.state.records import checked_counts, free_counts
+from router.state.records import checked_counts, free_counts, relocated_ids
 from router.state.shared import StoredEvent
 from router.state.sqlite_rows import first_answer, listing, record_of, row_of
 
@@ -270,11 +269,7 @@ class PostgresLedger(Ledger):
         checked on every destination and on the changed site's pools; `reasons` (by
         reservation id) go with the events into the outbox.
         """
-        ids = [m.reservation_id for m in moves] + list(evictions)
-        if len(set(ids)) != len(ids):
-            raise InvalidInputError(
-                [FieldProblem("moves", "a reservation can be moved or evicted only once")]
-            )
+        relocated_ids(moves, evictions)  # each reservation once
         why = dict(reasons or {})
 
         def work(conn: Conn) -> list[Held]:

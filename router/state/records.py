@@ -10,7 +10,7 @@ from router.errors import FieldProblem, InvalidInputError
 from router.model.topology import Topology
 from router.place.filters import PoolKey
 from router.results import Placement, Reservation
-from router.state.ledger import HeldReservation
+from router.state.ledger import HeldReservation, Move
 
 _PLACEMENT_FIELDS = tuple(f.name for f in fields(Placement))
 
@@ -34,6 +34,17 @@ def checked_counts(capacity: Mapping[PoolKey, int]) -> Mapping[PoolKey, int]:
     if bad:
         raise InvalidInputError(bad)
     return capacity
+
+
+def relocated_ids(moves: Sequence[Move], evictions: Sequence[str]) -> list[str]:
+    """The reservations a `Ledger.relocate` touches, moves first; InvalidInputError when one
+    would be moved or evicted twice (the rule of both ledgers)."""
+    ids = [m.reservation_id for m in moves] + list(evictions)
+    if len(set(ids)) != len(ids):
+        raise InvalidInputError(
+            [FieldProblem("moves", "a reservation can be moved or evicted only once")]
+        )
+    return ids
 
 
 def free_counts(capacity: Mapping[PoolKey, int], used: Mapping[PoolKey, int]) -> dict[PoolKey, int]:

@@ -20,7 +20,6 @@ from typing import Any
 from router.errors import (
     CapacityError,
     DeadlineExceededError,
-    FieldProblem,
     InvalidInputError,
     NotFoundError,
     QuotaExceededError,
@@ -38,7 +37,7 @@ from router.state.ledger import (
     SiteState,
 )
 from router.state.quotas import QuotaPolicy
-from router.state.records import checked_counts, free_counts
+from router.state.records import checked_counts, free_counts, relocated_ids
 from router.state.sqlite_quotas import held_by_tenant, quota_refusal
 from router.state.sqlite_rows import (
     COLUMNS,
@@ -233,11 +232,7 @@ class SqliteLedger(Ledger):
         applied in the same transaction) on the changed site's pools too. Without it, a
         pool that stays overbooked after the change is the caller's to resolve.
         """
-        ids = [m.reservation_id for m in moves] + list(evictions)
-        if len(set(ids)) != len(ids):
-            raise InvalidInputError(
-                [FieldProblem("moves", "a reservation can be moved or evicted only once")]
-            )
+        ids = relocated_ids(moves, evictions)
         checked = {(m.site, m.pool_index) for m in moves}
         with self._lock:
             try:
