@@ -26,7 +26,7 @@ from router.solve.construct import empty_pick, fill, improve, round_lp
 from router.solve.cpsat import solve_cpsat
 from router.solve.neighbourhood import lns
 from router.solve.polish import polish
-from router.solve.problem import Ints, Problem, check_problem, inverse, translate
+from router.solve.problem import Floats, Ints, Problem, check_problem, inverse, translate
 from router.solve.relax import (
     SAFE_INFEASIBLE,
     Prices,
@@ -42,8 +42,11 @@ from router.solve.relax import (
 CP_SAT_OPTIONS = 6_000  # restricted models up to this size go to CP-SAT whole
 KEEP_PER_ITEM = 8  # options per item kept by reduced cost beyond the exact fixing
 LP_SHARE = 0.5  # of the time left, at most, for each LP
-VALUE_SEARCH_SHARE = 0.5  # of the search time, for local search on the work placed
-LP_SECONDS_PER_OPTION = 3e-5  # measured: GLOP takes ~6.5 s for 250k options
+SEARCH_SHARE = 0.4  # of the time left, for the search on which items to place
+SEARCH_MIN_S = 2.0  # seconds left below which that search is skipped...
+SMALL_OPTIONS = 2_000  # ...unless the model is this small (CP-SAT may prove it)
+LP_SECONDS_20K = 0.15  # measured: GLOP's two LPs take 0.1-0.4 s at 20k options,
+LP_GROWTH = 1.6  # ~6.5 s at 250k: time grows as options**1.6
 FINAL_LP_MARGIN = 1.3  # time kept for the last cost LP, in units of the first one's time
 
 
@@ -112,8 +115,10 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
     value_fixed = bool(np.all(problem.required | (problem.value == 0)))
     best = _feasible(problem, fill(problem, empty_pick(problem)))  # always whole: the fallback
     value_top = total
+    value_x: Floats | None = None
     # An LP that cannot finish in its share of the time is replaced by Lagrangian ascent.
-    lp_fits = problem.n_options * LP_SECONDS_PER_OPTION <= LP_SHARE * (deadline - now())
+    lp_seconds = LP_SECONDS_20K * (problem.n_options / 20_000) ** LP_GROWTH
+    lp_fits = lp_seconds <= LP_SHARE * (deadline - now())
     if not lp_fits and best is not None:
         return _without_lp(problem, best, deadline, seed)
     if not value_fixed and (best is None or problem.value_of(best) < total):
@@ -121,6 +126,7 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
         if value_lp.infeasible:
             return None, 0, SAFE_INFEASIBLE
         value_top = value_bound(problem, value_lp)
+        value_x = value_lp.x
         rounded = fill(problem, round_lp(problem, value_lp.x), None, deadline)
         best = _better(problem, best, _feasible(problem, rounded))
     if best is None and problem.n_options <= CP_SAT_OPTIONS:
@@ -148,20 +154,26 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
     # Restrict to the options that can matter, then search.
     reached = problem.value_of(best)
     bound = cost_bound(problem, cost_lp, reached)[0]
-    if reached < value_top or problem.cost_of(best) > bound:
+    # Searching for more work pays on large models only with time to spare: short runs
+    # measured better giving all the time to the cheapest placing of the items chosen.
+    search = problem.n_options <= SMALL_OPTIONS or deadline - now() >= SEARCH_MIN_S
+    if search and (reached < value_top or problem.cost_of(best) > bound):
         # Reduced-cost fixing holds at the incumbent's work; if more may be placed, every
         # option stays possible.
         possible = np.ones(problem.n_options, dtype=np.bool_)
         if reached >= value_top:
             possible = ~useless_options(problem, cost_lp, reached, problem.cost_of(best))
+        # Fixing only removes options of no plan cheaper than the incumbent: it stays in.
+        possible[best[best >= 0]] = True
         keep = possible  # exact, when CP-SAT can take it whole
         if int(possible.sum()) > CP_SAT_OPTIONS:
-            keep = _promising(problem, cost_lp, best, reached, possible)
+            keep = _promising(problem, cost_lp, value_x, best, reached, possible)
         # What CP-SAT proves holds for the whole problem when nothing but provably
         # useless options was left out.
         exact = not np.any(possible & ~keep)
         sub, index = problem.restrict(keep)
         hint = translate(best, inverse(index, problem.n_options))
+        search_deadline = min(search_deadline, share(deadline, SEARCH_SHARE))
         if sub.n_options <= CP_SAT_OPTIONS:
             found = solve_cpsat(sub, search_deadline, hint=hint, value_upper=value_top, seed=seed)
             found_pick = found.pick
@@ -171,7 +183,7 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
                 bound = max(bound, found.cost_bound)
         else:
             lp_x = cost_lp.x[index] if cost_lp.x is not None else None
-            found_pick = lns(sub, hint, lp_x, share(search_deadline, VALUE_SEARCH_SHARE), seed)
+            found_pick = lns(sub, hint, lp_x, search_deadline, seed)
         if found_pick is not None:
             mapped = translate(found_pick, index)
             best = _better(problem, best, _feasible(problem, mapped))
@@ -208,15 +220,21 @@ def _without_lp(
 
 
 def _promising(
-    problem: Problem, prices: Prices, best: Ints, reached: int, possible: np.ndarray
+    problem: Problem,
+    prices: Prices,
+    value_x: Floats | None,
+    best: Ints,
+    reached: int,
+    possible: np.ndarray,
 ) -> np.ndarray:
     """Options worth searching: `possible` ones among each item's KEEP_PER_ITEM best by
-    reduced cost, plus those the LP uses and the incumbent's."""
+    reduced cost, plus those either LP uses and the incumbent's."""
     _, mu = cost_bound(problem, prices, reached)
     reduced = reduced_costs(problem, prices, mu)
     keep: np.ndarray = (problem.ranked(reduced) < KEEP_PER_ITEM) & possible
-    if prices.x is not None:
-        keep |= prices.x > 1e-6
+    for x in (prices.x, value_x):
+        if x is not None:
+            keep |= x > 1e-6
     keep[best[best >= 0]] = True
     return keep
 

@@ -16,13 +16,14 @@ from dataclasses import replace
 import numpy as np
 
 from router.solve.clock import now, share
+from router.solve.construct import fill, make_room, round_lp
 from router.solve.cpsat import solve_cpsat
 from router.solve.neighbourhood import lns
 from router.solve.problem import Ints, Problem, inverse, translate
 from router.solve.relax import Prices, min_cost_lp, reduced_costs
 
 LP_SHARE = 0.3  # of the time left, at most, for the placed items' LP
-CP_SAT_SHARE = 0.5  # of the time then left, for CP-SAT on the restricted model
+CP_SAT_SHARE = 0.85  # of the time then left, for CP-SAT on the restricted model
 BEST_PER_ITEM = 1  # options per item kept by reduced cost for CP-SAT (measured best)
 
 
@@ -37,6 +38,7 @@ def polish(problem: Problem, pick: Ints, deadline: float, seed: int = 0) -> Ints
     current = translate(pick[items], inverse(index, problem.n_options))
     lp = min_cost_lp(placed, 0, share(deadline, LP_SHARE))
     if lp.x is not None:
+        current = _rounded(placed, current, lp, deadline)
         current = _restricted_cpsat(placed, current, lp, share(deadline, CP_SAT_SHARE), seed)
     current = lns(placed, current, lp.x, deadline, seed)
     if not placed.feasible(current) or placed.cost_of(current) >= problem.cost_of(pick):
@@ -44,6 +46,17 @@ def polish(problem: Problem, pick: Ints, deadline: float, seed: int = 0) -> Ints
     out = pick.copy()
     out[items] = translate(current, index)
     return out
+
+
+def _rounded(placed: Problem, current: Ints, lp: Prices, deadline: float) -> Ints:
+    """The LP rounded, its leftovers placed by priced cost, making room where needed: a
+    far better start for CP-SAT than the plan when it is whole and cheaper."""
+    score = reduced_costs(placed, lp, 0.0)
+    rounded = fill(placed, round_lp(placed, lp.x), score, deadline)
+    rounded = make_room(placed, rounded, score, np.flatnonzero(rounded < 0), deadline)
+    if np.any(rounded < 0) or placed.cost_of(rounded) >= placed.cost_of(current):
+        return current
+    return rounded
 
 
 def _restricted_cpsat(
