@@ -45,6 +45,8 @@ def test_bench_synthetic_reports_a_consistent_plan(capsys: pytest.CaptureFixture
         100 * (out["total_cost_cny"] - out["lower_bound_cny"]) / out["total_cost_cny"], abs=1e-3
     )
     assert 0 < out["work_placed_pct"] <= 100.0 + 1e-6
+    # Over the LP of the very jobs placed: never below it (the LP relaxes the plan).
+    assert out["over_placed_lp_pct"] >= -1e-6
     assert out["peak_memory_mb"] > 0 and out["wall_s"] > 0 and not out["from_files"]
 
 

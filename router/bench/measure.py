@@ -16,10 +16,11 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 from router.bench.families import Family
@@ -28,9 +29,10 @@ from router.model.jobs import Job, parse_jobs
 from router.model.topology import Topology
 from router.model.topology_data import topology_data
 from router.place.candidates import batch_options, pool_table
-from router.place.costs import work_units
+from router.place.costs import MILLI, work_units
 from router.plan import make_context, placement_problem, plan_jobs
-from router.solve.relax import max_value_lp, value_bound
+from router.solve.problem import Problem
+from router.solve.relax import max_value_lp, min_cost_lp, value_bound
 
 LP_MAX_SECONDS = 300.0  # the reference LP is untimed, but not unbounded
 
@@ -50,6 +52,7 @@ class FamilyResult:
     total_cost_cny: float
     lower_bound_cny: float
     gap_pct: float  # cost over the bound at the work placed
+    over_placed_lp_pct: float  # cost over the LP minimum for exactly the jobs placed
     work_placed_pct: float  # of the LP-maximal work (of all work when the LP did not finish)
     lp_max_solved: bool
     status: str
@@ -76,6 +79,7 @@ def run_family(
     work = {job.name: work_units(job) for job in batch}
     placed_work = sum(work[p["job"]] for p in plan["placements"])
     lp_max, lp_solved = lp_maximal_work(topology, batch)
+    placed_lp = placed_lp_cost(topology, batch, {p["job"] for p in plan["placements"]})
     cost, bound = float(plan["total_cost_cny"]), float(plan["lower_bound_cny"])
     return FamilyResult(
         family=family.name,
@@ -89,6 +93,7 @@ def run_family(
         total_cost_cny=round(cost, 2),
         lower_bound_cny=round(bound, 2),
         gap_pct=round(max(0.0, 100 * (cost - bound) / cost) if cost > 0 else 0.0, 4),
+        over_placed_lp_pct=round(100 * (cost - placed_lp) / placed_lp, 4) if placed_lp > 0 else 0.0,
         work_placed_pct=round(100 * placed_work / lp_max, 3) if lp_max > 0 else 100.0,
         lp_max_solved=lp_solved,
         status=str(plan["solver"]["status"]),
@@ -99,13 +104,32 @@ def lp_maximal_work(topology: Topology, jobs: Sequence[Job]) -> tuple[float, boo
     """The most work the LP relaxation places (in work units), the yardstick for plans;
     when the LP does not finish in LP_MAX_SECONDS, the upper bound its duals prove (so
     the share placed is understated, never overstated), and False."""
-    ctx = make_context(topology)
-    table = pool_table(ctx)
-    problem = placement_problem(jobs, batch_options(jobs, ctx, table), table, ctx)
+    problem = _problem(topology, jobs)
     prices = max_value_lp(problem, time.monotonic() + LP_MAX_SECONDS)
     if prices.x is None or not prices.optimal:
         return float(value_bound(problem, prices)), False
     return float(problem.value[problem.option_item] @ prices.x), True
+
+
+def placed_lp_cost(topology: Topology, jobs: Sequence[Job], placed: set[str]) -> float:
+    """The LP minimum cost (CNY) of placing exactly the `placed` jobs, every one of them:
+    the yardstick for how cheaply a plan places what it places (0 if the LP does not
+    finish in LP_MAX_SECONDS)."""
+    problem = _problem(topology, jobs)
+    items = np.array([k for k, job in enumerate(jobs) if job.name in placed], dtype=np.int64)
+    every = np.ones(problem.n_options, dtype=np.bool_)
+    chosen, _ = problem.restrict(every, items=items)
+    chosen = replace(chosen, required=np.ones(chosen.n_items, dtype=np.bool_))
+    prices = min_cost_lp(chosen, 0, time.monotonic() + LP_MAX_SECONDS)
+    if prices.x is None or not prices.optimal:
+        return 0.0
+    return float(chosen.cost @ prices.x) / MILLI
+
+
+def _problem(topology: Topology, jobs: Sequence[Job]) -> Problem:
+    ctx = make_context(topology)
+    table = pool_table(ctx)
+    return placement_problem(jobs, batch_options(jobs, ctx, table), table, ctx)
 
 
 def _plan_in_process(

@@ -50,7 +50,7 @@ def lns(problem: Problem, pick: Ints, lp_x: Floats | None, deadline: float, seed
                 weight += np.abs(used - target) / np.maximum(problem.capacity, 1)
             seed_resource = int(rng.choice(problem.n_resources, p=_shares(weight)))
             chosen = _grow(problem, pick, seed_resource, size, rng)
-        step = _step(problem, pick, chosen, min(deadline, time.monotonic() + STEP_SECONDS), rng)
+        step = resolve(problem, pick, chosen, min(deadline, time.monotonic() + STEP_SECONDS), rng)
         if step is None:
             size, stale = max(1, size - 1), stale + 1
             continue
@@ -116,7 +116,7 @@ def _grow(
     return chosen
 
 
-def _step(
+def resolve(
     problem: Problem, pick: Ints, chosen: Bools, deadline: float, rng: np.random.Generator
 ) -> tuple[Ints | None, int] | None:
     """Re-solve the neighbourhood: (improved pick or None, its size), or None when it

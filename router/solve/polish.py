@@ -18,12 +18,14 @@ import numpy as np
 from router.solve.clock import now, share
 from router.solve.construct import fill, make_room, round_lp
 from router.solve.cpsat import solve_cpsat
-from router.solve.neighbourhood import lns
+from router.solve.neighbourhood import lns, resolve
 from router.solve.problem import Ints, Problem, inverse, translate
 from router.solve.relax import Prices, min_cost_lp, reduced_costs
 
 LP_SHARE = 0.3  # of the time left, at most, for the placed items' LP
 CP_SAT_SHARE = 0.85  # of the time then left, for CP-SAT on the restricted model
+REPAIR_OPTIONS = 5  # per job left out by rounding: its best options' pools are re-solved
+REPAIR_SHARE = 0.3  # of the time left, at most, for that repair
 BEST_PER_ITEM = 1  # options per item kept by reduced cost for CP-SAT (measured best)
 
 
@@ -54,6 +56,20 @@ def _rounded(placed: Problem, current: Ints, lp: Prices, deadline: float) -> Int
     score = reduced_costs(placed, lp, 0.0)
     rounded = fill(placed, round_lp(placed, lp.x), score, deadline)
     rounded = make_room(placed, rounded, score, np.flatnonzero(rounded < 0), deadline)
+    missing = np.flatnonzero(rounded < 0)
+    if len(missing):
+        # Still left out: re-solve exactly the pools where their best options lie.
+        best = placed.ranked(score) < REPAIR_OPTIONS
+        pools = np.zeros(placed.n_resources, dtype=np.bool_)
+        for item in missing.tolist():
+            lo, hi = int(placed.item_ptr[item]), int(placed.item_ptr[item + 1])
+            for option in (lo + np.flatnonzero(best[lo:hi])).tolist():
+                pools[placed.use_res[placed.use_ptr[option]]] = True
+        loose = replace(placed, required=np.zeros(placed.n_items, dtype=np.bool_))
+        rng = np.random.default_rng(0)
+        step = resolve(loose, rounded, pools, share(deadline, REPAIR_SHARE), rng)
+        if step is not None and step[0] is not None:
+            rounded = step[0]
     if np.any(rounded < 0) or placed.cost_of(rounded) >= placed.cost_of(current):
         return current
     return rounded
