@@ -14,7 +14,15 @@ from router.model.topology import Topology
 from router.place.candidates import JobOptions, PoolTable, batch_options, pool_table
 from router.place.costs import MILLI, work_units
 from router.place.explain import explain_contention, explain_rejections, reason_counts
-from router.place.filters import Candidate, Context, PoolKey, Screening, candidate_at, screen
+from router.place.filters import (
+    Candidate,
+    Context,
+    PoolKey,
+    Reason,
+    candidate_at,
+    screen,
+    site_rejections,
+)
 from router.place.network import Network
 from router.place.offers import best_offer
 from router.results import Placement, Plan, Unplaced
@@ -75,7 +83,8 @@ def route_job(
     screening = screen(job, ctx)
     best = best_offer(job, screening.candidates)
     if best is None:
-        return _unplaced(job, screening, len(topology.sites))
+        fitting = len({c.site.name for c in screening.candidates})
+        return _unplaced(job, fitting, screening.rejections, len(topology.sites))
     return placement_of(job, best, topology)
 
 
@@ -122,7 +131,7 @@ def plan_jobs(
         chosen[job.name] = placement
     over_quota = _quota_reasons(jobs, left, placements, quotas, table, ctx)
     unplaced = [
-        over_quota.get(job.name) or _unplaced(job, screen(job, ctx), len(topology.sites))
+        over_quota.get(job.name) or _unplaced(job, *site_rejections(job, ctx), len(topology.sites))
         for job, _ in left
     ]
 
@@ -333,16 +342,16 @@ def _accelerator(ctx: Context, pool: PoolKey) -> str:
     return ctx.topology.sites[pool[0]].pools[pool[1]].accelerator
 
 
-def _unplaced(job: Job, screening: Screening, total_sites: int) -> Unplaced:
-    if screening.candidates:
-        fitting = len({c.site.name for c in screening.candidates})
+def _unplaced(
+    job: Job, fitting: int, rejections: Mapping[str, Reason], total_sites: int
+) -> Unplaced:
+    """Why `job` is left out: contention when `fitting` sites fit, else the filters'."""
+    if fitting:
         return Unplaced(
             job.name,
             explain_contention(job, fitting, total_sites),
-            {"contention": fitting, **reason_counts(screening.rejections)},
+            {"contention": fitting, **reason_counts(rejections)},
         )
     return Unplaced(
-        job.name,
-        explain_rejections(job, screening.rejections, total_sites),
-        reason_counts(screening.rejections),
+        job.name, explain_rejections(job, rejections, total_sites), reason_counts(rejections)
     )

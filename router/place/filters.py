@@ -303,7 +303,23 @@ def screen(job: Job, ctx: Context) -> Screening:
     Site and part verdicts are shared by all jobs that ask the same (batches have many
     such jobs), so they are computed once per distinct ask and kept in the context.
     """
-    candidates: list[Candidate] = []
+    fitting, rejections = _sites(job, ctx)
+    candidates = tuple(
+        candidate_at(job, site, index, ctx) for site, indices in fitting for index in indices
+    )
+    return Screening(candidates, rejections)
+
+
+def site_rejections(job: Job, ctx: Context) -> tuple[int, dict[str, Reason]]:
+    """What `screen` says of the sites, without costing the candidates: how many sites
+    fit, and why each other one does not (explaining an unplaced job needs no more)."""
+    fitting, rejections = _sites(job, ctx)
+    return len(fitting), rejections
+
+
+def _sites(job: Job, ctx: Context) -> tuple[list[tuple[str, list[int]]], dict[str, Reason]]:
+    """The sites with their fitting pool indices, and each other site's reason."""
+    fitting: list[tuple[str, list[int]]] = []
     rejections: dict[str, Reason] = {}
     by_site = site_verdicts(job, ctx)
     by_pool = part_verdicts(job, ctx)
@@ -313,18 +329,19 @@ def screen(job: Job, ctx: Context) -> Screening:
             rejections[site.name] = reason
             continue
         best: tuple[int, Reason] | None = None
-        fits = False
+        fits: list[int] = []
         for index in range(len(site.pools)):
             failure = by_pool[(site.name, index)] or _first_fit_failure(job, site, index, ctx)
             if failure is None:
-                fits = True
-                candidates.append(candidate_at(job, site.name, index, ctx))
+                fits.append(index)
             elif best is None or _further(failure, best):
                 best = failure
-        if not fits:
+        if fits:
+            fitting.append((site.name, fits))
+        else:
             assert best is not None  # the has_pools filter passed
             rejections[site.name] = best[1]
-    return Screening(tuple(candidates), rejections)
+    return fitting, rejections
 
 
 def pool_verdicts(job: Job, ctx: Context) -> list[tuple[Site, int, Reason | None]]:
