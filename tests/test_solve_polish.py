@@ -10,6 +10,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from router.solve.construct import squeeze_in, swap
 from router.solve.polish import polish
 from router.solve.problem import Ints, Problem, build_problem
 from tests.test_solve_properties import Spec, placement_like
@@ -60,3 +61,61 @@ def test_polish_moves_an_item_out_of_the_way_to_make_room_for_a_cheaper_one() ->
     polished = polish(problem, start, time.monotonic() + 2.0)
     assert polished.tolist() == [0, 3]
     assert problem.cost_of(polished) == 30
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(placement_like(), st.integers(0, 10**6))
+def test_exchanges_keep_the_items_feasible_and_never_cost_more(spec: Spec, which: int) -> None:
+    problem = build_problem(*spec)
+    picks = feasible_picks(problem)
+    if not picks:
+        return
+    start = picks[which % len(picks)]
+    swapped = swap(problem, start, time.monotonic() + 1.0)
+    assert problem.feasible(swapped)
+    assert np.array_equal(swapped >= 0, start >= 0)
+    assert problem.cost_of(swapped) <= problem.cost_of(start)
+
+
+def test_an_exchange_puts_each_item_on_its_cheap_pool() -> None:
+    # Pool 0 is cheap for item 0 and pool 1 for item 1, but each sits on the other's; both
+    # pools are full, so no single move helps: only the exchange does.
+    problem = build_problem(
+        [
+            (1, True, [(10, [(0, 2)]), (50, [(1, 2)])]),
+            (1, True, [(60, [(0, 2)]), (20, [(1, 2)])]),
+        ],
+        [2, 2],
+    )
+    start = np.array([1, 2], dtype=np.int64)  # 50 + 60
+    swapped = swap(problem, start, time.monotonic() + 1.0)
+    assert swapped.tolist() == [0, 3] and problem.cost_of(swapped) == 30
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(placement_like(), st.integers(0, 10**6))
+def test_squeezing_in_never_drops_a_placed_item(spec: Spec, which: int) -> None:
+    problem = build_problem(*spec)
+    picks = feasible_picks(problem)
+    if not picks:
+        return
+    start = picks[which % len(picks)]
+    wanted = np.flatnonzero(start < 0)
+    squeezed = squeeze_in(problem, start, problem.cost.astype(np.float64), wanted)
+    assert problem.feasible(squeezed)
+    assert np.all(squeezed[start >= 0] >= 0)
+    assert problem.value_of(squeezed) >= problem.value_of(start)
+
+
+def test_squeezing_in_moves_an_item_aside_for_a_waiting_one() -> None:
+    # Item 0 (size 2) fits only pool 0, where item 1 (size 1, could go to pool 1) sits.
+    problem = build_problem(
+        [
+            (5, False, [(10, [(0, 2)])]),
+            (1, False, [(1, [(0, 1)]), (2, [(1, 1)])]),
+        ],
+        [2, 1],
+    )
+    start = np.array([-1, 1], dtype=np.int64)
+    squeezed = squeeze_in(problem, start, problem.cost.astype(np.float64), np.array([0]))
+    assert squeezed.tolist() == [0, 2] and problem.feasible(squeezed)

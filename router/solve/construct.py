@@ -97,11 +97,72 @@ def improve(problem: Problem, pick: Ints, deadline: float) -> Ints:
     return pick
 
 
-def make_room(
+def swap(problem: Problem, pick: Ints, deadline: float, targets: int = 4) -> Ints:
+    """Pairwise exchanges that lower the cost: item i moves to a cheaper option on pool Q
+    while an item j on Q moves to i's pool, when both then fit (costliest items first,
+    their `targets` cheapest cheaper options); then single moves again; pass after pass
+    until none helps or time is up. Options using more than one resource (deadline jobs'
+    links) take no part. Never lowers the value."""
+    pick = improve(problem, pick, deadline)
+    single = np.diff(problem.use_ptr) == 1
+    main = np.full(problem.n_options, -1, dtype=np.int64)
+    main[single] = problem.use_res[problem.use_ptr[:-1][single]]
+    size = np.zeros(problem.n_options, dtype=np.int64)
+    size[single] = problem.use_amt[problem.use_ptr[:-1][single]]
+    # The option of item j on pool r, or -1: one row per item (pools are few).
+    on_pool = np.full((problem.n_items, problem.n_resources), -1, dtype=np.int64)
+    on_pool[problem.option_item[single], main[single]] = np.flatnonzero(single)
+    cost = problem.cost
+    free = problem.capacity - problem.usage(pick)
+    swapped = True
+    while swapped and now() < deadline:
+        swapped = False
+        placed = np.flatnonzero(pick >= 0)
+        placed = placed[single[pick[placed]]]
+        pool_of = np.full(problem.n_items, -1, dtype=np.int64)
+        pool_of[placed] = main[pick[placed]]
+        order = placed[np.argsort(-cost[pick[placed]], kind="stable")]
+        for n, i in enumerate(order.tolist()):
+            if n % 64 == 0 and now() > deadline:
+                break
+            a = int(pick[i])
+            p_pool = int(main[a])
+            lo, hi = int(problem.item_ptr[i]), int(problem.item_ptr[i + 1])
+            mine = lo + np.flatnonzero(single[lo:hi] & (cost[lo:hi] < cost[a]))
+            for t in mine[np.argsort(cost[mine], kind="stable")][:targets].tolist():
+                q_pool = int(main[t])
+                js = np.flatnonzero(pool_of == q_pool)
+                if len(js) == 0:
+                    continue
+                b = on_pool[js, p_pool]
+                ok = b >= 0
+                js, b = js[ok], b[ok]
+                cur_j = pick[js]
+                room_q = free[q_pool] + size[cur_j] - size[t] >= 0
+                room_p = free[p_pool] + size[a] - size[b] >= 0
+                gain = cost[a] + cost[cur_j] - cost[t] - cost[b]
+                good = room_q & room_p & (gain > 0)
+                if not good.any():
+                    continue
+                k = int(np.argmax(np.where(good, gain, -1)))
+                j, bj, cj = int(js[k]), int(b[k]), int(cur_j[k])
+                free[q_pool] += size[cj] - size[t]
+                free[p_pool] += size[a] - size[bj]
+                pick[i], pick[j] = t, bj
+                pool_of[i], pool_of[j] = q_pool, p_pool
+                swapped = True
+                break
+        if swapped:
+            pick = improve(problem, pick, deadline)
+            free = problem.capacity - problem.usage(pick)
+    return pick
+
+
+def squeeze_in(
     problem: Problem, pick: Ints, score: Floats, wanted: Ints, deadline: float = np.inf
 ) -> Ints:
-    """Place the `wanted` unplaced items where nothing has room: for each (biggest first),
-    try its options by `score` and move items out of the way, each to the option of its
+    """Place the `wanted` unplaced items where nothing has room: for each (in the order
+    given), try its options by `score` and move items out of the way, each to the option of its
     own with room that raises `score` least (an ejection chain of depth one). Items that
     still do not fit stay unplaced; nothing placed is ever dropped."""
     pick = pick.copy()
@@ -139,8 +200,7 @@ def make_room(
         target = _cheapest_fit(problem, item, score, free, exclude=current)
         return np.inf if target < 0 else float(score[target] - score[current])
 
-    smallest = problem.item_min(_main_use(problem))
-    for item in wanted[np.argsort(-smallest[wanted], kind="stable")].tolist():
+    for item in wanted.tolist():
         if now() > deadline:
             break
         lo, hi = int(ptr[item]), int(ptr[item + 1])
@@ -167,6 +227,12 @@ def make_room(
                 lift(other)
                 place(other, before)
     return pick
+
+
+def biggest_first(problem: Problem, items: Ints) -> Ints:
+    """`items` by the devices of their smallest option, largest first."""
+    smallest = problem.item_min(_main_use(problem))
+    return items[np.argsort(-smallest[items], kind="stable")]
 
 
 def _cheapest_fit(problem: Problem, item: int, score: Floats, free: Ints, exclude: int) -> int:

@@ -22,7 +22,7 @@ from typing import overload
 import numpy as np
 
 from router.solve.clock import cancellable, now, share
-from router.solve.construct import empty_pick, fill, improve, round_lp
+from router.solve.construct import empty_pick, fill, improve, round_lp, squeeze_in
 from router.solve.cpsat import solve_cpsat
 from router.solve.neighbourhood import lns
 from router.solve.polish import polish
@@ -42,8 +42,9 @@ from router.solve.relax import (
 CP_SAT_OPTIONS = 6_000  # restricted models up to this size go to CP-SAT whole
 KEEP_PER_ITEM = 8  # options per item kept by reduced cost beyond the exact fixing
 LP_SHARE = 0.5  # of the time left, at most, for each LP
+ROOM_SHARE = 0.25  # of the time left, at most, for making room for unplaced items
 SEARCH_SHARE = 0.4  # of the time left, for the search on which items to place
-SEARCH_MIN_S = 4.0  # seconds left below which that search is skipped...
+SEARCH_MIN_S = 2.5  # seconds left below which that search is skipped...
 SMALL_OPTIONS = 2_000  # ...unless the model is this small (CP-SAT may prove it)
 LP_SECONDS_20K = 0.15  # measured: GLOP's two LPs take 0.1-0.4 s at 20k options,
 LP_GROWTH = 1.6  # ~6.5 s at 250k: time grows as options**1.6
@@ -135,6 +136,13 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
         if first.infeasible:
             return None, 0, SAFE_INFEASIBLE
         best = first.pick
+    if best is not None and not value_fixed:
+        # More work first: unplaced items, most valuable first, where others make room.
+        waiting = np.flatnonzero((best < 0) & (np.diff(problem.item_ptr) > 0))
+        waiting = waiting[np.argsort(-problem.value[waiting], kind="stable")]
+        cost = problem.cost.astype(np.float64)
+        roomy = squeeze_in(problem, best, cost, waiting, share(deadline, ROOM_SHARE))
+        best = _better(problem, best, fill(problem, roomy, None, deadline))
     # The cost LP at the work already reached: its duals bound the cost there.
     floor = problem.value_of(best) if best is not None else 0
     lp_started = time.monotonic()
@@ -154,17 +162,22 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
     # Restrict to the options that can matter, then search.
     reached = problem.value_of(best)
     bound = cost_bound(problem, cost_lp, reached)[0]
-    # Searching for more work pays on large models only with time to spare: short runs
-    # measured better giving all the time to the cheapest placing of the items chosen.
-    search = problem.n_options <= SMALL_OPTIONS or deadline - now() >= SEARCH_MIN_S
-    if search and (reached < value_top or problem.cost_of(best) > bound):
-        # Reduced-cost fixing holds at the incumbent's work; if more may be placed, every
-        # option stays possible.
-        possible = np.ones(problem.n_options, dtype=np.bool_)
-        if reached >= value_top:
-            possible = ~useless_options(problem, cost_lp, reached, problem.cost_of(best))
-        # Fixing only removes options of no plan cheaper than the incumbent: it stays in.
-        possible[best[best >= 0]] = True
+    # Reduced-cost fixing holds at the incumbent's work; if more may be placed, every
+    # option stays possible. Fixing only removes options of no plan cheaper than the
+    # incumbent: the incumbent stays in.
+    possible = np.ones(problem.n_options, dtype=np.bool_)
+    if reached >= value_top:
+        possible = ~useless_options(problem, cost_lp, reached, problem.cost_of(best))
+    possible[best[best >= 0]] = True
+    if reached < value_top:
+        # Searching for more work pays on large models only with time to spare: short
+        # runs measured better giving all the time to the cheapest placing of the items.
+        search = problem.n_options <= SMALL_OPTIONS or deadline - now() >= SEARCH_MIN_S
+    else:
+        # Cost alone: CP-SAT on every option fixing leaves when it can take them whole
+        # (exact), else the polish below on the items placed.
+        search = int(possible.sum()) <= CP_SAT_OPTIONS and problem.cost_of(best) > bound
+    if search:
         keep = possible  # exact, when CP-SAT can take it whole
         if int(possible.sum()) > CP_SAT_OPTIONS:
             keep = _promising(problem, cost_lp, value_x, best, reached, possible)
@@ -173,7 +186,8 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
         exact = not np.any(possible & ~keep)
         sub, index = problem.restrict(keep)
         hint = translate(best, inverse(index, problem.n_options))
-        search_deadline = min(search_deadline, share(deadline, SEARCH_SHARE))
+        if reached < value_top:  # else the search is for cost alone, over every item
+            search_deadline = min(search_deadline, share(deadline, SEARCH_SHARE))
         if sub.n_options <= CP_SAT_OPTIONS:
             found = solve_cpsat(sub, search_deadline, hint=hint, value_upper=value_top, seed=seed)
             found_pick = found.pick

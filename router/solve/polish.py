@@ -16,7 +16,7 @@ from dataclasses import replace
 import numpy as np
 
 from router.solve.clock import now, share
-from router.solve.construct import fill, make_room, round_lp
+from router.solve.construct import biggest_first, fill, round_lp, squeeze_in, swap
 from router.solve.cpsat import solve_cpsat
 from router.solve.neighbourhood import lns, resolve
 from router.solve.problem import Ints, Problem, inverse, translate
@@ -24,6 +24,7 @@ from router.solve.relax import Prices, min_cost_lp, reduced_costs
 
 LP_SHARE = 0.3  # of the time left, at most, for the placed items' LP
 CP_SAT_SHARE = 0.85  # of the time then left, for CP-SAT on the restricted model
+SWAP_SHARE = 0.3  # of the time left, at most, for exchanges before CP-SAT
 REPAIR_OPTIONS = 5  # per job left out by rounding: its best options' pools are re-solved
 REPAIR_SHARE = 0.3  # of the time left, at most, for that repair
 BEST_PER_ITEM = 1  # options per item kept by reduced cost for CP-SAT (measured best)
@@ -39,6 +40,7 @@ def polish(problem: Problem, pick: Ints, deadline: float, seed: int = 0) -> Ints
     placed = replace(placed, required=np.ones(placed.n_items, dtype=np.bool_))
     current = translate(pick[items], inverse(index, problem.n_options))
     lp = min_cost_lp(placed, 0, share(deadline, LP_SHARE))
+    current = swap(placed, current, share(deadline, SWAP_SHARE))
     if lp.x is not None:
         current = _rounded(placed, current, lp, deadline)
         current = _restricted_cpsat(placed, current, lp, share(deadline, CP_SAT_SHARE), seed)
@@ -55,7 +57,8 @@ def _rounded(placed: Problem, current: Ints, lp: Prices, deadline: float) -> Int
     far better start for CP-SAT than the plan when it is whole and cheaper."""
     score = reduced_costs(placed, lp, 0.0)
     rounded = fill(placed, round_lp(placed, lp.x), score, deadline)
-    rounded = make_room(placed, rounded, score, np.flatnonzero(rounded < 0), deadline)
+    left_out = biggest_first(placed, np.flatnonzero(rounded < 0))
+    rounded = squeeze_in(placed, rounded, score, left_out, deadline)
     missing = np.flatnonzero(rounded < 0)
     if len(missing):
         # Still left out: re-solve exactly the pools where their best options lie.
