@@ -109,9 +109,20 @@ def swap(problem: Problem, pick: Ints, deadline: float, targets: int = 4) -> Int
     main[single] = problem.use_res[problem.use_ptr[:-1][single]]
     size = np.zeros(problem.n_options, dtype=np.int64)
     size[single] = problem.use_amt[problem.use_ptr[:-1][single]]
-    # The option of item j on pool r, or -1: one row per item (pools are few).
-    on_pool = np.full((problem.n_items, problem.n_resources), -1, dtype=np.int64)
-    on_pool[problem.option_item[single], main[single]] = np.flatnonzero(single)
+    # The option of item j on pool r, found by (j, r) in a sorted key array.
+    keyed = np.flatnonzero(single)
+    keys = problem.option_item[keyed] * problem.n_resources + main[keyed]
+    by_key = np.argsort(keys, kind="stable")
+    keys, keyed = keys[by_key], keyed[by_key]
+
+    def on_pool(items: Ints, pool: int) -> Ints:
+        if len(keys) == 0:
+            return np.full(len(items), -1, dtype=np.int64)
+        wanted = items * problem.n_resources + pool
+        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        found: Ints = np.where(keys[at] == wanted, keyed[at], -1)
+        return found
+
     cost = problem.cost
     free = problem.capacity - problem.usage(pick)
     swapped = True
@@ -134,7 +145,7 @@ def swap(problem: Problem, pick: Ints, deadline: float, targets: int = 4) -> Int
                 js = np.flatnonzero(pool_of == q_pool)
                 if len(js) == 0:
                     continue
-                b = on_pool[js, p_pool]
+                b = on_pool(js, p_pool)
                 ok = b >= 0
                 js, b = js[ok], b[ok]
                 cur_j = pick[js]

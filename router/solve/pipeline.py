@@ -22,7 +22,7 @@ from typing import overload
 import numpy as np
 
 from router.solve.clock import cancellable, now, share
-from router.solve.construct import empty_pick, fill, improve, round_lp, squeeze_in
+from router.solve.construct import empty_pick, fill, improve, round_lp, squeeze_in, swap
 from router.solve.cpsat import solve_cpsat
 from router.solve.neighbourhood import lns
 from router.solve.polish import polish
@@ -137,12 +137,7 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
             return None, 0, SAFE_INFEASIBLE
         best = first.pick
     if best is not None and not value_fixed:
-        # More work first: unplaced items, most valuable first, where others make room.
-        waiting = np.flatnonzero((best < 0) & (np.diff(problem.item_ptr) > 0))
-        waiting = waiting[np.argsort(-problem.value[waiting], kind="stable")]
-        cost = problem.cost.astype(np.float64)
-        roomy = squeeze_in(problem, best, cost, waiting, share(deadline, ROOM_SHARE))
-        best = _better(problem, best, fill(problem, roomy, None, deadline))
+        best = _squeezed(problem, best, deadline)
     # The cost LP at the work already reached: its duals bound the cost there.
     floor = problem.value_of(best) if best is not None else 0
     lp_started = time.monotonic()
@@ -218,11 +213,12 @@ def _without_lp(
 ) -> tuple[Ints | None, int, int]:
     """For models too large for the LP in time: Lagrangian prices, a greedy priced by
     them, and local search; the bound comes from the same prices on every option."""
+    best = _squeezed(problem, best, deadline)
     floor = problem.value_of(best)
     prices = lagrangian_prices(problem, floor, problem.cost_of(best), share(deadline, LP_SHARE))
     score = reduced_costs(problem, prices, 0.0)
     best = _better(problem, best, fill(problem, empty_pick(problem), score, deadline))
-    best = improve(problem, best, share(deadline, 0.2))
+    best = swap(problem, best, share(deadline, 0.3))
     keep = problem.ranked(score) < KEEP_PER_ITEM
     keep[best[best >= 0]] = True
     sub, index = problem.restrict(keep)
@@ -231,6 +227,15 @@ def _without_lp(
     best = _better(problem, best, _feasible(problem, translate(found, index)))
     total = int(problem.value.sum())
     return best, total, cost_bound(problem, prices, problem.value_of(best))[0]
+
+
+def _squeezed(problem: Problem, best: Ints, deadline: float) -> Ints:
+    """More work first: unplaced items, most valuable first, where others make room."""
+    waiting = np.flatnonzero((best < 0) & (np.diff(problem.item_ptr) > 0))
+    waiting = waiting[np.argsort(-problem.value[waiting], kind="stable")]
+    cost = problem.cost.astype(np.float64)
+    roomy = squeeze_in(problem, best, cost, waiting, share(deadline, ROOM_SHARE))
+    return _better(problem, best, fill(problem, roomy, None, deadline))
 
 
 def _promising(
