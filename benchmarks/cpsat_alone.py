@@ -44,7 +44,7 @@ def main() -> None:
     at_value = min_cost_lp(problem, value, time.monotonic() + 600)
     bound = cost_bound(problem, at_value, value)[0]
     placed = {job.name for job, k in zip(batch, pick.tolist(), strict=True) if k >= 0}
-    placed_lp = placed_lp_cost(topology, batch, placed)
+    placed_lp = placed_lp_cost(topology, batch, placed) or float("nan")
     print(
         f"{family}: {jobs} x {sites}, CP-SAT {seconds:g} s, 2 workers: "
         f"work {100 * value / lp_max:.3f}% of LP max, cost {cost / 1000:,.0f} CNY, "

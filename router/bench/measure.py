@@ -52,7 +52,8 @@ class FamilyResult:
     total_cost_cny: float
     lower_bound_cny: float
     gap_pct: float  # cost over the bound at the work placed
-    over_placed_lp_pct: float  # cost over the LP minimum for exactly the jobs placed
+    over_placed_lp_pct: float | None  # cost over the LP minimum for exactly the jobs
+    # placed (None when that LP did not finish in LP_MAX_SECONDS)
     work_placed_pct: float  # of the LP-maximal work (of all work when the LP did not finish)
     lp_max_solved: bool
     status: str
@@ -93,7 +94,7 @@ def run_family(
         total_cost_cny=round(cost, 2),
         lower_bound_cny=round(bound, 2),
         gap_pct=round(max(0.0, 100 * (cost - bound) / cost) if cost > 0 else 0.0, 4),
-        over_placed_lp_pct=round(100 * (cost - placed_lp) / placed_lp, 4) if placed_lp > 0 else 0.0,
+        over_placed_lp_pct=None if placed_lp is None else _over(cost, placed_lp),
         work_placed_pct=round(100 * placed_work / lp_max, 3) if lp_max > 0 else 100.0,
         lp_max_solved=lp_solved,
         status=str(plan["solver"]["status"]),
@@ -111,9 +112,9 @@ def lp_maximal_work(topology: Topology, jobs: Sequence[Job]) -> tuple[float, boo
     return float(problem.value[problem.option_item] @ prices.x), True
 
 
-def placed_lp_cost(topology: Topology, jobs: Sequence[Job], placed: set[str]) -> float:
+def placed_lp_cost(topology: Topology, jobs: Sequence[Job], placed: set[str]) -> float | None:
     """The LP minimum cost (CNY) of placing exactly the `placed` jobs, every one of them:
-    the yardstick for how cheaply a plan places what it places (0 if the LP does not
+    the yardstick for how cheaply a plan places what it places (None if the LP does not
     finish in LP_MAX_SECONDS)."""
     problem = _problem(topology, jobs)
     items = np.array([k for k, job in enumerate(jobs) if job.name in placed], dtype=np.int64)
@@ -122,8 +123,12 @@ def placed_lp_cost(topology: Topology, jobs: Sequence[Job], placed: set[str]) ->
     chosen = replace(chosen, required=np.ones(chosen.n_items, dtype=np.bool_))
     prices = min_cost_lp(chosen, 0, time.monotonic() + LP_MAX_SECONDS)
     if prices.x is None or not prices.optimal:
-        return 0.0
+        return None
     return float(chosen.cost @ prices.x) / MILLI
+
+
+def _over(cost: float, reference: float) -> float:
+    return round(100 * (cost - reference) / reference, 4) if reference > 0 else 0.0
 
 
 def _problem(topology: Topology, jobs: Sequence[Job]) -> Problem:

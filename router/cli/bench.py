@@ -147,7 +147,7 @@ def render_bench(results: list[FamilyResult]) -> str:
             f"{r.total_cost_cny:,.0f}",
             f"{r.lower_bound_cny:,.0f}",
             f"{r.gap_pct:.3f}",
-            f"{r.over_placed_lp_pct:.3f}",
+            "-" if r.over_placed_lp_pct is None else f"{r.over_placed_lp_pct:.3f}",
             str(r.placed),
             f"{r.work_placed_pct:.2f}" + ("" if r.lp_max_solved else "*"),
             r.status,

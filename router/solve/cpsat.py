@@ -20,6 +20,7 @@ from router.solve.problem import UNPLACED, Ints, Problem
 
 VALUE_SHARE = 0.4  # of the time left, at most, for stage 1
 SMALL_OPTIONS = 5_000  # models up to this size get full presolve and cuts
+WORKERS = 2  # CP-SAT threads: the machine the targets are measured on has two cores
 INT_LIMIT = 2**62  # objective coefficients and bounds stay inside CP-SAT's int64
 
 
@@ -43,7 +44,7 @@ def solve_cpsat(
     hint: Ints | None = None,
     value_upper: int | None = None,
     seed: int = 0,
-    workers: int = 2,
+    workers: int | None = None,
     first_only: bool = False,
 ) -> CpResult:
     """Solve until `deadline` (time.monotonic()); never raises on timeout.
@@ -53,7 +54,7 @@ def solve_cpsat(
     model = _model(problem)
     option_value = problem.value[problem.option_item]
     params = cmh.SatParameters()
-    params.num_workers = workers
+    params.num_workers = workers or WORKERS
     params.random_seed = seed
     params.stop_after_first_solution = first_only
     if problem.n_options > SMALL_OPTIONS:

@@ -1,13 +1,17 @@
 """The one solving pipeline, whatever the size: relax, bound, restrict, search.
 
-1. Greedy fill: a first plan (and the answer if nothing else finishes).
-2. The value LP bounds the work; the cost LP at that work gives the duals.
-3. Round the LP, fill the rest by priced costs, move items to cheaper options.
-4. Restrict to the options the duals say can matter: reduced-cost fixing removes those
-   that cannot be in a cheaper plan; the rest are ranked by reduced cost.
-5. CP-SAT on the restricted model, hinted with the best plan, when it is small enough
-   to be worth it; otherwise large neighbourhood search guided by the LP.
-6. Polish: the rest of the time goes to the cheapest placing of the items placed.
+Work comes first, then cost, so the stages first decide WHICH items to place, then
+WHERE. Time splits by measurement, not by stage count (see the constants below).
+1. Greedy fill in knapsack order: a first plan (and the answer if nothing else ends).
+2. The value LP bounds the work; its rounding competes with the greedy; unplaced items
+   are then squeezed in, most valuable first, by moving placed ones aside.
+3. The cost LP at the work reached: its duals bound the cost; its rounding competes.
+4. With time to spare (or on a small model), a search for more work: reduced-cost
+   fixing, then CP-SAT on the restricted model hinted with the best plan, or large
+   neighbourhood search guided by the LP. When the work is proven, an exact cost search.
+5. Polish: the rest of the time goes to the cheapest placing of the items placed
+   (exchanges, the items' own LP rounded, CP-SAT on the options that LP says matter).
+Models whose LP cannot finish in time use Lagrangian prices instead (_without_lp).
 The cost bound is the Lagrangian bound from LP duals evaluated on ALL options, at the
 work actually placed, so it is valid whatever was restricted or cut short.
 """

@@ -2,11 +2,12 @@
 
 Value comes first, so the search before this one chooses WHICH items to place, often
 on expensive options. Here the placed set is fixed (each of its items required, the
-others left out) and its own min-cost LP guides two searches over just those items:
-CP-SAT on the options the LP uses, the plan's own and each item's best by reduced cost
-(hinted with the plan: whole-model moves), then large neighbourhood search on all their
-options (chains of moves the restriction left out). Never returns a plan worse than its
-input (the same items, cost no higher).
+others left out) and its own min-cost LP guides the search over just those items:
+pairwise exchanges (fast, from any start), then the LP rounded with room made and an
+exact repair of what is left out (a far better start when it places every item), then
+CP-SAT on the options the LP uses, the plan's own and each item's best by reduced cost,
+hinted with the best start, and large neighbourhood search with what time is left.
+Never returns a plan worse than its input (the same items, cost no higher).
 """
 
 from __future__ import annotations
