@@ -138,7 +138,13 @@ def package_version() -> str:
 
 
 def _cmd_plan(args: argparse.Namespace) -> int:
-    started = time.monotonic()  # the time limit covers reading the files too
+    from router.model.bulk import gc_paused
+
+    with gc_paused():  # reading, planning and writing a batch build many objects
+        return _plan(args, started=time.monotonic())  # the limit covers reading the files
+
+
+def _plan(args: argparse.Namespace, started: float) -> int:
     from router.model.jobs import load_jobs
     from router.plan import plan_jobs
     from router.results import plan_to_dict

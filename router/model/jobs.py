@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from router.errors import FieldProblem, InvalidInputError
+from router.model.bulk import gc_paused
 from router.model.schema import schema_problems, unknown_reference
 from router.model.sourcefile import read_source
 from router.model.topology import Topology
@@ -63,11 +64,12 @@ class Job:
 def load_jobs(path: str | Path, topology: Topology) -> list[Job]:
     """Read and validate a jobs file (YAML; `.json`; `.jsonl`, one job per line); errors
     carry file and line."""
-    source = read_source(path)
-    try:
-        return parse_jobs(source.data, topology)
-    except InvalidInputError as exc:
-        raise source.locate(exc.problems) from None
+    with gc_paused():
+        source = read_source(path)
+        try:
+            return parse_jobs(source.data, topology)
+        except InvalidInputError as exc:
+            raise source.locate(exc.problems) from None
 
 
 def parse_jobs(data: Any, topology: Topology) -> list[Job]:
