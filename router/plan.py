@@ -9,7 +9,6 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import numpy.typing as npt
 
-from router.model.bulk import gc_paused
 from router.model.jobs import Job
 from router.model.topology import Topology
 from router.place.candidates import JobOptions, PoolTable, batch_options, pool_table
@@ -108,31 +107,6 @@ def plan_jobs(
     (a time.monotonic() reading, e.g. before the files were read) or from now. With
     `quotas`, no tenant (each job's `tenant`) gets more than its quota allows. Once
     `called_off()` is True (the caller has gone) the search stops early."""
-    with gc_paused():  # tens of thousands of rows and arrays: router.model.bulk
-        return _plan_jobs(
-            topology,
-            jobs,
-            time_limit_s,
-            free,
-            carbon_price_cny_per_kg,
-            network,
-            started,
-            quotas,
-            called_off,
-        )
-
-
-def _plan_jobs(
-    topology: Topology,
-    jobs: Sequence[Job],
-    time_limit_s: float,
-    free: Mapping[PoolKey, int] | None,
-    carbon_price_cny_per_kg: float,
-    network: Network | None,
-    started: float | None,
-    quotas: BatchQuotas | None,
-    called_off: Callable[[], bool] | None,
-) -> Plan:
     started = time.monotonic() if started is None else started
     ctx = make_context(topology, free, carbon_price_cny_per_kg, network)
     table = pool_table(ctx)
