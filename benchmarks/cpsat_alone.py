@@ -10,16 +10,16 @@ from __future__ import annotations
 import sys
 import time
 
+import numpy as np
+
 from router.bench.families import FAMILIES
-from router.bench.measure import placed_lp_cost
+from router.bench.measure import batch_problem, lp_maximal_work, placed_lp_cost
 from router.bench.synthetic import family_workload
 from router.model.jobs import parse_jobs
 from router.model.topology import default_topology
-from router.place.candidates import batch_options, pool_table
-from router.plan import make_context, placement_problem
 from router.solve.construct import empty_pick, fill
 from router.solve.cpsat import solve_cpsat
-from router.solve.relax import cost_bound, max_value_lp, min_cost_lp
+from router.solve.relax import cost_bound, min_cost_lp
 
 
 def main() -> None:
@@ -31,11 +31,8 @@ def main() -> None:
     )
     topology, rows = family_workload(default_topology(), FAMILIES[family], jobs, sites)
     batch = parse_jobs({"jobs": rows}, topology)
-    ctx = make_context(topology)
-    table = pool_table(ctx)
-    problem = placement_problem(batch, batch_options(batch, ctx, table), table, ctx)
-    lp = max_value_lp(problem, time.monotonic() + 600)
-    lp_max = float(problem.value[problem.option_item] @ lp.x) if lp.x is not None else 0.0
+    problem = batch_problem(topology, batch)
+    lp_max, _ = lp_maximal_work(problem)
     hint = fill(problem, empty_pick(problem))  # the same greedy start the pipeline has
     start = time.monotonic()
     found = solve_cpsat(problem, start + seconds, hint=hint, workers=2)
@@ -43,8 +40,7 @@ def main() -> None:
     value, cost = problem.value_of(pick), problem.cost_of(pick)
     at_value = min_cost_lp(problem, value, time.monotonic() + 600)
     bound = cost_bound(problem, at_value, value)[0]
-    placed = {job.name for job, k in zip(batch, pick.tolist(), strict=True) if k >= 0}
-    placed_lp = placed_lp_cost(topology, batch, placed) or float("nan")
+    placed_lp = placed_lp_cost(problem, np.flatnonzero(pick >= 0)) or float("nan")
     print(
         f"{family}: {jobs} x {sites}, CP-SAT {seconds:g} s, 2 workers: "
         f"work {100 * value / lp_max:.3f}% of LP max, cost {cost / 1000:,.0f} CNY, "

@@ -31,7 +31,7 @@ from router.model.topology_data import topology_data
 from router.place.candidates import batch_options, pool_table
 from router.place.costs import MILLI, work_units
 from router.plan import make_context, placement_problem, plan_jobs
-from router.solve.problem import Problem
+from router.solve.problem import Ints, Problem
 from router.solve.relax import max_value_lp, min_cost_lp, value_bound
 
 LP_MAX_SECONDS = 300.0  # the reference LP is untimed, but not unbounded
@@ -79,8 +79,11 @@ def run_family(
     plan, wall, user, peak_mb = outcome
     work = {job.name: work_units(job) for job in batch}
     placed_work = sum(work[p["job"]] for p in plan["placements"])
-    lp_max, lp_solved = lp_maximal_work(topology, batch)
-    placed_lp = placed_lp_cost(topology, batch, {p["job"] for p in plan["placements"]})
+    problem = batch_problem(topology, batch)  # one model for both reference LPs
+    lp_max, lp_solved = lp_maximal_work(problem)
+    placed = {p["job"] for p in plan["placements"]}
+    items = np.array([k for k, job in enumerate(batch) if job.name in placed], dtype=np.int64)
+    placed_lp = placed_lp_cost(problem, items)
     cost, bound = float(plan["total_cost_cny"]), float(plan["lower_bound_cny"])
     return FamilyResult(
         family=family.name,
@@ -101,23 +104,20 @@ def run_family(
     )
 
 
-def lp_maximal_work(topology: Topology, jobs: Sequence[Job]) -> tuple[float, bool]:
+def lp_maximal_work(problem: Problem) -> tuple[float, bool]:
     """The most work the LP relaxation places (in work units), the yardstick for plans;
     when the LP does not finish in LP_MAX_SECONDS, the upper bound its duals prove (so
     the share placed is understated, never overstated), and False."""
-    problem = _problem(topology, jobs)
     prices = max_value_lp(problem, time.monotonic() + LP_MAX_SECONDS)
     if prices.x is None or not prices.optimal:
         return float(value_bound(problem, prices)), False
     return float(problem.value[problem.option_item] @ prices.x), True
 
 
-def placed_lp_cost(topology: Topology, jobs: Sequence[Job], placed: set[str]) -> float | None:
-    """The LP minimum cost (CNY) of placing exactly the `placed` jobs, every one of them:
+def placed_lp_cost(problem: Problem, items: Ints) -> float | None:
+    """The LP minimum cost (CNY) of placing exactly the jobs `items`, every one of them:
     the yardstick for how cheaply a plan places what it places (None if the LP does not
     finish in LP_MAX_SECONDS)."""
-    problem = _problem(topology, jobs)
-    items = np.array([k for k, job in enumerate(jobs) if job.name in placed], dtype=np.int64)
     every = np.ones(problem.n_options, dtype=np.bool_)
     chosen, _ = problem.restrict(every, items=items)
     chosen = replace(chosen, required=np.ones(chosen.n_items, dtype=np.bool_))
@@ -131,7 +131,8 @@ def _over(cost: float, reference: float) -> float:
     return round(100 * (cost - reference) / reference, 4) if reference > 0 else 0.0
 
 
-def _problem(topology: Topology, jobs: Sequence[Job]) -> Problem:
+def batch_problem(topology: Topology, jobs: Sequence[Job]) -> Problem:
+    """The solver's model of a batch, as `plan_jobs` builds it (no free counts, quotas)."""
     ctx = make_context(topology)
     table = pool_table(ctx)
     return placement_problem(jobs, batch_options(jobs, ctx, table), table, ctx)
