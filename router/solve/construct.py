@@ -42,21 +42,13 @@ def fill(
     pick = pick.copy()
     score = problem.cost.astype(np.float64) if score is None else score
     free = problem.capacity - problem.usage(pick)
-    ptr, use_ptr, use_res, use_amt = (
-        problem.item_ptr,
-        problem.use_ptr,
-        problem.use_res,
-        problem.use_amt,
-    )
+    use_ptr, use_res, use_amt = problem.use_ptr, problem.use_res, problem.use_amt
     for n, item in enumerate(_fill_order(problem, pick)):
         if n % 256 == 0 and now() > deadline:
             break
-        lo, hi = int(ptr[item]), int(ptr[item + 1])
-        fits = _fitting(use_ptr[lo : hi + 1], use_res, use_amt, free)
-        if not fits.any():
+        option = _cheapest_fit(problem, item, score, free)
+        if option < 0:
             continue
-        candidates = lo + np.flatnonzero(fits)
-        option = int(candidates[np.argmin(score[candidates])])
         a, b = int(use_ptr[option]), int(use_ptr[option + 1])
         free[use_res[a:b]] -= use_amt[a:b]
         pick[item] = option
@@ -222,7 +214,7 @@ def squeeze_in(
             take(option, 1)  # the wanted item's room stays reserved while others move
             for r in short:
                 # Occupants of r, those whose move raises the score least first.
-                occupants = sorted(holders.get(r, ()), key=lambda o: _move_rise(o))
+                occupants = sorted(holders.get(r, ()), key=_move_rise)
                 for other in occupants:
                     if free[r] >= 0:
                         break
@@ -246,11 +238,14 @@ def biggest_first(problem: Problem, items: Ints) -> Ints:
     return items[np.argsort(-smallest[items], kind="stable")]
 
 
-def _cheapest_fit(problem: Problem, item: int, score: Floats, free: Ints, exclude: int) -> int:
+def _cheapest_fit(
+    problem: Problem, item: int, score: Floats, free: Ints, exclude: int | None = None
+) -> int:
     """The item's lowest-`score` option with room in `free` (not `exclude`), or -1."""
     lo, hi = int(problem.item_ptr[item]), int(problem.item_ptr[item + 1])
     fits = _fitting(problem.use_ptr[lo : hi + 1], problem.use_res, problem.use_amt, free)
-    fits[exclude - lo] = False
+    if exclude is not None:
+        fits[exclude - lo] = False
     if not fits.any():
         return UNPLACED
     candidates = lo + np.flatnonzero(fits)
