@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from router.solve.construct import squeeze_in, swap
+from router.solve.construct import repack, squeeze_in, swap
 from router.solve.polish import polish
 from router.solve.problem import Ints, Problem, build_problem
 from tests.test_solve_properties import Spec, placement_like
@@ -119,3 +119,64 @@ def test_squeezing_in_moves_an_item_aside_for_a_waiting_one() -> None:
     start = np.array([-1, 1], dtype=np.int64)
     squeezed = squeeze_in(problem, start, problem.cost.astype(np.float64), np.array([0]))
     assert squeezed.tolist() == [0, 2] and problem.feasible(squeezed)
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(placement_like(), st.integers(0, 10**6))
+def test_repacking_is_feasible_keeps_required_items_and_is_never_worse(
+    spec: Spec, which: int
+) -> None:
+    problem = build_problem(*spec)
+    picks = feasible_picks(problem)
+    if not picks:
+        return
+    start = picks[which % len(picks)]
+    packed = repack(problem, start)
+    assert problem.feasible(packed)
+    before = (problem.value_of(start), -problem.cost_of(start))
+    after = (problem.value_of(packed), -problem.cost_of(packed))
+    assert after >= before
+
+
+def test_repacking_trades_a_small_item_for_two_that_fill_the_pool() -> None:
+    # Pool 0 holds 4 devices: item 0 (size 3, value 3) sits there; items 1 and 2 (size 2
+    # each, value 2 each) wait. The best contents are items 1 and 2 (value 4): item 0 has
+    # nowhere else to go and is left out. No single move or ejection finds this.
+    problem = build_problem(
+        [
+            (3, False, [(10, [(0, 3)])]),
+            (2, False, [(10, [(0, 2)])]),
+            (2, False, [(10, [(0, 2)])]),
+        ],
+        [4],
+    )
+    packed = repack(problem, np.array([0, -1, -1], dtype=np.int64))
+    assert packed.tolist() == [-1, 1, 2]
+
+
+def test_repacking_moves_an_occupant_to_its_other_pool_rather_than_drop_it() -> None:
+    # Item 0 (size 2) fits only pool 0, where item 1 sits; item 1 can also go to pool 1.
+    problem = build_problem(
+        [
+            (5, False, [(10, [(0, 2)])]),
+            (1, False, [(1, [(0, 1)]), (2, [(1, 1)])]),
+        ],
+        [2, 1],
+    )
+    packed = repack(problem, np.array([-1, 1], dtype=np.int64))
+    assert packed.tolist() == [0, 2]
+
+
+def test_repacking_brings_a_dear_item_to_a_cheap_pool_with_room() -> None:
+    # Both items are required. Item 0 sits on dear pool 1; pool 0 is cheap for it but
+    # item 1 (the same cost on either pool) fills it: repacking pool 0 takes item 0 in
+    # and moves item 1 to pool 1.
+    problem = build_problem(
+        [
+            (1, True, [(10, [(0, 2)]), (100, [(1, 2)])]),
+            (1, True, [(20, [(0, 2)]), (20, [(1, 2)])]),
+        ],
+        [2, 2],
+    )
+    packed = repack(problem, np.array([1, 2], dtype=np.int64))
+    assert packed.tolist() == [0, 3] and problem.cost_of(packed) == 30

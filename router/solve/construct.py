@@ -10,7 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from router.solve.clock import now
-from router.solve.problem import UNPLACED, Floats, Ints, Problem
+from router.solve.problem import UNPLACED, Bools, Floats, Ints, Problem
+
+SAFE_ROOM = 2**62  # stands for "room enough" on the resource being decided
+NOTHING = np.empty(0, dtype=np.int64)
 
 
 def empty_pick(problem: Problem) -> Ints:
@@ -230,6 +233,211 @@ def squeeze_in(
                 lift(other)
                 place(other, before)
     return pick
+
+
+REPACK_CELLS = 4_000_000  # knapsack table cells (items x capacity) per resource
+REPACK_CANDIDATES = 200  # items from elsewhere offered to one resource, best first
+
+
+def repack(problem: Problem, pick: Ints, deadline: float = np.inf) -> Ints:
+    """The best contents of each main resource (an option's first use: a pool's devices)
+    in turn: which of the items that could go there should, by 0/1-knapsack dynamic
+    programming over its capacity. An item's worth there is what it adds over where it
+    would be otherwise: an unplaced item its value, an item placed elsewhere what it
+    saves, an occupant what it would cost to move it to its cheapest other option with
+    room (or its value, with none). Occupants left out move there or wait for the
+    resources after it. Sweeps until one gains nothing or time is up. Required items are
+    never left out; an option using other resources too (a deadline job's links) moves
+    only where they have room. Never worse: more value, or as much at less cost."""
+    pick = pick.copy()
+    main, size = _main_resource(problem), _main_use(problem).astype(np.int64)
+    order = np.argsort(main, kind="stable")
+    resources, starts, counts = np.unique(main[order], return_index=True, return_counts=True)
+    on = {
+        r: order[a : a + n]
+        for r, a, n in zip(resources.tolist(), starts.tolist(), counts.tolist(), strict=True)
+        if r >= 0
+    }
+    free = problem.capacity - problem.usage(pick)
+    # Value first: all costs together weigh less than one unit of value.
+    tie = 0.5 / (float(np.abs(problem.cost).sum()) + 1.0)
+    stale = dict.fromkeys(on, True)  # looked at again only once something changed
+    while any(stale.values()) and now() < deadline:
+        for r, options in on.items():
+            if now() > deadline:
+                break
+            if not stale[r]:
+                continue
+            stale[r] = False
+            moved = _repack_one(problem, pick, free, r, options, main, size, tie)
+            for other in np.unique(main[_options_of(problem, moved)]).tolist():
+                if other in stale and other != r:
+                    stale[other] = True
+    return pick
+
+
+def _repack_one(
+    problem: Problem,
+    pick: Ints,
+    free: Ints,
+    r: int,
+    options: Ints,
+    main: Ints,
+    size: Ints,
+    tie: float,
+) -> Ints:
+    """One resource's knapsack, applied to `pick` and `free` in place if it gains;
+    returns the items it moved or left out."""
+    item_of, cost, value = problem.option_item, problem.cost, problem.value
+    picked = pick[item_of[options]]
+    occupants = options[picked == options]
+    room = int(free[r]) + int(size[occupants].sum())
+    inside = np.zeros(problem.n_items, dtype=np.bool_)
+    inside[item_of[occupants]] = True
+    # Items from elsewhere, at their cheapest option here whose other uses fit now.
+    outside = options[~inside[item_of[options]] & (size[options] <= room)]
+    spare = free.copy()
+    spare[r] = SAFE_ROOM
+    outside = outside[_fit_each(problem, outside, spare)]
+    outside = outside[np.lexsort((cost[outside], item_of[outside]))]
+    outside = outside[np.unique(item_of[outside], return_index=True)[1]]
+    now_at = pick[item_of[outside]]
+    gain_out = np.where(
+        now_at >= 0,
+        tie * (cost[np.maximum(now_at, 0)] - cost[outside]),
+        value[item_of[outside]] - tie * cost[outside],
+    )
+    outside, gain_out = outside[gain_out > 0], gain_out[gain_out > 0]
+    if len(outside) == 0:
+        return NOTHING
+    if len(outside) > REPACK_CANDIDATES:
+        best = np.argsort(-gain_out / np.maximum(size[outside], 1), kind="stable")
+        outside, gain_out = outside[best[:REPACK_CANDIDATES]], gain_out[best[:REPACK_CANDIDATES]]
+    # Occupants: what keeping each here is worth over its cheapest other place. A
+    # required one may hope for room the items coming in leave (checked after).
+    score = cost.astype(np.float64)
+    elsewhere = np.full(problem.n_resources, SAFE_ROOM)
+    elsewhere[r] = -1
+    keep_gain = np.empty(len(occupants))
+    for k, option in enumerate(occupants.tolist()):
+        item = int(item_of[option])
+        room_for = free if not problem.required[item] else elsewhere
+        alt = _cheapest_fit(problem, item, score, room_for, exclude=option)
+        if alt >= 0 and main[alt] != r:
+            keep_gain[k] = tie * (cost[alt] - cost[option])
+        elif problem.required[item]:
+            keep_gain[k] = np.inf  # it must stay
+        else:
+            keep_gain[k] = value[item] - tie * cost[option]
+    stays = np.isinf(keep_gain)
+    room -= int(size[occupants[stays]].sum())
+    occupants, keep_gain = occupants[~stays], keep_gain[~stays]
+    room = min(room, int(size[occupants].sum() + size[outside].sum()))
+    most = max(REPACK_CELLS // (room + 1) - len(occupants), 0)
+    if most < len(outside):
+        return NOTHING
+    candidates = np.concatenate([occupants, outside])
+    chosen = _knapsack(size[candidates], np.concatenate([keep_gain, gain_out]), room)
+    left, coming = occupants[~chosen[: len(occupants)]], outside[chosen[len(occupants) :]]
+    if len(coming) == 0 and len(left) == 0:
+        return NOTHING
+    before = {int(item_of[o]): int(pick[item_of[o]]) for o in [*left.tolist(), *coming.tolist()]}
+    changed = np.array(list(before), dtype=np.int64)
+    old = _worth(problem, changed, pick[changed])
+    for option in left.tolist():
+        _take(problem, free, option, -1)
+        pick[item_of[option]] = UNPLACED
+    for option in coming[np.argsort(-gain_out[chosen[len(occupants) :]])].tolist():
+        item = int(item_of[option])
+        if pick[item] >= 0:
+            _take(problem, free, int(pick[item]), -1)
+        target = option if _fits(problem, option, free) else int(pick[item])
+        if target >= 0:
+            _take(problem, free, target, 1)
+        pick[item] = target
+    for option in left.tolist():  # to their cheapest place with room now, if any
+        item = int(item_of[option])
+        target = _cheapest_fit(problem, item, score, free)
+        if target >= 0:
+            _take(problem, free, target, 1)
+            pick[item] = target
+    new = _worth(problem, changed, pick[changed])
+    lost_required = bool(np.any(problem.required[changed] & (pick[changed] < 0)))
+    if not lost_required and (new[0] > old[0] or (new[0] == old[0] and new[1] < old[1])):
+        return changed
+    for item, option in before.items():  # undo
+        if pick[item] >= 0:
+            _take(problem, free, int(pick[item]), -1)
+        pick[item] = option
+        if option >= 0:
+            _take(problem, free, option, 1)
+    return NOTHING
+
+
+def _worth(problem: Problem, items: Ints, at: Ints) -> tuple[int, int]:
+    """(value, cost) of the given items at the given options (-1: unplaced), exactly."""
+    on = at >= 0
+    value = sum(int(v) for v in problem.value[items[on]])
+    return value, sum(int(c) for c in problem.cost[at[on]])
+
+
+def _options_of(problem: Problem, items: Ints) -> Ints:
+    """All options of the given items."""
+    if len(items) == 0:
+        return NOTHING
+    lo, hi = problem.item_ptr[items], problem.item_ptr[items + 1]
+    return np.concatenate([np.arange(a, b) for a, b in zip(lo.tolist(), hi.tolist(), strict=True)])
+
+
+def _knapsack(size: Ints, gain: Floats, room: int) -> Bools:
+    """Which items to take: most total `gain` within `room` (0/1 dynamic programming over
+    the capacity, one vector step per item)."""
+    best = np.zeros(room + 1)
+    took = np.zeros((len(size), room + 1), dtype=np.bool_)
+    for k, s in enumerate(size.tolist()):
+        if s > room or gain[k] <= 0:
+            continue
+        with_k = best[: room + 1 - s] + gain[k]
+        better = with_k > best[s:]
+        took[k, s:] = better
+        best[s:] = np.where(better, with_k, best[s:])
+    chosen = np.zeros(len(size), dtype=np.bool_)
+    c = int(np.argmax(best))
+    for k in range(len(size) - 1, -1, -1):
+        if took[k, c]:
+            chosen[k] = True
+            c -= int(size[k])
+    return chosen
+
+
+def _fit_each(problem: Problem, options: Ints, free: Ints) -> Bools:
+    """Does each of `options` (any, in any order) fit in `free`?"""
+    starts, counts = problem.use_ptr[options], np.diff(problem.use_ptr)[options]
+    ends = np.cumsum(counts)
+    uses = np.arange(int(ends[-1]) if len(ends) else 0) + np.repeat(starts - ends + counts, counts)
+    ok = free[problem.use_res[uses]] >= problem.use_amt[uses]
+    fits = np.ones(len(options), dtype=np.bool_)
+    nonempty = counts > 0
+    fits[nonempty] = np.logical_and.reduceat(ok, (ends - counts)[nonempty])
+    return fits
+
+
+def _fits(problem: Problem, option: int, free: Ints) -> bool:
+    a, b = int(problem.use_ptr[option]), int(problem.use_ptr[option + 1])
+    return bool(np.all(free[problem.use_res[a:b]] >= problem.use_amt[a:b]))
+
+
+def _take(problem: Problem, free: Ints, option: int, sign: int) -> None:
+    a, b = int(problem.use_ptr[option]), int(problem.use_ptr[option + 1])
+    free[problem.use_res[a:b]] -= sign * problem.use_amt[a:b]
+
+
+def _main_resource(problem: Problem) -> Ints:
+    """Each option's first resource (a pool), -1 for an option using nothing."""
+    main = np.full(problem.n_options, -1, dtype=np.int64)
+    has_use = np.diff(problem.use_ptr) > 0
+    main[has_use] = problem.use_res[problem.use_ptr[:-1][has_use]]
+    return main
 
 
 def biggest_first(problem: Problem, items: Ints) -> Ints:

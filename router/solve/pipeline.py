@@ -3,14 +3,16 @@
 Work comes first, then cost, so the stages first decide WHICH items to place, then
 WHERE. Time splits by measurement, not by stage count (see the constants below).
 1. Greedy fill in knapsack order: a first plan (and the answer if nothing else ends).
-2. The value LP bounds the work; its rounding competes with the greedy; unplaced items
-   are then squeezed in, most valuable first, by moving placed ones aside.
+2. The value LP bounds the work; its rounding competes with the greedy; then each
+   resource's contents are repacked for more work (a knapsack per pool: occupants
+   move elsewhere or make way for more valuable unplaced items).
 3. The cost LP at the work reached: its duals bound the cost; its rounding competes.
 4. With time to spare (or on a small model), a search for more work: reduced-cost
    fixing, then CP-SAT on the restricted model hinted with the best plan, or large
    neighbourhood search guided by the LP. When the work is proven, an exact cost search.
 5. Polish: the rest of the time goes to the cheapest placing of the items placed
-   (exchanges, the items' own LP rounded, CP-SAT on the options that LP says matter).
+   (exchanges, the items' own LP rounded, CP-SAT on the options that LP says matter);
+   the room it leaves is repacked once more for work.
 Models whose LP cannot finish in time use Lagrangian prices instead (_without_lp).
 The cost bound is the Lagrangian bound from LP duals evaluated on ALL options, at the
 work actually placed, so it is valid whatever was restricted or cut short.
@@ -26,7 +28,7 @@ from typing import overload
 import numpy as np
 
 from router.solve.clock import cancellable, now, share
-from router.solve.construct import empty_pick, fill, improve, round_lp, squeeze_in, swap
+from router.solve.construct import empty_pick, fill, improve, repack, round_lp, swap
 from router.solve.cpsat import solve_cpsat
 from router.solve.neighbourhood import lns
 from router.solve.polish import polish
@@ -46,7 +48,8 @@ from router.solve.relax import (
 CP_SAT_OPTIONS = 6_000  # restricted models up to this size go to CP-SAT whole
 KEEP_PER_ITEM = 8  # options per item kept by reduced cost beyond the exact fixing
 LP_SHARE = 0.5  # of the time left, at most, for each LP
-ROOM_SHARE = 0.25  # of the time left, at most, for making room for unplaced items
+REPACK_SHARE = 0.25  # of the time left, at most, for repacking resources for more work
+FINAL_REPACK = 0.15  # of the time polish would have, kept to repack its result
 SEARCH_SHARE = 0.4  # of the time left, for the search on which items to place
 SEARCH_MIN_S = 2.5  # seconds left below which that search is skipped...
 SMALL_OPTIONS = 2_000  # ...unless the model is this small (CP-SAT may prove it)
@@ -141,7 +144,7 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
             return None, 0, SAFE_INFEASIBLE
         best = first.pick
     if best is not None and not value_fixed:
-        best = _squeezed(problem, best, deadline)
+        best = _more_work(problem, best, deadline)
     # The cost LP at the work already reached: its duals bound the cost there.
     floor = problem.value_of(best) if best is not None else 0
     lp_started = time.monotonic()
@@ -208,7 +211,14 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
         final_lp = cost_lp if reached == floor else min_cost_lp(problem, reached, deadline)
         bound = max(bound, cost_bound(problem, final_lp, reached)[0])
         if bound < problem.cost_of(best):
-            best = polish(problem, best, deadline, seed)
+            more = not value_fixed and reached < value_top
+            best = polish(problem, best, share(deadline, 1 - FINAL_REPACK * more), seed)
+    if not value_fixed and reached < value_top:
+        # Polish moved items about: room it left may now take more work.
+        packed = repack(problem, best, deadline)
+        if problem.value_of(packed) > problem.value_of(best):
+            best = improve(problem, packed, deadline)
+            bound = max(bound, cost_bound(problem, cost_lp, problem.value_of(best))[0])
     return best, value_top, bound
 
 
@@ -217,7 +227,7 @@ def _without_lp(
 ) -> tuple[Ints | None, int, int]:
     """For models too large for the LP in time: Lagrangian prices, a greedy priced by
     them, and local search; the bound comes from the same prices on every option."""
-    best = _squeezed(problem, best, deadline)
+    best = _more_work(problem, best, deadline)
     floor = problem.value_of(best)
     prices = lagrangian_prices(problem, floor, problem.cost_of(best), share(deadline, LP_SHARE))
     score = reduced_costs(problem, prices, 0.0)
@@ -227,19 +237,17 @@ def _without_lp(
     keep[best[best >= 0]] = True
     sub, index = problem.restrict(keep)
     hint = translate(best, inverse(index, problem.n_options))
-    found = lns(sub, hint, None, deadline - 0.05, seed)
+    found = lns(sub, hint, None, share(deadline, 1 - FINAL_REPACK) - 0.05, seed)
     best = _better(problem, best, _feasible(problem, translate(found, index)))
+    best = _better(problem, best, repack(problem, best, deadline))
     total = int(problem.value.sum())
     return best, total, cost_bound(problem, prices, problem.value_of(best))[0]
 
 
-def _squeezed(problem: Problem, best: Ints, deadline: float) -> Ints:
-    """More work first: unplaced items, most valuable first, where others make room."""
-    waiting = np.flatnonzero((best < 0) & (np.diff(problem.item_ptr) > 0))
-    waiting = waiting[np.argsort(-problem.value[waiting], kind="stable")]
-    cost = problem.cost.astype(np.float64)
-    roomy = squeeze_in(problem, best, cost, waiting, share(deadline, ROOM_SHARE))
-    return _better(problem, best, fill(problem, roomy, None, deadline))
+def _more_work(problem: Problem, best: Ints, deadline: float) -> Ints:
+    """More work first: each resource's most valuable contents, then any room filled."""
+    packed = repack(problem, best, share(deadline, REPACK_SHARE))
+    return _better(problem, best, fill(problem, packed, None, deadline))
 
 
 def _promising(
