@@ -167,16 +167,15 @@ def test_repacking_moves_an_occupant_to_its_other_pool_rather_than_drop_it() -> 
     assert packed.tolist() == [0, 2]
 
 
-def test_repacking_brings_a_dear_item_to_a_cheap_pool_with_room() -> None:
-    # Both items are required. Item 0 sits on dear pool 1; pool 0 is cheap for it but
-    # item 1 (the same cost on either pool) fills it: repacking pool 0 takes item 0 in
-    # and moves item 1 to pool 1.
+def test_repacking_brings_a_dear_item_home_and_moves_the_occupant_aside() -> None:
+    # Item 0 sits on dear pool 1; cheap pool 0 is full with item 1, which costs a little
+    # more on pool 2 (free). Repacking pool 0 takes item 0 in and moves item 1 to pool 2.
     problem = build_problem(
         [
-            (1, True, [(10, [(0, 2)]), (100, [(1, 2)])]),
-            (1, True, [(20, [(0, 2)]), (20, [(1, 2)])]),
+            (1, False, [(10, [(0, 2)]), (100, [(1, 2)])]),
+            (1, False, [(20, [(0, 2)]), (25, [(2, 2)])]),
         ],
-        [2, 2],
+        [2, 2, 2],
     )
     packed = repack(problem, np.array([1, 2], dtype=np.int64))
-    assert packed.tolist() == [0, 3] and problem.cost_of(packed) == 30
+    assert packed.tolist() == [0, 3] and problem.cost_of(packed) == 35

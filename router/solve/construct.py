@@ -313,16 +313,12 @@ def _repack_one(
     if len(outside) > REPACK_CANDIDATES:
         best = np.argsort(-gain_out / np.maximum(size[outside], 1), kind="stable")
         outside, gain_out = outside[best[:REPACK_CANDIDATES]], gain_out[best[:REPACK_CANDIDATES]]
-    # Occupants: what keeping each here is worth over its cheapest other place. A
-    # required one may hope for room the items coming in leave (checked after).
+    # Occupants: what keeping each here is worth over its cheapest other place.
     score = cost.astype(np.float64)
-    elsewhere = np.full(problem.n_resources, SAFE_ROOM)
-    elsewhere[r] = -1
     keep_gain = np.empty(len(occupants))
     for k, option in enumerate(occupants.tolist()):
         item = int(item_of[option])
-        room_for = free if not problem.required[item] else elsewhere
-        alt = _cheapest_fit(problem, item, score, room_for, exclude=option)
+        alt = _cheapest_fit(problem, item, score, free, exclude=option)
         if alt >= 0 and main[alt] != r:
             keep_gain[k] = tie * (cost[alt] - cost[option])
         elif problem.required[item]:
@@ -333,17 +329,18 @@ def _repack_one(
     room -= int(size[occupants[stays]].sum())
     occupants, keep_gain = occupants[~stays], keep_gain[~stays]
     room = min(room, int(size[occupants].sum() + size[outside].sum()))
-    most = max(REPACK_CELLS // (room + 1) - len(occupants), 0)
+    most = max(REPACK_CELLS // (room + 1) - len(occupants), 0)  # table size
     if most < len(outside):
-        return NOTHING
+        best = np.argsort(-gain_out / np.maximum(size[outside], 1), kind="stable")[:most]
+        outside, gain_out = outside[best], gain_out[best]
+        if len(outside) == 0:
+            return NOTHING
     candidates = np.concatenate([occupants, outside])
     chosen = _knapsack(size[candidates], np.concatenate([keep_gain, gain_out]), room)
     left, coming = occupants[~chosen[: len(occupants)]], outside[chosen[len(occupants) :]]
     if len(coming) == 0 and len(left) == 0:
         return NOTHING
-    before = {int(item_of[o]): int(pick[item_of[o]]) for o in [*left.tolist(), *coming.tolist()]}
-    changed = np.array(list(before), dtype=np.int64)
-    old = _worth(problem, changed, pick[changed])
+    before, free_before = pick.copy(), free.copy()
     for option in left.tolist():
         _take(problem, free, option, -1)
         pick[item_of[option]] = UNPLACED
@@ -361,16 +358,12 @@ def _repack_one(
         if target >= 0:
             _take(problem, free, target, 1)
             pick[item] = target
-    new = _worth(problem, changed, pick[changed])
+    changed = np.flatnonzero(pick != before)
+    old, new = _worth(problem, changed, before[changed]), _worth(problem, changed, pick[changed])
     lost_required = bool(np.any(problem.required[changed] & (pick[changed] < 0)))
     if not lost_required and (new[0] > old[0] or (new[0] == old[0] and new[1] < old[1])):
         return changed
-    for item, option in before.items():  # undo
-        if pick[item] >= 0:
-            _take(problem, free, int(pick[item]), -1)
-        pick[item] = option
-        if option >= 0:
-            _take(problem, free, option, 1)
+    pick[:], free[:] = before, free_before
     return NOTHING
 
 
