@@ -250,14 +250,11 @@ def repack(problem: Problem, pick: Ints, deadline: float = np.inf) -> Ints:
     never left out; an option using other resources too (a deadline job's links) moves
     only where they have room. Never worse: more value, or as much at less cost."""
     pick = pick.copy()
-    main, size = _main_resource(problem), _main_use(problem).astype(np.int64)
+    main, size = _main(problem)
     order = np.argsort(main, kind="stable")
-    resources, starts, counts = np.unique(main[order], return_index=True, return_counts=True)
-    on = {
-        r: order[a : a + n]
-        for r, a, n in zip(resources.tolist(), starts.tolist(), counts.tolist(), strict=True)
-        if r >= 0
-    }
+    bounds = np.searchsorted(main[order], np.arange(problem.n_resources + 1)).tolist()
+    on = {r: order[bounds[r] : bounds[r + 1]] for r in range(problem.n_resources)}
+    on = {r: options for r, options in on.items() if len(options)}
     free = problem.capacity - problem.usage(pick)
     # Value first: all costs together weigh less than one unit of value.
     tie = 0.5 / (float(np.abs(problem.cost).sum()) + 1.0)
@@ -425,17 +422,20 @@ def _take(problem: Problem, free: Ints, option: int, sign: int) -> None:
     free[problem.use_res[a:b]] -= sign * problem.use_amt[a:b]
 
 
-def _main_resource(problem: Problem) -> Ints:
-    """Each option's first resource (a pool), -1 for an option using nothing."""
-    main = np.full(problem.n_options, -1, dtype=np.int64)
+def _main(problem: Problem) -> tuple[Ints, Ints]:
+    """Each option's first use (a pool's devices): its resource (-1 for an option using
+    nothing) and amount (0)."""
     has_use = np.diff(problem.use_ptr) > 0
-    main[has_use] = problem.use_res[problem.use_ptr[:-1][has_use]]
-    return main
+    first = problem.use_ptr[:-1][has_use]
+    resource = np.full(problem.n_options, -1, dtype=np.int64)
+    amount = np.zeros(problem.n_options, dtype=np.int64)
+    resource[has_use], amount[has_use] = problem.use_res[first], problem.use_amt[first]
+    return resource, amount
 
 
 def biggest_first(problem: Problem, items: Ints) -> Ints:
     """`items` by the devices of their smallest option, largest first."""
-    smallest = problem.item_min(_main_use(problem))
+    smallest = problem.item_min(_main(problem)[1].astype(np.float64))
     return items[np.argsort(-smallest[items], kind="stable")]
 
 
@@ -464,14 +464,6 @@ def _holders(problem: Problem, pick: Ints) -> dict[int, set[int]]:
     return out
 
 
-def _main_use(problem: Problem) -> Floats:
-    """Each option's first use (its devices), 0 for an option using nothing."""
-    main = np.zeros(problem.n_options)
-    has_use = np.diff(problem.use_ptr) > 0
-    main[has_use] = problem.use_amt[problem.use_ptr[:-1][has_use]]
-    return main
-
-
 def _fitting(ptr: Ints, use_res: Ints, use_amt: Ints, free: Ints) -> np.ndarray:
     """For consecutive options with use pointers `ptr`: does each fit in `free` now?"""
     a0, a1 = int(ptr[0]), int(ptr[-1])
@@ -491,7 +483,7 @@ def _fill_order(problem: Problem, pick: Ints) -> list[int]:
     items = np.flatnonzero((pick < 0) & (np.diff(problem.item_ptr) > 0))
     if len(items) == 0:
         return []
-    smallest = problem.item_min(_main_use(problem))[items]
+    smallest = problem.item_min(_main(problem)[1].astype(np.float64))[items]
     density = problem.value[items] / np.maximum(smallest, 1.0)
     required = problem.required[items]
     order = np.lexsort((smallest, np.where(required, -smallest, -density), ~required))
