@@ -124,11 +124,13 @@ def solve_cpsat(
             value_optimal = status == "OPTIMAL" or floor >= top
             _set_hint(model, problem, best)
 
-    # Stage 2: the least cost at that value.
-    floor_row = model.constraints.add().linear
-    floor_row.vars.extend(range(problem.n_options))
-    floor_row.coeffs.extend(option_value.tolist())
-    floor_row.domain.extend([floor, max(floor, total)])
+    # Stage 2: the least cost at that value (a dense row, left out when every
+    # assignment places the same value: it would only slow the search).
+    if not np.all(problem.required | (problem.value == 0)):
+        floor_row = model.constraints.add().linear
+        floor_row.vars.extend(range(problem.n_options))
+        floor_row.coeffs.extend(option_value.tolist())
+        floor_row.domain.extend([floor, max(floor, total)])
     status, found, bound = run(problem.cost, deadline)
     if status == "INFEASIBLE":
         return CpResult(best, floor, value_optimal, None, best is None)
