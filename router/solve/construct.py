@@ -256,6 +256,7 @@ def repack(problem: Problem, pick: Ints, deadline: float = np.inf) -> Ints:
     on = {r: order[bounds[r] : bounds[r + 1]] for r in range(problem.n_resources)}
     on = {r: options for r, options in on.items() if len(options)}
     free = problem.capacity - problem.usage(pick)
+    score = problem.cost.astype(np.float64)
     # Value first: all costs together weigh less than one unit of value.
     tie = 0.5 / (float(np.abs(problem.cost).sum()) + 1.0)
     stale = dict.fromkeys(on, True)  # looked at again only once something changed
@@ -266,7 +267,7 @@ def repack(problem: Problem, pick: Ints, deadline: float = np.inf) -> Ints:
             if not stale[r]:
                 continue
             stale[r] = False
-            moved = _repack_one(problem, pick, free, r, options, main, size, tie)
+            moved = _repack_one(problem, pick, free, r, options, (main, size, score), tie)
             for other in np.unique(main[_options_of(problem, moved)]).tolist():
                 if other in stale and other != r:
                     stale[other] = True
@@ -279,13 +280,14 @@ def _repack_one(
     free: Ints,
     r: int,
     options: Ints,
-    main: Ints,
-    size: Ints,
+    per_option: tuple[Ints, Ints, Floats],
     tie: float,
 ) -> Ints:
     """One resource's knapsack, applied to `pick` and `free` in place if it gains;
-    returns the items it moved or left out."""
+    returns the items it moved or left out. `per_option`: each option's main resource,
+    its amount there and its cost as a float."""
     item_of, cost, value = problem.option_item, problem.cost, problem.value
+    main, size, score = per_option
     picked = pick[item_of[options]]
     occupants = options[picked == options]
     room = int(free[r]) + int(size[occupants].sum())
@@ -311,7 +313,6 @@ def _repack_one(
         best = np.argsort(-gain_out / np.maximum(size[outside], 1), kind="stable")
         outside, gain_out = outside[best[:REPACK_CANDIDATES]], gain_out[best[:REPACK_CANDIDATES]]
     # Occupants: what keeping each here is worth over its cheapest other place.
-    score = cost.astype(np.float64)
     keep_gain = np.empty(len(occupants))
     for k, option in enumerate(occupants.tolist()):
         item = int(item_of[option])
