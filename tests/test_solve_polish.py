@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import itertools
 import time
+from collections.abc import Callable
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from router.solve.construct import repack, squeeze_in, swap
+from router.solve.construct import exchange, repack, squeeze_in, swap
 from router.solve.polish import polish
 from router.solve.problem import Ints, Problem, build_problem
 from tests.test_solve_properties import Spec, placement_like
@@ -63,18 +65,21 @@ def test_polish_moves_an_item_out_of_the_way_to_make_room_for_a_cheaper_one() ->
     assert problem.cost_of(polished) == 30
 
 
+@pytest.mark.parametrize("move", [swap, exchange], ids=["pairwise", "two-pool"])
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(placement_like(), st.integers(0, 10**6))
-def test_exchanges_keep_the_items_feasible_and_never_cost_more(spec: Spec, which: int) -> None:
+@given(spec=placement_like(), which=st.integers(0, 10**6))
+def test_exchanges_keep_the_items_feasible_and_never_cost_more(
+    move: Callable[[Problem, Ints, float], Ints], spec: Spec, which: int
+) -> None:
     problem = build_problem(*spec)
     picks = feasible_picks(problem)
     if not picks:
         return
     start = picks[which % len(picks)]
-    swapped = swap(problem, start, time.monotonic() + 1.0)
-    assert problem.feasible(swapped)
-    assert np.array_equal(swapped >= 0, start >= 0)
-    assert problem.cost_of(swapped) <= problem.cost_of(start)
+    moved = move(problem, start, time.monotonic() + 1.0)
+    assert problem.feasible(moved)
+    assert np.array_equal(moved >= 0, start >= 0)
+    assert problem.cost_of(moved) <= problem.cost_of(start)
 
 
 def test_an_exchange_puts_each_item_on_its_cheap_pool() -> None:
@@ -179,3 +184,21 @@ def test_repacking_brings_a_dear_item_home_and_moves_the_occupant_aside() -> Non
     )
     packed = repack(problem, np.array([1, 2], dtype=np.int64))
     assert packed.tolist() == [0, 3] and problem.cost_of(packed) == 35
+
+
+def test_a_two_pool_exchange_moves_two_small_items_for_a_big_one() -> None:
+    # Pool 0 (4 devices) is cheap for item 0 (size 4), which sits on dear pool 1; items 1
+    # and 2 (size 2 each) fill pool 0 and cost the same on either pool. No single move or
+    # one-for-one exchange fits; dividing the two pools again does: item 0 to pool 0,
+    # items 1 and 2 to pool 1.
+    problem = build_problem(
+        [
+            (1, True, [(10, [(0, 4)]), (100, [(1, 4)])]),
+            (1, True, [(20, [(0, 2)]), (20, [(1, 2)])]),
+            (1, True, [(20, [(0, 2)]), (20, [(1, 2)])]),
+        ],
+        [4, 4],
+    )
+    start = np.array([1, 2, 4], dtype=np.int64)  # 100 + 20 + 20
+    exchanged = exchange(problem, start, time.monotonic() + 1.0)
+    assert exchanged.tolist() == [0, 3, 5] and problem.cost_of(exchanged) == 50

@@ -7,6 +7,8 @@ close to it; single moves to cheaper options with room polish the result.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from router.solve.clock import now
@@ -99,25 +101,7 @@ def swap(problem: Problem, pick: Ints, deadline: float, targets: int = 4) -> Int
     until none helps or time is up. Options using more than one resource (deadline jobs'
     links) take no part. Never lowers the value."""
     pick = improve(problem, pick, deadline)
-    single = np.diff(problem.use_ptr) == 1
-    main = np.full(problem.n_options, -1, dtype=np.int64)
-    main[single] = problem.use_res[problem.use_ptr[:-1][single]]
-    size = np.zeros(problem.n_options, dtype=np.int64)
-    size[single] = problem.use_amt[problem.use_ptr[:-1][single]]
-    # The option of item j on pool r, found by (j, r) in a sorted key array.
-    keyed = np.flatnonzero(single)
-    keys = problem.option_item[keyed] * problem.n_resources + main[keyed]
-    by_key = np.argsort(keys, kind="stable")
-    keys, keyed = keys[by_key], keyed[by_key]
-
-    def on_pool(items: Ints, pool: int) -> Ints:
-        if len(keys) == 0:
-            return np.full(len(items), -1, dtype=np.int64)
-        wanted = items * problem.n_resources + pool
-        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
-        found: Ints = np.where(keys[at] == wanted, keyed[at], -1)
-        return found
-
+    single, main, size, on_pool = _single_uses(problem)
     cost = problem.cost
     free = problem.capacity - problem.usage(pick)
     swapped = True
@@ -133,9 +117,7 @@ def swap(problem: Problem, pick: Ints, deadline: float, targets: int = 4) -> Int
                 break
             a = int(pick[i])
             p_pool = int(main[a])
-            lo, hi = int(problem.item_ptr[i]), int(problem.item_ptr[i + 1])
-            mine = lo + np.flatnonzero(single[lo:hi] & (cost[lo:hi] < cost[a]))
-            for t in mine[np.argsort(cost[mine], kind="stable")][:targets].tolist():
+            for t in _cheaper(problem, single, i, a, targets):
                 q_pool = int(main[t])
                 js = np.flatnonzero(pool_of == q_pool)
                 if len(js) == 0:
@@ -162,6 +144,134 @@ def swap(problem: Problem, pick: Ints, deadline: float, targets: int = 4) -> Int
             pick = improve(problem, pick, deadline)
             free = problem.capacity - problem.usage(pick)
     return pick
+
+
+def exchange(problem: Problem, pick: Ints, deadline: float, targets: int = 3) -> Ints:
+    """Two-pool exchanges that lower the cost. For each item on a dearer option than its
+    cheapest (dearest first), its pool P and the pool Q of each of its `targets` cheapest
+    cheaper options are divided again, exactly: every item on P or Q with an option of
+    the same size on both takes one of them, at least total cost within both capacities
+    (0/1 dynamic programming over Q's room). Pass after pass until none helps or time is
+    up. Options using more than one resource take no part. The same items stay placed;
+    the cost never rises."""
+    pick = pick.copy()
+    single, main, size, on_pool = _single_uses(problem)
+    cost = problem.cost
+    cheapest = problem.item_min(cost.astype(np.float64))
+    free = problem.capacity - problem.usage(pick)
+    tried: set[tuple[int, int]] = set()  # pairs that gained nothing since they changed
+    improved = True
+    while improved and now() < deadline:
+        improved = False
+        placed = np.flatnonzero(pick >= 0)
+        placed = placed[single[pick[placed]] & (cost[pick[placed]] > cheapest[placed])]
+        order = placed[np.argsort(cheapest[placed] - cost[pick[placed]], kind="stable")]
+        for item in order.tolist():
+            if now() > deadline:
+                break
+            current = int(pick[item])
+            p = int(main[current])
+            for target in _cheaper(problem, single, item, current, targets):
+                q = int(main[target])
+                if (p, q) in tried:
+                    continue
+                if _divide(problem, pick, free, (p, q), (main, size, on_pool)):
+                    improved = True
+                    tried = {pair for pair in tried if p not in pair and q not in pair}
+                    break
+                tried.add((p, q))
+    return pick
+
+
+def _divide(
+    problem: Problem,
+    pick: Ints,
+    free: Ints,
+    pools: tuple[int, int],
+    uses: tuple[Ints, Ints, Callable[[Ints, int], Ints]],
+) -> bool:
+    """Divide the items of pools P and Q between them at least cost (in place); False
+    when nothing cheaper exists."""
+    (p, q), (main, size, on_pool) = pools, uses
+    on = np.flatnonzero(pick >= 0)
+    on = on[np.isin(main[pick[on]], pools)]
+    at_p = np.where(main[pick[on]] == p, pick[on], on_pool(on, p))
+    at_q = np.where(main[pick[on]] == q, pick[on], on_pool(on, q))
+    either = (at_p >= 0) & (at_q >= 0)
+    either[either] = size[at_p[either]] == size[at_q[either]]
+    items, at_p, at_q = on[either], at_p[either], at_q[either]
+    if len(items) < 2:
+        return False
+    amount = size[at_p]
+    now_on_q = main[pick[items]] == q
+    room_q = int(free[q]) + int(amount[now_on_q].sum())
+    room_p = int(free[p]) + int(amount[~now_on_q].sum())
+    least_q = max(0, int(amount.sum()) - room_p)  # what P cannot hold goes to Q
+    if least_q > room_q or len(items) * (room_q + 1) > REPACK_CELLS:
+        return False
+    # All on P, then the cheapest way to move at least least_q (and at most room_q) to Q.
+    rise = (problem.cost[at_q] - problem.cost[at_p]).astype(np.float64)
+    best = np.full(room_q + 1, np.inf)
+    best[0] = 0.0
+    took = np.zeros((len(items), room_q + 1), dtype=np.bool_)
+    for k, s in enumerate(amount.tolist()):
+        if s > room_q:
+            continue
+        with_k = best[: room_q + 1 - s] + rise[k]
+        better = with_k < best[s:]
+        took[k, s:] = better
+        best[s:] = np.where(better, with_k, best[s:])
+    c = least_q + int(np.argmin(best[least_q:]))
+    if not np.isfinite(best[c]):
+        return False
+    to_q = np.zeros(len(items), dtype=np.bool_)
+    for k in range(len(items) - 1, -1, -1):
+        if took[k, c]:
+            to_q[k] = True
+            c -= int(amount[k])
+    chosen = np.where(to_q, at_q, at_p)
+    if sum(int(x) for x in problem.cost[chosen]) >= sum(int(x) for x in problem.cost[pick[items]]):
+        return False
+    for item, option in zip(items.tolist(), chosen.tolist(), strict=True):
+        _take(problem, free, int(pick[item]), -1)
+        _take(problem, free, option, 1)
+        pick[item] = option
+    return True
+
+
+def _cheaper(problem: Problem, single: Bools, item: int, current: int, most: int) -> list[int]:
+    """The item's `most` cheapest single-use options cheaper than `current`, cheapest
+    first."""
+    lo, hi = int(problem.item_ptr[item]), int(problem.item_ptr[item + 1])
+    cost = problem.cost
+    cheaper = lo + np.flatnonzero(single[lo:hi] & (cost[lo:hi] < cost[current]))
+    out: list[int] = cheaper[np.argsort(cost[cheaper], kind="stable")][:most].tolist()
+    return out
+
+
+def _single_uses(problem: Problem) -> tuple[Bools, Ints, Ints, Callable[[Ints, int], Ints]]:
+    """Options using one resource only: the mask, each one's resource and amount (-1, 0
+    for the others), and a lookup of items' options on a pool (-1 where none)."""
+    single = np.diff(problem.use_ptr) == 1
+    main = np.full(problem.n_options, -1, dtype=np.int64)
+    main[single] = problem.use_res[problem.use_ptr[:-1][single]]
+    size = np.zeros(problem.n_options, dtype=np.int64)
+    size[single] = problem.use_amt[problem.use_ptr[:-1][single]]
+    # The option of item j on pool r, found by (j, r) in a sorted key array.
+    keyed = np.flatnonzero(single)
+    keys = problem.option_item[keyed] * problem.n_resources + main[keyed]
+    by_key = np.argsort(keys, kind="stable")
+    keys, keyed = keys[by_key], keyed[by_key]
+
+    def on_pool(items: Ints, pool: int) -> Ints:
+        if len(keys) == 0:
+            return np.full(len(items), -1, dtype=np.int64)
+        wanted = items * problem.n_resources + pool
+        at = np.minimum(np.searchsorted(keys, wanted), len(keys) - 1)
+        found: Ints = np.where(keys[at] == wanted, keyed[at], -1)
+        return found
+
+    return single, main, size, on_pool
 
 
 def squeeze_in(

@@ -12,7 +12,8 @@ WHERE. Time splits by measurement, not by stage count (see the constants below).
    neighbourhood search guided by the LP. When the work is proven, an exact cost search.
 5. Polish: the rest of the time goes to the cheapest placing of the items placed
    (exchanges, the items' own LP rounded, CP-SAT on the options that LP says matter);
-   the room it leaves is repacked once more for work.
+   the room it leaves is repacked once more for work, and two-pool exchanges bring
+   home what that left dear.
 Models whose LP cannot finish in time use Lagrangian prices instead (_without_lp).
 The cost bound is the Lagrangian bound from LP duals evaluated on ALL options, at the
 work actually placed, so it is valid whatever was restricted or cut short.
@@ -28,7 +29,7 @@ from typing import overload
 import numpy as np
 
 from router.solve.clock import cancellable, now, share
-from router.solve.construct import empty_pick, fill, improve, repack, round_lp, swap
+from router.solve.construct import empty_pick, exchange, fill, improve, repack, round_lp, swap
 from router.solve.cpsat import solve_cpsat
 from router.solve.neighbourhood import lns
 from router.solve.polish import polish
@@ -49,7 +50,7 @@ CP_SAT_OPTIONS = 6_000  # restricted models up to this size go to CP-SAT whole
 KEEP_PER_ITEM = 8  # options per item kept by reduced cost beyond the exact fixing
 LP_SHARE = 0.5  # of the time left, at most, for each LP
 REPACK_SHARE = 0.25  # of the time left, at most, for repacking resources for more work
-FINAL_REPACK = 0.15  # of the time polish would have, kept to repack its result
+FINAL_REPACK = 0.25  # of the time polish would have, kept to repack its result
 SEARCH_SHARE = 0.4  # of the time left, for the search on which items to place
 SEARCH_MIN_S = 2.5  # seconds left below which that search is skipped...
 SMALL_OPTIONS = 2_000  # ...unless the model is this small (CP-SAT may prove it)
@@ -219,6 +220,8 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
         if problem.value_of(packed) > problem.value_of(best):
             best = improve(problem, packed, deadline)
             bound = max(bound, cost_bound(problem, cost_lp, problem.value_of(best))[0])
+    if bound < problem.cost_of(best):
+        best = exchange(problem, best, deadline)  # what the repacking left dear
     return best, value_top, bound
 
 
@@ -226,13 +229,15 @@ def _without_lp(
     problem: Problem, best: Ints, deadline: float, seed: int
 ) -> tuple[Ints | None, int, int]:
     """For models too large for the LP in time: Lagrangian prices, a greedy priced by
-    them, and local search; the bound comes from the same prices on every option."""
+    them, exchanges and local search; the bound comes from the same prices on every
+    option."""
     best = _more_work(problem, best, deadline)
     floor = problem.value_of(best)
     prices = lagrangian_prices(problem, floor, problem.cost_of(best), share(deadline, LP_SHARE))
     score = reduced_costs(problem, prices, 0.0)
     best = _better(problem, best, fill(problem, empty_pick(problem), score, deadline))
     best = swap(problem, best, share(deadline, 0.3))
+    best = exchange(problem, best, share(deadline, 0.3))
     keep = problem.ranked(score) < KEEP_PER_ITEM
     keep[best[best >= 0]] = True
     sub, index = problem.restrict(keep)

@@ -3,7 +3,8 @@
 Value comes first, so the search before this one chooses WHICH items to place, often
 on expensive options. Here the placed set is fixed (each of its items required, the
 others left out) and its own min-cost LP guides the search over just those items:
-pairwise exchanges (fast, from any start), then the LP rounded with room made (a far
+pairwise exchanges (fast, from any start) and two-pool ones (each pair of pools a dear
+item links divided again exactly), then the LP rounded with room made (a far
 better start when it places every item; an exact repair of the one to six items it may
 leave out was measured: it never succeeded on 16 workloads and cost 0.1 s), then
 CP-SAT on the options the LP uses, the plan's own and each item's best by reduced
@@ -18,7 +19,7 @@ from dataclasses import replace
 import numpy as np
 
 from router.solve.clock import now, share
-from router.solve.construct import biggest_first, fill, round_lp, squeeze_in, swap
+from router.solve.construct import biggest_first, exchange, fill, round_lp, squeeze_in, swap
 from router.solve.cpsat import solve_cpsat
 from router.solve.neighbourhood import lns
 from router.solve.problem import Ints, Problem, inverse, translate
@@ -26,6 +27,7 @@ from router.solve.relax import Prices, min_cost_lp, reduced_costs
 
 LP_SHARE = 0.3  # of the time left, at most, for the placed items' LP
 CP_SAT_SHARE = 0.85  # of the time then left, for CP-SAT on the restricted model
+EXCHANGE_SHARE = 0.3  # of the time left, at most, for two-pool exchanges after them
 SWAP_SHARE = 0.3  # of the time left, at most, for exchanges before CP-SAT
 BEST_PER_ITEM = 1  # options per item kept by reduced cost for CP-SAT (measured best)
 
@@ -41,6 +43,7 @@ def polish(problem: Problem, pick: Ints, deadline: float, seed: int = 0) -> Ints
     current = translate(pick[items], inverse(index, problem.n_options))
     lp = min_cost_lp(placed, 0, share(deadline, LP_SHARE))
     current = swap(placed, current, share(deadline, SWAP_SHARE))
+    current = exchange(placed, current, share(deadline, EXCHANGE_SHARE))
     if lp.x is not None:
         current = _rounded(placed, current, lp, deadline)
         current = _restricted_cpsat(placed, current, lp, share(deadline, CP_SAT_SHARE), seed)
