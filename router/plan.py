@@ -255,11 +255,12 @@ def placement_problem(
         if not (moves_data or governed):
             continue
         paths = ctx.network.paths_from(job.origin) if moves_data else None
+        first = int(item_ptr[k])
         for n, (p, run, count) in enumerate(
             zip(
                 job_options.pools.tolist(),
                 job_options.run_hours.tolist(),
-                option_devices(job, job_options).tolist(),
+                devices[first : first + len(job_options.pools)].tolist(),
                 strict=True,
             )
         ):
@@ -274,7 +275,7 @@ def placement_problem(
                 for row in quotas.rows_for(job.tenant, _accelerator(ctx, (site, index))):
                     extra[0].append(first_quota + row)
                     extra[1].append(count)
-            uses_of[int(item_ptr[k]) + n] = extra
+            uses_of[first + n] = extra
     use_ptr, use_res, use_amt = _uses(pools, devices, uses_of)
     bandwidth = [math.floor(link.bandwidth_gbps * MBPS_PER_GBPS) for link in ctx.topology.links]
     bandwidth += quotas.capacities if quotas is not None else []

@@ -28,6 +28,16 @@ def feasible_picks(problem: Problem) -> list[Ints]:
     return [pick for pick in picks if problem.feasible(pick)]
 
 
+def any_feasible_start(spec: Spec, which: int) -> tuple[Problem, Ints, list[Ints]] | None:
+    """The problem `spec` builds, its `which`-th feasible plan (any, often a dear one)
+    and every feasible plan; None when there is none."""
+    problem = build_problem(*spec)
+    picks = feasible_picks(problem)
+    if not picks:
+        return None
+    return problem, picks[which % len(picks)], picks
+
+
 def cheapest_with_same_items(picks: list[Ints], pick: Ints, problem: Problem) -> int:
     same = [p for p in picks if np.array_equal(p >= 0, pick >= 0)]
     return min(problem.cost_of(p) for p in same)
@@ -36,11 +46,10 @@ def cheapest_with_same_items(picks: list[Ints], pick: Ints, problem: Problem) ->
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(placement_like(), st.integers(0, 10**6))
 def test_polish_keeps_the_items_and_never_costs_more(spec: Spec, which: int) -> None:
-    problem = build_problem(*spec)
-    picks = feasible_picks(problem)
-    if not picks:
+    drawn = any_feasible_start(spec, which)
+    if drawn is None:
         return
-    start = picks[which % len(picks)]  # any feasible plan, often a dear one
+    problem, start, picks = drawn
     polished = polish(problem, start, time.monotonic() + 2.0, seed=which)
     assert problem.feasible(polished)
     assert np.array_equal(polished >= 0, start >= 0)
@@ -71,11 +80,10 @@ def test_polish_moves_an_item_out_of_the_way_to_make_room_for_a_cheaper_one() ->
 def test_exchanges_keep_the_items_feasible_and_never_cost_more(
     move: Callable[[Problem, Ints, float], Ints], spec: Spec, which: int
 ) -> None:
-    problem = build_problem(*spec)
-    picks = feasible_picks(problem)
-    if not picks:
+    drawn = any_feasible_start(spec, which)
+    if drawn is None:
         return
-    start = picks[which % len(picks)]
+    problem, start, _ = drawn
     moved = move(problem, start, time.monotonic() + 1.0)
     assert problem.feasible(moved)
     assert np.array_equal(moved >= 0, start >= 0)
@@ -100,11 +108,10 @@ def test_an_exchange_puts_each_item_on_its_cheap_pool() -> None:
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(placement_like(), st.integers(0, 10**6))
 def test_squeezing_in_never_drops_a_placed_item(spec: Spec, which: int) -> None:
-    problem = build_problem(*spec)
-    picks = feasible_picks(problem)
-    if not picks:
+    drawn = any_feasible_start(spec, which)
+    if drawn is None:
         return
-    start = picks[which % len(picks)]
+    problem, start, _ = drawn
     wanted = np.flatnonzero(start < 0)
     squeezed = squeeze_in(problem, start, problem.cost.astype(np.float64), wanted)
     assert problem.feasible(squeezed)
@@ -131,11 +138,10 @@ def test_squeezing_in_moves_an_item_aside_for_a_waiting_one() -> None:
 def test_repacking_is_feasible_keeps_required_items_and_is_never_worse(
     spec: Spec, which: int
 ) -> None:
-    problem = build_problem(*spec)
-    picks = feasible_picks(problem)
-    if not picks:
+    drawn = any_feasible_start(spec, which)
+    if drawn is None:
         return
-    start = picks[which % len(picks)]
+    problem, start, _ = drawn
     packed = repack(problem, start)
     assert problem.feasible(packed)
     before = (problem.value_of(start), -problem.cost_of(start))

@@ -12,7 +12,7 @@ from collections.abc import Callable
 import numpy as np
 
 from router.solve.clock import now
-from router.solve.problem import UNPLACED, Bools, Floats, Ints, Problem
+from router.solve.problem import UNPLACED, Bools, Floats, Ints, Problem, grouped
 
 SAFE_ROOM = 2**62  # stands for "room enough" on the resource being decided
 NOTHING = np.empty(0, dtype=np.int64)
@@ -47,15 +47,13 @@ def fill(
     pick = pick.copy()
     score = problem.cost.astype(np.float64) if score is None else score
     free = problem.capacity - problem.usage(pick)
-    use_ptr, use_res, use_amt = problem.use_ptr, problem.use_res, problem.use_amt
     for n, item in enumerate(_fill_order(problem, pick)):
         if n % 256 == 0 and now() > deadline:
             break
         option = _cheapest_fit(problem, item, score, free)
         if option < 0:
             continue
-        a, b = int(use_ptr[option]), int(use_ptr[option + 1])
-        free[use_res[a:b]] -= use_amt[a:b]
+        _take(problem, free, option, 1)
         pick[item] = option
     return pick
 
@@ -211,24 +209,9 @@ def _divide(
         return False
     # All on P, then the cheapest way to move at least least_q (and at most room_q) to Q.
     rise = (problem.cost[at_q] - problem.cost[at_p]).astype(np.float64)
-    best = np.full(room_q + 1, np.inf)
-    best[0] = 0.0
-    took = np.zeros((len(items), room_q + 1), dtype=np.bool_)
-    for k, s in enumerate(amount.tolist()):
-        if s > room_q:
-            continue
-        with_k = best[: room_q + 1 - s] + rise[k]
-        better = with_k < best[s:]
-        took[k, s:] = better
-        best[s:] = np.where(better, with_k, best[s:])
-    c = least_q + int(np.argmin(best[least_q:]))
-    if not np.isfinite(best[c]):
+    to_q = _knapsack(amount, -rise, room_q, least_q)
+    if to_q is None:
         return False
-    to_q = np.zeros(len(items), dtype=np.bool_)
-    for k in range(len(items) - 1, -1, -1):
-        if took[k, c]:
-            to_q[k] = True
-            c -= int(amount[k])
     chosen = np.where(to_q, at_q, at_p)
     if sum(int(x) for x in problem.cost[chosen]) >= sum(int(x) for x in problem.cost[pick[items]]):
         return False
@@ -253,10 +236,8 @@ def _single_uses(problem: Problem) -> tuple[Bools, Ints, Ints, Callable[[Ints, i
     """Options using one resource only: the mask, each one's resource and amount (-1, 0
     for the others), and a lookup of items' options on a pool (-1 where none)."""
     single = np.diff(problem.use_ptr) == 1
-    main = np.full(problem.n_options, -1, dtype=np.int64)
-    main[single] = problem.use_res[problem.use_ptr[:-1][single]]
-    size = np.zeros(problem.n_options, dtype=np.int64)
-    size[single] = problem.use_amt[problem.use_ptr[:-1][single]]
+    resource, amount = _main(problem)
+    main, size = np.where(single, resource, -1), np.where(single, amount, 0)
     # The option of item j on pool r, found by (j, r) in a sorted key array.
     keyed = np.flatnonzero(single)
     keys = problem.option_item[keyed] * problem.n_resources + main[keyed]
@@ -291,12 +272,8 @@ def squeeze_in(
     )
     holders = _holders(problem, pick)
 
-    def take(option: int, sign: int) -> None:
-        a, b = int(use_ptr[option]), int(use_ptr[option + 1])
-        free[use_res[a:b]] -= sign * use_amt[a:b]
-
     def place(item: int, option: int) -> None:
-        take(option, 1)
+        _take(problem, free, option, 1)
         pick[item] = option
         a, b = int(use_ptr[option]), int(use_ptr[option + 1])
         for r in use_res[a:b].tolist():
@@ -304,7 +281,7 @@ def squeeze_in(
 
     def lift(item: int) -> int:
         option = int(pick[item])
-        take(option, -1)
+        _take(problem, free, option, -1)
         pick[item] = UNPLACED
         a, b = int(use_ptr[option]), int(use_ptr[option + 1])
         for r in use_res[a:b].tolist():
@@ -324,7 +301,7 @@ def squeeze_in(
             a, b = int(use_ptr[option]), int(use_ptr[option + 1])
             short = use_res[a:b][free[use_res[a:b]] < use_amt[a:b]].tolist()
             moved: list[tuple[int, int]] = []
-            take(option, 1)  # the wanted item's room stays reserved while others move
+            _take(problem, free, option, 1)  # the wanted item's room stays reserved meanwhile
             for r in short:
                 # Occupants of r, those whose move raises the score least first.
                 occupants = sorted(holders.get(r, ()), key=_move_rise)
@@ -335,7 +312,7 @@ def squeeze_in(
                     if target >= 0:
                         moved.append((other, lift(other)))
                         place(other, target)
-            take(option, -1)
+            _take(problem, free, option, -1)
             if bool(np.all(free[use_res[a:b]] >= use_amt[a:b])):
                 place(item, option)
                 break
@@ -361,8 +338,7 @@ def repack(problem: Problem, pick: Ints, deadline: float = np.inf) -> Ints:
     only where they have room. Never worse: more value, or as much at less cost."""
     pick = pick.copy()
     main, size = _main(problem)
-    order = np.argsort(main, kind="stable")
-    bounds = np.searchsorted(main[order], np.arange(problem.n_resources + 1)).tolist()
+    order, bounds = grouped(main, problem.n_resources)
     on = {r: order[bounds[r] : bounds[r + 1]] for r in range(problem.n_resources)}
     on = {r: options for r, options in on.items() if len(options)}
     free = problem.capacity - problem.usage(pick)
@@ -419,9 +395,7 @@ def _repack_one(
     outside, gain_out = outside[gain_out > 0], gain_out[gain_out > 0]
     if len(outside) == 0:
         return NOTHING
-    if len(outside) > REPACK_CANDIDATES:
-        best = np.argsort(-gain_out / np.maximum(size[outside], 1), kind="stable")
-        outside, gain_out = outside[best[:REPACK_CANDIDATES]], gain_out[best[:REPACK_CANDIDATES]]
+    outside, gain_out = _densest(outside, gain_out, size, REPACK_CANDIDATES)
     # Occupants: what keeping each here is worth over its cheapest other place.
     keep_gain = np.empty(len(occupants))
     for k, option in enumerate(occupants.tolist()):
@@ -438,13 +412,12 @@ def _repack_one(
     occupants, keep_gain = occupants[~stays], keep_gain[~stays]
     room = min(room, int(size[occupants].sum() + size[outside].sum()))
     most = max(REPACK_CELLS // (room + 1) - len(occupants), 0)  # table size
-    if most < len(outside):
-        best = np.argsort(-gain_out / np.maximum(size[outside], 1), kind="stable")[:most]
-        outside, gain_out = outside[best], gain_out[best]
-        if len(outside) == 0:
-            return NOTHING
+    outside, gain_out = _densest(outside, gain_out, size, most)
+    if len(outside) == 0:
+        return NOTHING
     candidates = np.concatenate([occupants, outside])
     chosen = _knapsack(size[candidates], np.concatenate([keep_gain, gain_out]), room)
+    assert chosen is not None  # the empty set always fits
     left, coming = occupants[~chosen[: len(occupants)]], outside[chosen[len(occupants) :]]
     if len(coming) == 0 and len(left) == 0:
         return NOTHING
@@ -475,6 +448,14 @@ def _repack_one(
     return NOTHING
 
 
+def _densest(options: Ints, gain: Floats, size: Ints, most: int) -> tuple[Ints, Floats]:
+    """At most `most` of the options, those gaining most per unit of their size."""
+    if len(options) <= most:
+        return options, gain
+    best = np.argsort(-gain / np.maximum(size[options], 1), kind="stable")[:most]
+    return options[best], gain[best]
+
+
 def _worth(problem: Problem, items: Ints, at: Ints) -> tuple[int, int]:
     """(value, cost) of the given items at the given options (-1: unplaced), exactly."""
     on = at >= 0
@@ -490,20 +471,24 @@ def _options_of(problem: Problem, items: Ints) -> Ints:
     return np.concatenate([np.arange(a, b) for a, b in zip(lo.tolist(), hi.tolist(), strict=True)])
 
 
-def _knapsack(size: Ints, gain: Floats, room: int) -> Bools:
-    """Which items to take: most total `gain` within `room` (0/1 dynamic programming over
-    the capacity, one vector step per item)."""
-    best = np.zeros(room + 1)
+def _knapsack(size: Ints, gain: Floats, room: int, least: int = 0) -> Bools | None:
+    """Which items to take: most total `gain` with total size between `least` and
+    `room` (0/1 dynamic programming over exact sizes, one vector step per item); None
+    when no set reaches `least`."""
+    best = np.full(room + 1, -np.inf)
+    best[0] = 0.0
     took = np.zeros((len(size), room + 1), dtype=np.bool_)
     for k, s in enumerate(size.tolist()):
-        if s > room or gain[k] <= 0:
+        if s > room or (gain[k] <= 0 and least == 0):  # such an item could only lose
             continue
         with_k = best[: room + 1 - s] + gain[k]
         better = with_k > best[s:]
         took[k, s:] = better
         best[s:] = np.where(better, with_k, best[s:])
+    c = least + int(np.argmax(best[least:]))
+    if not np.isfinite(best[c]):
+        return None
     chosen = np.zeros(len(size), dtype=np.bool_)
-    c = int(np.argmax(best))
     for k in range(len(size) - 1, -1, -1):
         if took[k, c]:
             chosen[k] = True

@@ -16,7 +16,7 @@ import numpy as np
 from ortools.sat.python import cp_model_helper as cmh
 
 from router.solve.clock import now, stoppable
-from router.solve.problem import UNPLACED, Ints, Problem
+from router.solve.problem import UNPLACED, Ints, Problem, grouped
 
 VALUE_SHARE = 0.4  # of the time left, at most, for stage 1
 SMALL_OPTIONS = 5_000  # models up to this size get full presolve and cuts
@@ -153,8 +153,7 @@ def _model(problem: Problem) -> cmh.CpModelProto:
             model.constraints.add().exactly_one.literals.extend(range(lo, hi))
         elif hi - lo > 1:
             model.constraints.add().at_most_one.literals.extend(range(lo, hi))
-    order = np.argsort(problem.use_res, kind="stable")
-    starts = np.searchsorted(problem.use_res[order], np.arange(problem.n_resources + 1))
+    order, starts = grouped(problem.use_res, problem.n_resources)
     for r in range(problem.n_resources):
         entries = order[starts[r] : starts[r + 1]]
         amounts = problem.use_amt[entries]

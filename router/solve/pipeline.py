@@ -206,15 +206,15 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
             best = _better(problem, best, _feasible(problem, mapped))
     reached = problem.value_of(best)
     bound = max(bound, cost_bound(problem, cost_lp, reached)[0])
+    more = not value_fixed and reached < value_top  # work that may still be placed
     if bound < problem.cost_of(best):
         # The cost LP at the work reached bounds the cost there; the rest of the time
         # goes to the cheapest placing of exactly the items the plan places.
         final_lp = cost_lp if reached == floor else min_cost_lp(problem, reached, deadline)
         bound = max(bound, cost_bound(problem, final_lp, reached)[0])
         if bound < problem.cost_of(best):
-            more = not value_fixed and reached < value_top
             best = polish(problem, best, share(deadline, 1 - FINAL_REPACK * more), seed)
-    if not value_fixed and reached < value_top:
+    if more:
         # Polish moved items about: room it left may now take more work.
         packed = repack(problem, best, deadline)
         if problem.value_of(packed) > problem.value_of(best):

@@ -139,6 +139,14 @@ class Problem:
         return sub, index
 
 
+def grouped(keys: Ints, n: int) -> tuple[Ints, list[int]]:
+    """Indices grouped by key: `order[bounds[k] : bounds[k + 1]]` are those whose key is
+    k (0 <= k < n), in their original order; negative keys belong to no group."""
+    order = np.argsort(keys, kind="stable")
+    bounds: list[int] = np.searchsorted(keys[order], np.arange(n + 1)).tolist()
+    return order, bounds
+
+
 def translate(pick: Ints, mapping: Ints) -> Ints:
     """An assignment with each picked option renamed through `mapping` (unplaced stays -1)."""
     out = np.full(len(pick), UNPLACED, dtype=np.int64)

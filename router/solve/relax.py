@@ -21,7 +21,7 @@ import numpy as np
 from ortools.linear_solver.python import model_builder_helper as mbh
 
 from router.solve.clock import now, stoppable
-from router.solve.problem import Bools, Floats, Ints, Problem
+from router.solve.problem import Bools, Floats, Ints, Problem, grouped
 
 MARGIN = 1e-9  # relative safety margin on float bounds
 
@@ -161,13 +161,12 @@ def _lp_model(problem: Problem, objective: Floats, floor: int | None) -> mbh.Mod
         row = _row(model, 1.0 if required else 0.0, 1.0)
         for option in range(ptr[i], ptr[i + 1]):
             model.set_constraint_coefficient(row, option, 1.0)
-    by_resource = np.argsort(problem.use_res, kind="stable")
-    bounds = np.searchsorted(problem.use_res[by_resource], np.arange(problem.n_resources + 1))
+    by_resource, bounds = grouped(problem.use_res, problem.n_resources)
     options = problem.use_option[by_resource].tolist()
     amounts = problem.use_amt[by_resource].astype(np.float64).tolist()
     for r, capacity in enumerate(problem.capacity.astype(np.float64).tolist()):
         row = _row(model, -math.inf, capacity)
-        for k in range(int(bounds[r]), int(bounds[r + 1])):
+        for k in range(bounds[r], bounds[r + 1]):
             model.set_constraint_coefficient(row, options[k], amounts[k])
     if floor is not None:
         row = _row(model, float(floor), math.inf)
