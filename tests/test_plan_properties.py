@@ -19,8 +19,10 @@ from hypothesis import strategies as st
 
 from router.model.jobs import Job, parse_jobs
 from router.model.topology import Topology, parse_topology
+from router.place.explain import explain_contention, explain_rejections, reason_counts
+from router.place.filters import screen
 from router.place.network import Network
-from router.plan import plan_jobs
+from router.plan import make_context, plan_jobs
 
 CATALOG = [
     {
@@ -438,3 +440,28 @@ def test_plan_places_at_least_the_baseline_work_and_baseline_stays_home(
         home = topology.regions[job.origin].hub
         assert p.hub == home, "baseline must stay in the origin's hub"
     check_plan(topo_data, jobs, plan)
+
+
+@SETTINGS
+@given(scenarios())
+def test_unplaced_jobs_are_explained_as_screening_every_site_would(
+    case: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    # The plan screens only the sites none of a left-out job's options are at; the
+    # explanation must be the one screening every site from scratch gives.
+    topology, jobs = build(*case)
+    plan = plan_jobs(topology, jobs, time_limit_s=5)
+    ctx = make_context(topology)
+    by_name = {j.name: j for j in jobs}
+    for unplaced in plan.unplaced:
+        job = by_name[unplaced.job]
+        screening = screen(job, ctx)
+        fitting = len({c.site.name for c in screening.candidates})
+        n_sites = len(topology.sites)
+        if fitting:
+            reason = explain_contention(job, fitting, n_sites)
+            counts = {"contention": fitting, **reason_counts(screening.rejections)}
+        else:
+            reason = explain_rejections(job, screening.rejections, n_sites)
+            counts = reason_counts(screening.rejections)
+        assert (unplaced.reason, unplaced.reasons) == (reason, counts)

@@ -90,3 +90,29 @@ def test_yaml_scalars_keep_their_types() -> None:
         "f": None,
         "g": "12",
     }
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        JOBS,
+        "base: &b {count: 8, types: [A800, H800]}\njobs:\n  - accelerators: *b\n  - {n: *b}\n",
+        "a: !!str 12\nb: !!float 3\nc: [1, [2, [3, {d: e}]]]\n'quoted': \"x\\ty\"\n",
+        "- 1\n- two\n- 2001-12-14\n- null\n",
+        "just a scalar\n",
+        "---\n",
+    ],
+)
+def test_yaml_from_events_equals_the_reference_loader(text: str) -> None:
+    # The data is built from parser events, never from a node tree: it must be what
+    # PyYAML's own safe loader builds, anchors and aliases included.
+    assert parse_yaml(text).data == yaml.safe_load(text)
+
+
+def test_yaml_with_two_documents_or_an_unknown_alias_is_refused() -> None:
+    with pytest.raises(InvalidInputError, match="single document") as err:
+        parse_yaml("a: 1\n---\nb: 2\n", "two.yaml")
+    assert err.value.problems[0].line == 2
+    with pytest.raises(InvalidInputError) as err:
+        parse_yaml("a: 1\nb: *nowhere\n", "alias.yaml")
+    assert err.value.problems[0].line == 2

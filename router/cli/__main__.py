@@ -2,6 +2,6 @@
 
 import sys
 
-from router.cli.main import main
+from router.cli import run
 
-sys.exit(main())
+sys.exit(run())

@@ -35,10 +35,12 @@ if TYPE_CHECKING:
 EXIT_BAD_INPUT = 2
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: run a subcommand; bad input exits 2 with one line per problem."""
+def main(argv: Sequence[str] | None = None, started: float | None = None) -> int:
+    """Entry point: run a subcommand; bad input exits 2 with one line per problem.
+    `started`: the time.monotonic() the command's time limit counts from (default now)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.started = time.monotonic() if started is None else started
     handler: Callable[[argparse.Namespace], int] = args.handler
     try:
         return handler(args)
@@ -141,7 +143,7 @@ def _cmd_plan(args: argparse.Namespace) -> int:
     from router.model.bulk import gc_paused
 
     with gc_paused():  # reading, planning and writing a batch build many objects
-        return _plan(args, started=time.monotonic())  # the limit covers reading the files
+        return _plan(args, started=args.started)  # the limit covers reading the files
 
 
 def _plan(args: argparse.Namespace, started: float) -> int:

@@ -53,12 +53,11 @@ def schema_problems(data: Any, name: str) -> list[FieldProblem]:
 
     Numbers must be finite first: NaN passes every JSON Schema bound (NaN compares false).
     """
-    non_finite = [
-        FieldProblem(format_path(path), f"must be a finite number, got {value}")
-        for path, value in _non_finite(data, ())
-    ]
-    if non_finite:
-        return non_finite
+    if not _all_finite(data):
+        return [
+            FieldProblem(format_path(path), f"must be a finite number, got {value}")
+            for path, value in _non_finite(data, ())
+        ]
     try:
         _fast_check(name)(data)
         return []
@@ -76,6 +75,18 @@ def schema_problems(data: Any, name: str) -> list[FieldProblem]:
         p for p in problems if not (p.message.startswith("is required") and p.path in meant)
     ]
     return sorted(problems, key=lambda p: p.path)
+
+
+def _all_finite(data: Any) -> bool:
+    """True unless some number is NaN or infinite; C speed when `data` is JSON-like (the
+    encoder refuses non-finite floats), a walk otherwise."""
+    try:
+        json.dumps(data, allow_nan=False)
+        return True
+    except ValueError:
+        return False
+    except TypeError:  # a YAML date or the like: not JSON
+        return next(_non_finite(data, ()), None) is None
 
 
 def _non_finite(

@@ -8,6 +8,7 @@ candidates that pass every filter. Adding a filter means adding one `Filter` bel
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -310,20 +311,27 @@ def screen(job: Job, ctx: Context) -> Screening:
     return Screening(candidates, rejections)
 
 
-def site_rejections(job: Job, ctx: Context) -> tuple[int, dict[str, Reason]]:
+def site_rejections(
+    job: Job, ctx: Context, fitting: AbstractSet[str] = frozenset()
+) -> tuple[int, dict[str, Reason]]:
     """What `screen` says of the sites, without costing the candidates: how many sites
-    fit, and why each other one does not (explaining an unplaced job needs no more)."""
-    fitting, rejections = _sites(job, ctx)
-    return len(fitting), rejections
+    fit, and why each other one does not (explaining an unplaced job needs no more).
+    Sites in `fitting` (known from the job's options) are not screened again."""
+    others, rejections = _sites(job, ctx, fitting)
+    return len(fitting) + len(others), rejections
 
 
-def _sites(job: Job, ctx: Context) -> tuple[list[tuple[str, list[int]]], dict[str, Reason]]:
+def _sites(
+    job: Job, ctx: Context, skip: AbstractSet[str] = frozenset()
+) -> tuple[list[tuple[str, list[int]]], dict[str, Reason]]:
     """The sites with their fitting pool indices, and each other site's reason."""
     fitting: list[tuple[str, list[int]]] = []
     rejections: dict[str, Reason] = {}
     by_site = site_verdicts(job, ctx)
     by_pool = part_verdicts(job, ctx)
     for site in ctx.topology.sites.values():
+        if site.name in skip:
+            continue
         reason = by_site[site.name]
         if reason is not None:
             rejections[site.name] = reason
