@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from router.solve.construct import exchange, repack, squeeze_in, swap
+from router.solve.neighbourhood import lns
 from router.solve.polish import polish
 from router.solve.problem import Ints, Problem, build_problem
 from tests.test_solve_properties import Spec, placement_like
@@ -208,3 +209,19 @@ def test_a_two_pool_exchange_moves_two_small_items_for_a_big_one() -> None:
     start = np.array([1, 2, 4], dtype=np.int64)  # 100 + 20 + 20
     exchanged = exchange(problem, start, time.monotonic() + 1.0)
     assert exchanged.tolist() == [0, 3, 5] and problem.cost_of(exchanged) == 50
+
+
+@pytest.mark.parametrize("linked", [False, True], ids=["grown", "linked"])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=placement_like(), which=st.integers(0, 10**6))
+def test_neighbourhood_search_is_feasible_and_never_worse(
+    linked: bool, spec: Spec, which: int
+) -> None:
+    drawn = any_feasible_start(spec, which)
+    if drawn is None:
+        return
+    problem, start, _ = drawn
+    found = lns(problem, start, None, time.monotonic() + 0.3, seed=which, linked=linked)
+    assert problem.feasible(found)
+    before = (problem.value_of(start), -problem.cost_of(start))
+    assert (problem.value_of(found), -problem.cost_of(found)) >= before

@@ -236,7 +236,7 @@ def _single_uses(problem: Problem) -> tuple[Bools, Ints, Ints, Callable[[Ints, i
     """Options using one resource only: the mask, each one's resource and amount (-1, 0
     for the others), and a lookup of items' options on a pool (-1 where none)."""
     single = np.diff(problem.use_ptr) == 1
-    resource, amount = _main(problem)
+    resource, amount = problem.main_use
     main, size = np.where(single, resource, -1), np.where(single, amount, 0)
     # The option of item j on pool r, found by (j, r) in a sorted key array.
     keyed = np.flatnonzero(single)
@@ -337,7 +337,7 @@ def repack(problem: Problem, pick: Ints, deadline: float = np.inf) -> Ints:
     never left out; an option using other resources too (a deadline job's links) moves
     only where they have room. Never worse: more value, or as much at less cost."""
     pick = pick.copy()
-    main, size = _main(problem)
+    main, size = problem.main_use
     order, bounds = grouped(main, problem.n_resources)
     on = {r: order[bounds[r] : bounds[r + 1]] for r in range(problem.n_resources)}
     on = {r: options for r, options in on.items() if len(options)}
@@ -518,20 +518,9 @@ def _take(problem: Problem, free: Ints, option: int, sign: int) -> None:
     free[problem.use_res[a:b]] -= sign * problem.use_amt[a:b]
 
 
-def _main(problem: Problem) -> tuple[Ints, Ints]:
-    """Each option's first use (a pool's devices): its resource (-1 for an option using
-    nothing) and amount (0)."""
-    has_use = np.diff(problem.use_ptr) > 0
-    first = problem.use_ptr[:-1][has_use]
-    resource = np.full(problem.n_options, -1, dtype=np.int64)
-    amount = np.zeros(problem.n_options, dtype=np.int64)
-    resource[has_use], amount[has_use] = problem.use_res[first], problem.use_amt[first]
-    return resource, amount
-
-
 def biggest_first(problem: Problem, items: Ints) -> Ints:
     """`items` by the devices of their smallest option, largest first."""
-    smallest = problem.item_min(_main(problem)[1].astype(np.float64))
+    smallest = problem.item_min(problem.main_use[1].astype(np.float64))
     return items[np.argsort(-smallest[items], kind="stable")]
 
 
@@ -579,7 +568,7 @@ def _fill_order(problem: Problem, pick: Ints) -> list[int]:
     items = np.flatnonzero((pick < 0) & (np.diff(problem.item_ptr) > 0))
     if len(items) == 0:
         return []
-    smallest = problem.item_min(_main(problem)[1].astype(np.float64))[items]
+    smallest = problem.item_min(problem.main_use[1].astype(np.float64))[items]
     density = problem.value[items] / np.maximum(smallest, 1.0)
     required = problem.required[items]
     order = np.lexsort((smallest, np.where(required, -smallest, -density), ~required))

@@ -19,12 +19,23 @@ from router.solve.cpsat import solve_cpsat
 from router.solve.problem import Bools, Floats, Ints, Problem, inverse, translate
 
 STEP_SECONDS = 0.3  # time cap of one neighbourhood solve
+LINKED_STEP_SECONDS = 0.1  # the same for linked neighbourhoods (3-4 pools: measured best)
 MAX_SUB_OPTIONS = 2000  # neighbourhoods larger than this shrink
 MAX_WAITING = 40  # unplaced items offered to one neighbourhood
 
 
-def lns(problem: Problem, pick: Ints, lp_x: Floats | None, deadline: float, seed: int = 0) -> Ints:
-    """Improve the feasible `pick` until `deadline`; returns the best assignment found."""
+def lns(
+    problem: Problem,
+    pick: Ints,
+    lp_x: Floats | None,
+    deadline: float,
+    seed: int = 0,
+    linked: bool = False,
+) -> Ints:
+    """Improve the feasible `pick` until `deadline`; returns the best assignment found.
+    `linked`: neighbourhoods of a pool drawn uniformly and 2-3 pools sharing items with
+    it (for more work: whose contents can trade places); otherwise grown from where the
+    plan most disagrees with the LP along cheaper options, or around a waiting item."""
     if problem.n_resources == 0 or problem.n_options == 0:
         return pick
     rng = np.random.default_rng(seed)
@@ -35,11 +46,15 @@ def lns(problem: Problem, pick: Ints, lp_x: Floats | None, deadline: float, seed
             weights=lp_x[problem.use_option] * problem.use_amt,
             minlength=problem.n_resources,
         )
-    size, stale, turn = 4, 0, 0
+    step_seconds, size, max_size = (LINKED_STEP_SECONDS, 3, 4) if linked else (STEP_SECONDS, 4, 30)
+    pools = np.unique(problem.main_use[0][problem.main_use[0] >= 0])
+    stale, turn = 0, 0
     while now() < deadline - 0.05 and stale < 4 * problem.n_resources:
         turn += 1
         waiting = np.flatnonzero((pick < 0) & (np.diff(problem.item_ptr) > 0))
-        if turn % 2 and len(waiting):
+        if linked and len(pools):
+            chosen = _linked(problem, int(rng.choice(pools)), size, rng)
+        elif turn % 2 and len(waiting):
             # Make room for a waiting item: the main resources of its cheapest options.
             item = int(rng.choice(waiting, p=_shares(problem.value[waiting])))
             chosen = _around(problem, item, size)
@@ -50,13 +65,13 @@ def lns(problem: Problem, pick: Ints, lp_x: Floats | None, deadline: float, seed
                 weight += np.abs(used - target) / np.maximum(problem.capacity, 1)
             seed_resource = int(rng.choice(problem.n_resources, p=_shares(weight)))
             chosen = _grow(problem, pick, seed_resource, size, rng)
-        step = resolve(problem, pick, chosen, min(deadline, time.monotonic() + STEP_SECONDS), rng)
+        step = resolve(problem, pick, chosen, min(deadline, time.monotonic() + step_seconds), rng)
         if step is None:
             size, stale = max(1, size - 1), stale + 1
             continue
         better, sub_options = step
         if sub_options < MAX_SUB_OPTIONS // 4:
-            size = min(size + 1, 30)
+            size = min(size + 1, max_size)
         if better is None:
             stale += 1
         else:
@@ -79,6 +94,22 @@ def _around(problem: Problem, item: int, size: int) -> Bools:
             chosen[problem.use_res[problem.use_ptr[option]]] = True
         if chosen.sum() >= max(size // 2, 1):
             break
+    return chosen
+
+
+def _linked(problem: Problem, seed_resource: int, size: int, rng: np.random.Generator) -> Bools:
+    """The seed and `size - 1` pools drawn at random, each as likely as the items with
+    options on both it and the seed are many: pools whose contents can trade places."""
+    main = problem.main_use[0]
+    chosen = np.zeros(problem.n_resources, dtype=np.bool_)
+    chosen[seed_resource] = True
+    on_seed = np.zeros(problem.n_items, dtype=np.bool_)
+    on_seed[problem.option_item[main == seed_resource]] = True
+    linked = main[on_seed[problem.option_item] & (main >= 0) & (main != seed_resource)]
+    counts = np.bincount(linked, minlength=problem.n_resources).astype(np.float64)
+    draw = min(size - 1, int(np.count_nonzero(counts)))
+    if draw:
+        chosen[rng.choice(problem.n_resources, size=draw, replace=False, p=_shares(counts))] = True
     return chosen
 
 

@@ -65,6 +65,17 @@ class Problem:
         """The option each use entry belongs to."""
         return np.repeat(np.arange(self.n_options, dtype=np.int64), np.diff(self.use_ptr))
 
+    @cached_property
+    def main_use(self) -> tuple[Ints, Ints]:
+        """Each option's first use (a pool's devices): its resource (-1 for an option using
+        nothing) and amount (0)."""
+        has_use = np.diff(self.use_ptr) > 0
+        first = self.use_ptr[:-1][has_use]
+        resource = np.full(self.n_options, -1, dtype=np.int64)
+        amount = np.zeros(self.n_options, dtype=np.int64)
+        resource[has_use], amount[has_use] = self.use_res[first], self.use_amt[first]
+        return resource, amount
+
     def item_min(self, per_option: Floats) -> Floats:
         """Per item, the minimum of `per_option` over its options (+inf for none)."""
         out = np.full(self.n_items, np.inf)
