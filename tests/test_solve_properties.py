@@ -9,6 +9,7 @@ sizes the pipeline must find the lexicographic optimum.
 from __future__ import annotations
 
 import itertools
+import time
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -64,6 +65,17 @@ def brute_force(problem: Problem) -> tuple[int, int] | None:
         if best is None or (key[0], -key[1]) > (best[0], -best[1]):
             best = key
     return best
+
+
+def dearest_feasible(problem: Problem) -> np.ndarray:
+    """The most expensive feasible assignment (a poor start)."""
+    ranges = [
+        ([] if problem.required[i] else [-1])
+        + list(range(problem.item_ptr[i], problem.item_ptr[i + 1]))
+        for i in range(problem.n_items)
+    ]
+    picks = (np.array(c, dtype=np.int64) for c in itertools.product(*ranges))
+    return max((p for p in picks if problem.feasible(p)), key=problem.cost_of)
 
 
 def check(problem: Problem, solution: Solution) -> None:
@@ -137,3 +149,28 @@ def test_shared_link_bandwidth_binds() -> None:
     solution = solve(problem, 2.0)
     assert (solution.value, solution.cost, solution.status) == (10, 30, "optimal")
     assert solution.cost_bound == 30
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(placement_like())
+def test_cost_search_by_neighbourhoods_keeps_the_optimum_and_a_valid_bound(spec: Spec) -> None:
+    # Force the branch a wide CP-SAT gap takes (neighbourhoods, then CP-SAT again) on
+    # models where the whole search is required items only, as on GAP.
+    import router.solve.pipeline as pipeline
+
+    items, capacity = spec
+    problem = build_problem([(0, bool(options), options) for _, _, options in items], capacity)
+    expected = brute_force(problem)
+    if expected is None:
+        return
+    hint = dearest_feasible(problem)
+    saved = pipeline.WIDE_GAP
+    pipeline.WIDE_GAP = -1.0  # every gap counts as wide
+    try:
+        deadline = time.monotonic() + 1.0
+        found = pipeline._cost_search(problem, hint, problem.value_of(hint), deadline, seed=1)
+    finally:
+        pipeline.WIDE_GAP = saved
+    assert found.pick is not None and problem.feasible(found.pick)
+    assert problem.cost_of(found.pick) == expected[1]
+    assert found.cost_bound is not None and found.cost_bound <= expected[1]

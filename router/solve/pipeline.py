@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import overload
 
 import numpy as np
 
 from router.solve.clock import cancellable, now, share
 from router.solve.construct import empty_pick, exchange, fill, improve, repack, round_lp, swap
-from router.solve.cpsat import solve_cpsat
+from router.solve.cpsat import CpResult, solve_cpsat
 from router.solve.neighbourhood import lns
 from router.solve.polish import polish
 from router.solve.problem import Floats, Ints, Problem, check_problem, inverse, translate
@@ -52,6 +52,8 @@ LP_SHARE = 0.5  # of the time left, at most, for each LP
 REPACK_SHARE = 0.25  # of the time left, at most, for repacking resources for more work
 FINAL_REPACK = 0.25  # of the time polish would have, kept to repack its result
 SEARCH_SHARE = 0.4  # of the time left, for the search on which items to place
+EXACT_SHARE = 0.5  # of the exact cost search's time, for CP-SAT before neighbourhoods
+WIDE_GAP = 0.005  # CP-SAT's relative gap above which neighbourhoods take over (GAP d: 0.5-3%)
 SEARCH_MIN_S = 2.5  # seconds left below which that search is skipped...
 SMALL_OPTIONS = 2_000  # ...unless the model is this small (CP-SAT may prove it)
 LP_SECONDS_20K = 0.15  # measured: GLOP's two LPs take 0.1-0.4 s at 20k options,
@@ -192,7 +194,12 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
         if reached < value_top:  # else the search is for cost alone, over every item
             search_deadline = min(search_deadline, share(deadline, SEARCH_SHARE))
         if sub.n_options <= CP_SAT_OPTIONS:
-            found = solve_cpsat(sub, search_deadline, hint=hint, value_upper=value_top, seed=seed)
+            if reached >= value_top:
+                found = _cost_search(sub, hint, value_top, search_deadline, seed)
+            else:
+                found = solve_cpsat(
+                    sub, search_deadline, hint=hint, value_upper=value_top, seed=seed
+                )
             found_pick = found.pick
             if exact and found.value_optimal and found.pick is not None:
                 value_top = min(value_top, found.floor)
@@ -276,6 +283,31 @@ def _promising(
             keep |= x > 1e-6
     keep[best[best >= 0]] = True
     return keep
+
+
+def _cost_search(
+    problem: Problem, hint: Ints, value_top: int, deadline: float, seed: int
+) -> CpResult:
+    """The cheapest plan at the proven work: CP-SAT on the whole model for part of the
+    time; then, if its gap is still wide, neighbourhoods of linked pools from its plan
+    (else CP-SAT again), and CP-SAT from their plan with the time they leave."""
+    until = share(deadline, EXACT_SHARE)
+    found = solve_cpsat(problem, until, hint=hint, value_upper=value_top, seed=seed)
+    if found.pick is None or found.cost_bound is None:
+        return found
+    cost = problem.cost_of(found.pick)
+    if found.cost_bound >= cost - WIDE_GAP * abs(cost):
+        # Proven, or close to a proof: the rest of the time to CP-SAT, from its plan.
+        walked = found.pick
+    else:
+        walked = lns(problem, found.pick, None, deadline, seed, linked=True)
+    bound = found.cost_bound
+    if now() < deadline - 0.1 and bound < problem.cost_of(walked):
+        again = solve_cpsat(problem, deadline, hint=walked, value_upper=value_top, seed=seed)
+        if again.pick is not None and problem.cost_of(again.pick) < problem.cost_of(walked):
+            walked = again.pick
+        bound = max(bound, again.cost_bound or 0)
+    return replace(found, pick=walked, cost_bound=bound)
 
 
 def _feasible(problem: Problem, pick: Ints) -> Ints | None:
