@@ -31,7 +31,7 @@ from router.solve.problem import Problem
 from router.state.quotas import BatchQuotas, refusal
 
 MBPS_PER_GBPS = 1000
-OUTPUT_SHARE = 0.05  # of the time limit kept for building the plan rows
+OUTPUT_SHARE = 0.02  # of the time limit kept for building the plan rows
 OUTPUT_SECONDS_PER_JOB_SITE = 1.5e-6  # measured 0.6-1.5 us per job and site: rows,
 # baseline, the reasons of the unplaced (a quarter) and the JSON, at 10k x 40 and 100k x 100
 MIN_SOLVE_SHARE = 0.25  # of the time limit: the solver always gets this much

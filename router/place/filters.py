@@ -262,7 +262,8 @@ SITE_FILTERS: tuple[Filter[SiteFilter], ...] = (
     Filter(within_latency, {"latency": _latency_text}, rank=0),
     Filter(has_pools, {"no_pools": lambda job, v: "no pools"}, rank=10),
 )
-# Part filters read only the job's accelerator ask; fit filters read the rest of the job.
+# Part filters read only the job's accelerator ask and the pool's accelerator; fit filters
+# read the rest of the job.
 PART_FILTERS: tuple[Filter[PoolFilter], ...] = (
     Filter(
         accepted_type,
@@ -416,13 +417,15 @@ def part_verdicts(job: Job, ctx: Context) -> dict[PoolKey, tuple[int, Reason] | 
     key = part_key(job)
     verdicts: dict[PoolKey, tuple[int, Reason] | None] | None = ctx.memo.get(key)
     if verdicts is None:
-        verdicts = {
-            (site.name, index): _first_stage(
-                (f.check(job, site, index, ctx) for f in PART_FILTERS), 0
-            )
-            for site in ctx.topology.sites.values()
-            for index in range(len(site.pools))
-        }
+        # Part filters read only the pool's accelerator: judge each type once.
+        by_type: dict[str, tuple[int, Reason] | None] = {}
+        verdicts = {}
+        for site in ctx.topology.sites.values():
+            for index, pool in enumerate(site.pools):
+                if pool.accelerator not in by_type:
+                    checks = (f.check(job, site, index, ctx) for f in PART_FILTERS)
+                    by_type[pool.accelerator] = _first_stage(checks, 0)
+                verdicts[(site.name, index)] = by_type[pool.accelerator]
         ctx.memo[key] = verdicts
     return verdicts
 
