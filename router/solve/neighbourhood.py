@@ -4,8 +4,10 @@ A neighbourhood is a small set of resources. Items placed on options that touch 
 and the most valuable unplaced items that could go there, are freed; CP-SAT re-places
 them on those options within the capacity the others leave (value first, then cost),
 hinted with their current places, so a step never makes the answer worse.
-Neighbourhoods start where the assignment most disagrees with the LP and grow along
-the cheaper options of the items placed there. Seeded: the same seed, the same walk.
+For cost, neighbourhoods start where the assignment most disagrees with the LP and grow
+along the cheaper options of the items placed there, or gather around a waiting item.
+Linked ones (for more work, and for GAP once CP-SAT stalls) are a pool drawn at random
+with 2-3 pools that share items with it. Seeded: the same seed, the same walk.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ WHERE. Time splits by measurement, not by stage count (see the constants below).
 3. The cost LP at the work reached: its duals bound the cost; its rounding competes.
 4. With time to spare (or on a small model), a search for more work: reduced-cost
    fixing, then CP-SAT on the restricted model hinted with the best plan, or large
-   neighbourhood search guided by the LP. When the work is proven, an exact cost search.
+   neighbourhood search over pools that share items. When the work is proven, an exact
+   cost search: CP-SAT, and neighbourhoods from its plan while its gap stays wide.
 5. Polish: the rest of the time goes to the cheapest placing of the items placed
    (exchanges, the items' own LP rounded, CP-SAT on the options that LP says matter);
    the room it leaves is repacked once more for work, and two-pool exchanges bring
