@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +84,9 @@ def on_port(command: list[str], port: int) -> list[str]:
 
 def test_license_is_the_apache_2_text_pyproject_names() -> None:
     text = (REPO_ROOT / "LICENSE").read_text(encoding="utf-8")
-    assert PYPROJECT["project"]["license"] == {"text": "Apache-2.0"}
+    assert PYPROJECT["project"]["license"] == "Apache-2.0"  # an SPDX expression
+    assert PYPROJECT["project"]["license-files"] == ["LICENSE"]
+    assert metadata.metadata("westward")["License-Expression"] == "Apache-2.0"
     assert "Apache License" in text and "Version 2.0, January 2004" in text
     assert "END OF TERMS AND CONDITIONS" in text
     assert len(text.splitlines()) > 190  # the full text, not a pointer to it
