@@ -116,3 +116,22 @@ def test_yaml_with_two_documents_or_an_unknown_alias_is_refused() -> None:
     with pytest.raises(InvalidInputError) as err:
         parse_yaml("a: 1\nb: *nowhere\n", "alias.yaml")
     assert err.value.problems[0].line == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("deep.yaml", "jobs: " + "[" * 5000 + "]" * 5000, "nested more than 64 levels deep"),
+        ("deep.json", '{"jobs": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+        ("deep.jsonl", "[" * 100_000 + "]" * 100_000 + "\n", "nested too deeply"),
+    ],
+)
+def test_deeply_nested_files_are_refused_not_a_crash(
+    tmp_path: Path, name: str, text: str, message: str
+) -> None:
+    # Readers recurse per level: a hostile file must get an error, not a RecursionError.
+    path = tmp_path / name
+    path.write_text(text)
+    with pytest.raises(InvalidInputError, match=message) as err:
+        load_jobs(path, load_topology(MINI))
+    assert err.value.problems[0].line == 1

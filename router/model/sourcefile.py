@@ -28,6 +28,7 @@ _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+MAX_DEPTH = 64  # nesting levels read (a jobs file needs 4; deeper ones exhaust the stack)
 
 
 def format_path(path: PathKey) -> str:
@@ -106,6 +107,8 @@ def parse_json(text: str, name: str = "<string>") -> SourceFile:
     """Parse JSON; fields are located to the line of the top-level list entry they are in."""
     try:
         data = json.loads(text)
+    except RecursionError:
+        raise InvalidInputError([_too_deep(name, 1)]) from None
     except json.JSONDecodeError as exc:
         problem = FieldProblem(
             "", f"invalid JSON: {exc.msg} (column {exc.colno})", name, exc.lineno
@@ -123,6 +126,8 @@ def parse_json_lines(text: str, name: str = "<string>") -> SourceFile:
             continue
         try:
             jobs.append(json.loads(line))
+        except RecursionError:
+            raise InvalidInputError([_too_deep(name, number)]) from None
         except json.JSONDecodeError as exc:
             message = f"invalid JSON: {exc.msg} (column {exc.colno})"
             raise InvalidInputError([FieldProblem("", message, name, number)]) from None
@@ -166,6 +171,9 @@ class _Builder:
         return data
 
     def build(self, events: Iterator[yaml.Event], event: yaml.Event) -> Any:
+        if len(self.path) > MAX_DEPTH:
+            message = f"nested more than {MAX_DEPTH} levels deep"
+            raise InvalidInputError([_at(FieldProblem("", message), self.name, _line(event))])
         if isinstance(event, yaml.ScalarEvent):
             result = self.scalar(event)
         elif isinstance(event, yaml.SequenceStartEvent):
@@ -229,6 +237,10 @@ class _Builder:
     def _resolve(self, text: str, implicit: tuple[bool, bool]) -> str:
         tag: str = self.ctor.resolve(yaml.ScalarNode, text, implicit)  # type: ignore[no-untyped-call]
         return tag
+
+
+def _too_deep(name: str, line: int) -> FieldProblem:
+    return FieldProblem("", "invalid JSON: nested too deeply to read", name, line)
 
 
 def _line(event: yaml.Event) -> int:
