@@ -135,3 +135,16 @@ def test_deeply_nested_files_are_refused_not_a_crash(
     with pytest.raises(InvalidInputError, match=message) as err:
         load_jobs(path, load_topology(MINI))
     assert err.value.problems[0].line == 1
+
+
+def test_an_alias_bomb_is_refused_before_it_expands() -> None:
+    # Nine lines of nested aliases stand for 9**9 strings: refused, and fast.
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(1, 9):
+        lines.append(f"a{level}: &a{level} [{', '.join([f'*a{level - 1}'] * 9)}]")
+    lines.append("jobs: *a8")
+    with pytest.raises(InvalidInputError, match="aliases repeat more than 100,000 values") as err:
+        parse_yaml("\n".join(lines) + "\n", "bomb.yaml")
+    # Levels 1-4 repeat 74,718 values; the first *a4 in a5 (66,430 more) passes the limit.
+    problem = err.value.problems[0]
+    assert (problem.path, problem.line) == ("a5[0]", 6)

@@ -29,6 +29,7 @@ _INT = "tag:yaml.org,2002:int"
 _FLOAT = "tag:yaml.org,2002:float"
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
 MAX_DEPTH = 64  # nesting levels read (a jobs file needs 4; deeper ones exhaust the stack)
+MAX_ALIASED = 100_000  # values YAML aliases may repeat in one file
 
 
 def format_path(path: PathKey) -> str:
@@ -153,7 +154,9 @@ class _Builder:
         self.ctor = yaml.SafeLoader("")
         # The same few plain texts (types, kinds, numbers) recur on every job: resolve once.
         self.resolve = functools.lru_cache(maxsize=4096)(self._resolve)
-        self.anchors: dict[str, Any] = {}
+        self.anchors: dict[str, tuple[Any, int]] = {}  # each value, and the values it holds
+        self.values = 0  # entries of lists and mappings built, aliases counted as they repeat
+        self.aliased = 0  # of those, the ones repeated by aliases
         self.path: list[str | int] = []
 
     def document(self, events: Iterator[yaml.Event]) -> Any:
@@ -171,9 +174,12 @@ class _Builder:
         return data
 
     def build(self, events: Iterator[yaml.Event], event: yaml.Event) -> Any:
+        if isinstance(event, yaml.AliasEvent):
+            return self.alias(event)
         if len(self.path) > MAX_DEPTH:
             message = f"nested more than {MAX_DEPTH} levels deep"
             raise InvalidInputError([_at(FieldProblem("", message), self.name, _line(event))])
+        start = self.values
         if isinstance(event, yaml.ScalarEvent):
             result = self.scalar(event)
         elif isinstance(event, yaml.SequenceStartEvent):
@@ -184,20 +190,31 @@ class _Builder:
                 self.path.append(index)
                 result.append(self.build(events, item))
                 self.path.pop()
+            self.values += len(result)
         elif isinstance(event, yaml.MappingStartEvent):
             result = self.mapping(events)
-        elif isinstance(event, yaml.AliasEvent):
-            if event.anchor not in self.anchors:
-                message = f"alias *{event.anchor} names no anchor defined before it"
-                problem = FieldProblem(format_path(tuple(self.path)), message)
-                raise InvalidInputError([_at(problem, self.name, _line(event))])
-            return self.anchors[event.anchor]
+            self.values += len(result)
         else:
             problem = FieldProblem(format_path(tuple(self.path)), f"unexpected {event}")
             raise InvalidInputError([_at(problem, self.name, _line(event))])
         if event.anchor is not None:
-            self.anchors[event.anchor] = result
+            self.anchors[event.anchor] = (result, self.values - start + 1)
         return result
+
+    def alias(self, event: yaml.AliasEvent) -> Any:
+        """The anchored value, shared; refused once aliases repeat too much (a few lines
+        of nested aliases can stand for billions of values)."""
+        where = format_path(tuple(self.path))
+        if event.anchor not in self.anchors:
+            message = f"alias *{event.anchor} names no anchor defined before it"
+            raise InvalidInputError([_at(FieldProblem(where, message), self.name, _line(event))])
+        value, size = self.anchors[event.anchor]
+        self.values += size
+        self.aliased += size
+        if self.aliased > MAX_ALIASED:
+            message = f"aliases repeat more than {MAX_ALIASED:,} values"
+            raise InvalidInputError([_at(FieldProblem(where, message), self.name, _line(event))])
+        return value
 
     def mapping(self, events: Iterator[yaml.Event]) -> dict[str, Any]:
         result: dict[str, Any] = {}
