@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from router.errors import InvalidInputError
 from router.model.jobs import load_jobs
@@ -148,3 +150,28 @@ def test_an_alias_bomb_is_refused_before_it_expands() -> None:
     # Levels 1-4 repeat 74,718 values; the first *a4 in a5 (66,430 more) passes the limit.
     problem = err.value.problems[0]
     assert (problem.path, problem.line) == ("a5[0]", 6)
+
+
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**12), 10**12)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=12)
+)
+_DATA = st.recursive(
+    _SCALARS,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=_DATA, flow=st.sampled_from([None, True, False]))
+def test_yaml_from_events_equals_the_reference_loader_on_random_documents(
+    data: object, flow: bool | None
+) -> None:
+    text = yaml.safe_dump({"root": data}, default_flow_style=flow, allow_unicode=True)
+    assert parse_yaml(text).data == yaml.safe_load(text)
