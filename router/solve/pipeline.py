@@ -313,7 +313,8 @@ def _cost_search(
         again = solve_cpsat(problem, deadline, hint=walked, value_upper=value_top, seed=seed)
         if again.pick is not None and problem.cost_of(again.pick) < problem.cost_of(walked):
             walked = again.pick
-        bound = max(bound, again.cost_bound or 0)
+        if again.cost_bound is not None:  # no proof: keep the first (costs may be < 0)
+            bound = max(bound, again.cost_bound)
     return replace(found, pick=walked, cost_bound=bound)
 
 
