@@ -3,7 +3,6 @@ models small enough for one neighbourhood to hold every resource, the cheapest p
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Callable
 
@@ -16,17 +15,7 @@ from router.solve.construct import exchange, repack, squeeze_in, swap
 from router.solve.neighbourhood import lns
 from router.solve.polish import polish
 from router.solve.problem import Ints, Problem, build_problem
-from tests.test_solve_properties import Spec, placement_like
-
-
-def feasible_picks(problem: Problem) -> list[Ints]:
-    """Every feasible assignment, in a fixed order."""
-    ranges = []
-    for i in range(problem.n_items):
-        lo, hi = int(problem.item_ptr[i]), int(problem.item_ptr[i + 1])
-        ranges.append(([] if problem.required[i] else [-1]) + list(range(lo, hi)))
-    picks = (np.array(combo, dtype=np.int64) for combo in itertools.product(*ranges))
-    return [pick for pick in picks if problem.feasible(pick)]
+from tests.test_solve_properties import Spec, feasible_picks, placement_like
 
 
 def any_feasible_start(spec: Spec, which: int) -> tuple[Problem, Ints, list[Ints]] | None:

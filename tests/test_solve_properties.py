@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from router.solve.pipeline import Solution, solve
-from router.solve.problem import Problem, build_problem
+from router.solve.problem import Ints, Problem, build_problem
 
 Spec = tuple[list[tuple[int, bool, list[tuple[int, list[tuple[int, int]]]]]], list[int]]
 
@@ -50,32 +50,29 @@ def placement_like(draw: st.DrawFn) -> Spec:
     return items, capacity
 
 
-def brute_force(problem: Problem) -> tuple[int, int] | None:
-    """(max value, min cost at it) over every assignment; None if infeasible."""
+def feasible_picks(problem: Problem) -> list[Ints]:
+    """Every feasible assignment, in a fixed order."""
     ranges = []
     for i in range(problem.n_items):
         lo, hi = int(problem.item_ptr[i]), int(problem.item_ptr[i + 1])
         ranges.append(([] if problem.required[i] else [-1]) + list(range(lo, hi)))
+    picks = (np.array(combo, dtype=np.int64) for combo in itertools.product(*ranges))
+    return [pick for pick in picks if problem.feasible(pick)]
+
+
+def brute_force(problem: Problem) -> tuple[int, int] | None:
+    """(max value, min cost at it) over every assignment; None if infeasible."""
     best: tuple[int, int] | None = None
-    for combo in itertools.product(*ranges):
-        pick = np.array(combo, dtype=np.int64)
-        if not problem.feasible(pick):
-            continue
+    for pick in feasible_picks(problem):
         key = (problem.value_of(pick), problem.cost_of(pick))
         if best is None or (key[0], -key[1]) > (best[0], -best[1]):
             best = key
     return best
 
 
-def dearest_feasible(problem: Problem) -> np.ndarray:
+def dearest_feasible(problem: Problem) -> Ints:
     """The most expensive feasible assignment (a poor start)."""
-    ranges = [
-        ([] if problem.required[i] else [-1])
-        + list(range(problem.item_ptr[i], problem.item_ptr[i + 1]))
-        for i in range(problem.n_items)
-    ]
-    picks = (np.array(c, dtype=np.int64) for c in itertools.product(*ranges))
-    return max((p for p in picks if problem.feasible(p)), key=problem.cost_of)
+    return max(feasible_picks(problem), key=problem.cost_of)
 
 
 def check(problem: Problem, solution: Solution) -> None:
