@@ -42,7 +42,7 @@ def after(request: pb.ListReservationsRequest) -> int:
             seq = data["after"]
             same = data["filters"] == _filters(request)
         except (ValueError, TypeError, KeyError):
-            seq, same = None, True
+            seq, same = None, True  # a partial read is no token either
     if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
         raise InvalidInputError(
             [FieldProblem("page_token", "is not a token this server gave out; start over")]
