@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -237,7 +238,6 @@ def placement_problem(
     pool's devices (the count may differ per option), for a deadline job bandwidth on
     every link of its path, and for a job of a tenant with a quota its devices of that
     quota's resources (router.state.quotas.BatchQuotas; resources after the links)."""
-    n_pools = len(table.keys)
     sizes = np.array([len(o.pools) for o in options], dtype=np.int64)
     item_ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
     empty = np.empty(0, dtype=np.int64)
@@ -245,38 +245,8 @@ def placement_problem(
     devices = np.concatenate(
         [option_devices(job, o) for job, o in zip(jobs, options, strict=True)] or [empty]
     ).astype(np.int64, copy=False)
-    # Most options use only their pool's devices; deadline jobs moving data also hold
-    # bandwidth on each link of the path, quota-governed ones their quota's devices.
-    first_quota = n_pools + len(ctx.topology.links)
-    uses_of: dict[int, tuple[list[int], list[int]]] = {}  # option -> its extra uses
-    for k, (job, job_options) in enumerate(zip(jobs, options, strict=True)):
-        moves_data = job.deadline_hours is not None and job.data_gb != 0
-        governed = quotas is not None and job.tenant in quotas.policy.tenants
-        if not (moves_data or governed):
-            continue
-        paths = ctx.network.paths_from(job.origin) if moves_data else None
-        first = int(item_ptr[k])
-        for n, (p, run, count) in enumerate(
-            zip(
-                job_options.pools.tolist(),
-                job_options.run_hours.tolist(),
-                devices[first : first + len(job_options.pools)].tolist(),
-                strict=True,
-            )
-        ):
-            site, index = table.keys[p]
-            extra: tuple[list[int], list[int]] = ([], [])
-            if paths is not None:
-                rate = transfer_rate_mbps(job, run)
-                for link in paths[site].links:
-                    extra[0].append(n_pools + link)
-                    extra[1].append(rate)
-            if quotas is not None and governed:
-                for row in quotas.rows_for(job.tenant, _accelerator(ctx, (site, index))):
-                    extra[0].append(first_quota + row)
-                    extra[1].append(count)
-            uses_of[first + n] = extra
-    use_ptr, use_res, use_amt = _uses(pools, devices, uses_of)
+    extra = _extra_uses(jobs, options, item_ptr, devices, table, ctx, quotas)
+    use_ptr, use_res, use_amt = _uses(pools, devices, *extra)
     bandwidth = [math.floor(link.bandwidth_gbps * MBPS_PER_GBPS) for link in ctx.topology.links]
     bandwidth += quotas.capacities if quotas is not None else []
     cost = np.concatenate([o.cost_cny for o in options] or [np.empty(0)])
@@ -294,30 +264,125 @@ def placement_problem(
     )
 
 
+def _extra_uses(
+    jobs: Sequence[Job],
+    options: Sequence[JobOptions],
+    item_ptr: npt.NDArray[np.int64],
+    devices: npt.NDArray[np.int64],
+    table: PoolTable,
+    ctx: Context,
+    quotas: BatchQuotas | None,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(option, resource, amount) of every use beyond the options' main ones, by option.
+    Most options use only their pool's devices; a deadline job moving data also holds
+    bandwidth on each link of its path, a job of a tenant with a quota its devices of
+    that quota's resources (after the links). Built as arrays per job: 100,000 deadline
+    jobs have millions of these uses, and objects per use took 2.3 GB."""
+    n_pools = len(table.keys)
+    first_quota = n_pools + len(ctx.topology.links)
+    sites = [site for site, _ in table.keys]
+    links_from: dict[str, tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]] = {}
+    quota_rows: dict[tuple[str, int], list[int]] = {}
+    parts: list[tuple[npt.NDArray[np.int64], ...]] = []
+    for k, (job, job_options) in enumerate(zip(jobs, options, strict=True)):
+        moves_data = job.deadline_hours is not None and job.data_gb != 0
+        governed = quotas is not None and job.tenant in quotas.policy.tenants
+        if not (moves_data or governed):
+            continue
+        pools = job_options.pools
+        option = int(item_ptr[k]) + np.arange(len(pools), dtype=np.int64)
+        mine: list[tuple[npt.NDArray[np.int64], ...]] = []
+        if moves_data:
+            if job.origin not in links_from:
+                links_from[job.origin] = _path_links(ctx, job.origin, sites)
+            ptr, links = links_from[job.origin]
+            mine.append(
+                _spread(
+                    option,
+                    ptr[pools],
+                    ptr[pools + 1] - ptr[pools],
+                    n_pools + links,
+                    transfer_rates_mbps(job, job_options.run_hours),
+                )
+            )
+        if quotas is not None and governed:
+            for p in pools.tolist():
+                if (job.tenant, p) not in quota_rows:
+                    accelerator = _accelerator(ctx, table.keys[p])
+                    quota_rows[job.tenant, p] = quotas.rows_for(job.tenant, accelerator)
+            rows = [quota_rows[job.tenant, p] for p in pools.tolist()]
+            count = np.array([len(r) for r in rows], dtype=np.int64)
+            flat = first_quota + np.array([r for each in rows for r in each], dtype=np.int64)
+            start = np.cumsum(count) - count
+            mine.append(_spread(option, start, count, flat, devices[option]))
+        parts.append(_by_option(mine))
+    if not parts:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, empty
+    option, resource, amount = (np.concatenate(column) for column in zip(*parts, strict=True))
+    return option, resource, amount
+
+
+def _path_links(
+    ctx: Context, origin: str, sites: Sequence[str]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The links on the path from `origin` to each pool's site, as (ptr, links) CSR over
+    the pools (none where the site is out of reach: such pools are never options)."""
+    paths = ctx.network.paths_from(origin)
+    per_pool = [paths[site].links if site in paths else () for site in sites]
+    ptr = np.zeros(len(sites) + 1, dtype=np.int64)
+    np.cumsum([len(links) for links in per_pool], out=ptr[1:])
+    links = np.fromiter(itertools.chain.from_iterable(per_pool), dtype=np.int64, count=int(ptr[-1]))
+    return ptr, links
+
+
+def _spread(
+    option: npt.NDArray[np.int64],
+    start: npt.NDArray[np.int64],
+    count: npt.NDArray[np.int64],
+    flat: npt.NDArray[np.int64],
+    amount: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], ...]:
+    """Option k uses resources flat[start[k] : start[k] + count[k]], each `amount[k]`."""
+    total = int(count.sum())
+    at = np.repeat(start - (np.cumsum(count) - count), count) + np.arange(total, dtype=np.int64)
+    return np.repeat(option, count), flat[at], np.repeat(amount, count)
+
+
+def _by_option(parts: list[tuple[npt.NDArray[np.int64], ...]]) -> tuple[npt.NDArray[np.int64], ...]:
+    """One job's extra uses from each source, merged by option (stable: links first)."""
+    if len(parts) == 1:
+        return parts[0]
+    merged = [np.concatenate(column) for column in zip(*parts, strict=True)]
+    order = np.argsort(merged[0], kind="stable")
+    return tuple(column[order] for column in merged)
+
+
 def _uses(
     pools: npt.NDArray[np.int64],
     devices: npt.NDArray[np.int64],
-    extra: Mapping[int, tuple[list[int], list[int]]],
+    extra_option: npt.NDArray[np.int64],
+    extra_resource: npt.NDArray[np.int64],
+    extra_amount: npt.NDArray[np.int64],
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """The uses CSR: each option's pool and devices first (the main use), then its
-    `extra` (resource, amount) uses."""
+    """The uses CSR: each option's pool and devices first (the main use), then its extra
+    (resource, amount) uses, given sorted by option."""
     n_options = len(pools)
-    if not extra:
+    if len(extra_option) == 0:
         return np.arange(n_options + 1, dtype=np.int64), pools, devices
-    counts = np.ones(n_options, dtype=np.int64)
-    special = np.fromiter(extra, dtype=np.int64, count=len(extra))
-    counts[special] += [len(extra[o][0]) for o in special.tolist()]
+    extra_count = np.bincount(extra_option, minlength=n_options)
     use_ptr = np.zeros(n_options + 1, dtype=np.int64)
-    np.cumsum(counts, out=use_ptr[1:])
+    np.cumsum(extra_count + 1, out=use_ptr[1:])
     use_res = np.empty(int(use_ptr[-1]), dtype=np.int64)
     use_amt = np.empty(int(use_ptr[-1]), dtype=np.int64)
     use_res[use_ptr[:-1]] = pools
     use_amt[use_ptr[:-1]] = devices
-    for option in special.tolist():
-        at = int(use_ptr[option]) + 1
-        res, amt = extra[option]
-        use_res[at : at + len(res)] = res
-        use_amt[at : at + len(amt)] = amt
+    # Extra use j is the (j - first extra of its option)-th after its option's main use.
+    first_extra = np.cumsum(extra_count) - extra_count
+    rank = np.arange(len(extra_option), dtype=np.int64) - first_extra[extra_option]
+    at = use_ptr[extra_option] + 1 + rank
+    use_res[at] = extra_resource
+    use_amt[at] = extra_amount
     return use_ptr, use_res, use_amt
 
 
@@ -327,15 +392,17 @@ def option_devices(job: Job, options: JobOptions) -> npt.NDArray[np.int64]:
     return options.devices
 
 
-def transfer_rate_mbps(job: Job, run_hours: float) -> int:
-    """Bandwidth a deadline job holds on each link of its path while its data moves: the
-    data over the time its deadline leaves for transfer. Jobs without deadlines hold none."""
+def transfer_rates_mbps(job: Job, run_hours: npt.NDArray[np.float64]) -> npt.NDArray[np.int64]:
+    """Bandwidth a deadline job holds on each link of its path while its data moves, for
+    each of its run times: the data over the time its deadline leaves for transfer. Jobs
+    without deadlines hold none."""
     if job.deadline_hours is None or job.data_gb == 0:
-        return 0
+        return np.zeros(len(run_hours), dtype=np.int64)
     window_hours = job.deadline_hours - run_hours
-    if window_hours <= 0:
-        return 0  # the deadline filter has already rejected such a candidate
-    return math.ceil(job.data_gb * 8 * MBPS_PER_GBPS / (window_hours * 3600))
+    # A window <= 0 holds none: the deadline filter has already rejected such a candidate.
+    with np.errstate(divide="ignore"):
+        rate = np.ceil(job.data_gb * 8 * MBPS_PER_GBPS / (window_hours * 3600))
+    return np.where(window_hours > 0, rate, 0).astype(np.int64)
 
 
 def _quota_reasons(
