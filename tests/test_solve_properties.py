@@ -15,6 +15,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from router.solve.construct import empty_pick, fill
 from router.solve.pipeline import Solution, solve
 from router.solve.problem import Ints, Problem, build_problem
 
@@ -171,3 +172,24 @@ def test_cost_search_by_neighbourhoods_keeps_the_optimum_and_a_valid_bound(spec:
     assert found.pick is not None and problem.feasible(found.pick)
     assert problem.cost_of(found.pick) == expected[1]
     assert found.cost_bound is not None and found.cost_bound <= expected[1]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(placement_like())
+def test_without_the_lp_plans_improve_on_their_start_with_valid_bounds(spec: Spec) -> None:
+    # The path of models too large for the whole LP, from the greedy: repacking,
+    # Lagrangian prices, a greedy priced by them, exchanges and neighbourhoods.
+    import router.solve.pipeline as pipeline
+
+    problem = build_problem(*spec)
+    start = fill(problem, empty_pick(problem))
+    if not (problem.feasible(start) and bool(np.all(start[problem.required] >= 0))):
+        return  # the pipeline takes this path only from a whole plan
+    pick, value_top, bound = pipeline._without_lp(problem, start, time.monotonic() + 0.4, 0)
+    assert pick is not None and problem.feasible(pick)
+    assert bool(np.all(pick[problem.required] >= 0))
+    value, cost = problem.value_of(pick), problem.cost_of(pick)
+    assert (value, -cost) >= (problem.value_of(start), -problem.cost_of(start))
+    picks = feasible_picks(problem)
+    assert value <= max(problem.value_of(p) for p in picks) <= value_top
+    assert bound <= min(problem.cost_of(p) for p in picks if problem.value_of(p) >= value)
