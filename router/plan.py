@@ -306,15 +306,15 @@ def _extra_uses(
                 )
             )
         if quotas is not None and governed:
+            rows = []  # each option's quota rows, in option order
             for p in pools.tolist():
                 if (job.tenant, p) not in quota_rows:
                     accelerator = _accelerator(ctx, table.keys[p])
                     quota_rows[job.tenant, p] = quotas.rows_for(job.tenant, accelerator)
-            rows = [quota_rows[job.tenant, p] for p in pools.tolist()]
+                rows.append(quota_rows[job.tenant, p])
             count = np.array([len(r) for r in rows], dtype=np.int64)
             flat = first_quota + np.array([r for each in rows for r in each], dtype=np.int64)
-            start = np.cumsum(count) - count
-            mine.append(_spread(option, start, count, flat, devices[option]))
+            mine.append((np.repeat(option, count), flat, np.repeat(devices[option], count)))
         parts.append(_by_option(mine))
     if not parts:
         empty = np.empty(0, dtype=np.int64)
