@@ -200,9 +200,11 @@ def lagrangian_prices(
     capacity = problem.capacity.astype(np.float64)
     value = problem.value.astype(np.float64)
     amounts = problem.use_amt.astype(np.float64)
-    scale, scale_mu = _price_scales(problem)
+    scale = _price_scales(problem)
+    typical_mu = _start_mu(problem)
+    scale_mu = max(typical_mu, 1e-9)
     resource = np.zeros(problem.n_resources) if start is None else start.resource.copy()
-    mu = _start_mu(problem) if start is None else start.mu
+    mu = typical_mu if start is None else start.mu
     best = (-math.inf, Prices(None, resource.copy(), mu))
     step, stale, better = 2.0, 0, 0
     while now() < deadline:
@@ -240,16 +242,17 @@ STALE_STEPS = 5  # ascent steps without a better bound before the step halves
 GROW_STEPS = 3  # better bounds in a row before it doubles (measured at 10,000 x 40)
 
 
-def _price_scales(problem: Problem) -> tuple[Floats, float]:
+def _price_scales(problem: Problem) -> Floats:
     """A typical price per unit of each resource (the median cost per unit over the
-    options using it) and of value (_start_mu): the units the ascent moves in."""
+    options using it): the units the ascent moves resource prices in (value's is
+    _start_mu)."""
     per_unit = np.abs(problem.cost[problem.use_option]) / np.maximum(problem.use_amt, 1)
     order, bounds = grouped(problem.use_res, problem.n_resources)
     scale = np.ones(problem.n_resources)
     for r in range(problem.n_resources):
         if bounds[r + 1] > bounds[r]:
             scale[r] = max(float(np.median(per_unit[order[bounds[r] : bounds[r + 1]]])), 1.0)
-    return scale, max(_start_mu(problem), 1e-9)
+    return scale
 
 
 def _start_mu(problem: Problem) -> float:
