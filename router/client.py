@@ -247,10 +247,12 @@ class RouterClient:
     def watch_placements(
         self, *, site: str | None = None, timeout_s: float | None = None
     ) -> Iterator[PlacementEvent]:
-        """Placement events from now on; closing the iterator cancels the stream."""
+        """Placement events from now on (every event committed after this returns);
+        closing the iterator cancels the stream."""
         call = self._stub.WatchPlacements(
             pb.WatchPlacementsRequest(site=site or ""), timeout=timeout_s, metadata=self._metadata
         )
+        call.initial_metadata()  # the server sends it once it listens (or the call ended)
         return _events(call)
 
     def health(self, service: str = "", *, timeout_s: float | None = None) -> str:

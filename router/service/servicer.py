@@ -396,6 +396,9 @@ class RouterServicer(pb_grpc.RouterServiceServicer):
 
         self._watchers.add(queue)
         unsubscribe = self._engine.subscribe(listener)
+        # Headers now, not with the first event: a caller that waits for them (the SDK
+        # does) knows every event committed from then on reaches it.
+        await context.send_initial_metadata(())
         site = request.site
         owner = caller_owner()
         try:
