@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
@@ -10,8 +11,13 @@ from router.bench.synthetic import family_workload
 from router.model.jobs import parse_jobs
 from router.model.topology import default_topology
 from router.plan import plan_jobs
+from router.solve.clock import also_stopped_by
+from router.solve.cpsat import solve_cpsat
+from router.solve.gapfile import gap_problem, load_gap
+from router.solve.mip import solve_mip
 from router.state.engine import Engine
 from router.state.sqlite import SqliteLedger
+from tests.test_gap import GAP_DIR
 
 LIMIT_S = 30.0  # what the search would take if nobody called it off
 
@@ -60,3 +66,21 @@ def test_place_whose_caller_left_reserves_nothing_and_frees_its_thread(tmp_path:
     assert elapsed < 8.0, f"the solve went on for {elapsed:.1f} s after its caller left"
     assert ledger.reservations() == [], "nothing is reserved for a caller that left"
     ledger.close()
+
+
+def test_the_search_that_loses_the_cost_race_stops_when_the_other_proves() -> None:
+    # chu1997 d20100: neither CP-SAT nor SCIP proves it in 30 s. Once the race is
+    # decided (the event), both stop within a poll, with a plan and a valid bound.
+    problem = gap_problem(load_gap(GAP_DIR / "chu1997" / "d20100")[0])
+    for search in (
+        lambda deadline: solve_cpsat(problem, deadline, workers=1).pick,
+        lambda deadline: solve_mip(problem, 0, deadline).pick,
+    ):
+        proved = threading.Event()
+        threading.Timer(1.0, proved.set).start()
+        start = time.monotonic()
+        with also_stopped_by(proved):
+            pick = search(start + LIMIT_S)
+        elapsed = time.monotonic() - start
+        assert elapsed < 3.0, f"ran {elapsed:.1f} s after the race was decided at 1 s"
+        assert pick is not None and problem.feasible(pick)

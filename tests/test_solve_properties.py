@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from router.solve.construct import empty_pick, fill
+from router.solve.mip import solve_mip
 from router.solve.pipeline import Solution, solve
 from router.solve.problem import Ints, Problem, build_problem
 
@@ -193,3 +194,20 @@ def test_without_the_lp_plans_improve_on_their_start_with_valid_bounds(spec: Spe
     picks = feasible_picks(problem)
     assert value <= max(problem.value_of(p) for p in picks) <= value_top
     assert bound <= min(problem.cost_of(p) for p in picks if problem.value_of(p) >= value)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(placement_like())
+def test_scip_finds_the_cheapest_plan_at_the_value_floor_with_a_valid_bound(spec: Spec) -> None:
+    # SCIP's half of the exact cost search: the cheapest plan placing at least the
+    # brute-force maximum value, proven.
+    problem = build_problem(*spec)
+    expected = brute_force(problem)
+    if expected is None:
+        return
+    found = solve_mip(problem, expected[0], time.monotonic() + 5.0)
+    assert found.pick is not None and problem.feasible(found.pick)
+    assert bool(np.all(found.pick[problem.required] >= 0))
+    assert (problem.value_of(found.pick), problem.cost_of(found.pick)) == expected
+    assert found.cost_bound is not None and found.cost_bound <= expected[1]
+    assert found.optimal

@@ -44,9 +44,21 @@ def cancellable(called_off: Callable[[], bool] | None) -> Iterator[None]:
 
 
 @contextmanager
-def stoppable(solver: Any) -> Iterator[None]:
-    """A CP-SAT or model-builder LP solve that stops within POLL_S of its search being
-    called off (CP-SAT's stop_search, the LP's interrupt_solve)."""
+def also_stopped_by(event: threading.Event) -> Iterator[None]:
+    """Searches inside also stop once `event` is set: one of two racing searches has
+    proved its answer, so the other's is no longer needed."""
+    outer = _called_off.get()
+    token = _called_off.set(lambda: event.is_set() or (outer is not None and outer()))
+    try:
+        yield
+    finally:
+        _called_off.reset(token)
+
+
+@contextmanager
+def stoppable(stop: Callable[[], Any]) -> Iterator[None]:
+    """A solve that `stop()` ends (CP-SAT's stop_search, an LP's or SCIP's interrupt)
+    stops within POLL_S of its search being called off."""
     called_off = _called_off.get()
     if called_off is None:
         yield
@@ -56,11 +68,10 @@ def stoppable(solver: Any) -> Iterator[None]:
     def watch() -> None:
         while not done.wait(POLL_S):
             if called_off():
-                stop = getattr(solver, "stop_search", None) or solver.interrupt_solve
                 stop()
                 return
 
-    watcher = threading.Thread(target=watch, name="cp-sat-stop", daemon=True)
+    watcher = threading.Thread(target=watch, name="solve-stop", daemon=True)
     watcher.start()
     try:
         yield

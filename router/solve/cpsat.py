@@ -72,7 +72,7 @@ def solve_cpsat(
         params.max_time_in_seconds = max(0.01, until - now())
         solver = cmh.SolveWrapper()
         solver.set_parameters(params)
-        with stoppable(solver):
+        with stoppable(solver.stop_search):
             response = solver.solve(model)  # type: ignore[no-untyped-call]  # untyped stub
         status = response.status.name
         if status not in ("OPTIMAL", "FEASIBLE"):

@@ -10,7 +10,8 @@ WHERE. Time splits by measurement, not by stage count (see the constants below).
 4. With time to spare (or on a small model), a search for more work: reduced-cost
    fixing, then CP-SAT on the restricted model hinted with the best plan, or large
    neighbourhood search over pools that share items. When the work is proven, an exact
-   cost search: CP-SAT, and neighbourhoods from its plan while its gap stays wide.
+   cost search: SCIP in a thread, racing CP-SAT and neighbourhoods from its plan while
+   its gap stays wide; the first proof stops both.
 5. Polish: the rest of the time goes to the cheapest placing of the items placed
    (exchanges, the items' own LP rounded, CP-SAT on the options that LP says matter);
    the room it leaves is repacked once more for work, and two-pool exchanges bring
@@ -22,16 +23,20 @@ work actually placed, so it is valid whatever was restricted or cut short.
 
 from __future__ import annotations
 
+import contextvars
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import overload
 
 import numpy as np
 
-from router.solve.clock import cancellable, now, share
+from router.solve.clock import also_stopped_by, cancellable, now, share
 from router.solve.construct import empty_pick, exchange, fill, improve, repack, round_lp, swap
 from router.solve.cpsat import CpResult, solve_cpsat
+from router.solve.mip import MipResult, solve_mip
 from router.solve.neighbourhood import lns
 from router.solve.polish import polish
 from router.solve.problem import Floats, Ints, Problem, check_problem, inverse, translate
@@ -301,11 +306,46 @@ def _promising(
 def _cost_search(
     problem: Problem, hint: Ints, value_top: int, deadline: float, seed: int
 ) -> CpResult:
-    """The cheapest plan at the proven work: CP-SAT on the whole model for part of the
-    time; then, if its gap is still wide, neighbourhoods of linked pools from its plan
-    (else CP-SAT again), and CP-SAT from their plan with the time they leave."""
+    """The cheapest plan at the proven work, by two searches racing on one core each:
+    SCIP in a thread, and CP-SAT then neighbourhoods here. The first to prove its plan
+    optimal stops the other; the better plan and the higher bound are kept."""
+    proved = threading.Event()
+    with also_stopped_by(proved), ThreadPoolExecutor(1) as pool:
+        scip = contextvars.copy_context().run
+        mip = pool.submit(scip, _proving, problem, value_top, deadline, hint, proved)
+        try:
+            found = _cpsat_then_neighbourhoods(problem, hint, value_top, deadline, seed)
+        finally:
+            proved.set()
+        other = mip.result()
+    pick, bound = found.pick, found.cost_bound
+    if other.pick is not None and (
+        pick is None or problem.cost_of(other.pick) < problem.cost_of(pick)
+    ):
+        pick = other.pick
+    if other.cost_bound is not None:
+        bound = other.cost_bound if bound is None else max(bound, other.cost_bound)
+    return replace(found, pick=pick, cost_bound=bound)
+
+
+def _proving(
+    problem: Problem, floor: int, deadline: float, hint: Ints, proved: threading.Event
+) -> MipResult:
+    """SCIP's search; once it proves its plan optimal, the race is over."""
+    result = solve_mip(problem, floor, deadline, hint)
+    if result.optimal:
+        proved.set()
+    return result
+
+
+def _cpsat_then_neighbourhoods(
+    problem: Problem, hint: Ints, value_top: int, deadline: float, seed: int
+) -> CpResult:
+    """CP-SAT on the whole model for part of the time; then, if its gap is still wide,
+    neighbourhoods of linked pools from its plan (else CP-SAT again), and CP-SAT from
+    their plan with the time they leave. One worker: SCIP has the other core."""
     until = share(deadline, EXACT_SHARE)
-    found = solve_cpsat(problem, until, hint=hint, value_upper=value_top, seed=seed)
+    found = solve_cpsat(problem, until, hint=hint, value_upper=value_top, seed=seed, workers=1)
     if found.pick is None or found.cost_bound is None:
         return found
     cost = problem.cost_of(found.pick)
@@ -316,7 +356,9 @@ def _cost_search(
         walked = lns(problem, found.pick, None, deadline, seed, linked=True)
     bound = found.cost_bound
     if now() < deadline - 0.1 and bound < problem.cost_of(walked):
-        again = solve_cpsat(problem, deadline, hint=walked, value_upper=value_top, seed=seed)
+        again = solve_cpsat(
+            problem, deadline, hint=walked, value_upper=value_top, seed=seed, workers=1
+        )
         if again.pick is not None and problem.cost_of(again.pick) < problem.cost_of(walked):
             walked = again.pick
         if again.cost_bound is not None:  # no proof: keep the first (costs may be < 0)

@@ -133,7 +133,7 @@ def _solve(
     solver.set_time_limit_in_seconds(seconds)
     if not value_units:
         solver.set_solver_specific_parameters("use_dual_simplex: true")  # measured faster
-    with stoppable(solver):
+    with stoppable(solver.interrupt_solve):
         solver.solve(model)
     if solver.status() == mbh.SolveStatus.INFEASIBLE:
         return Prices(None, np.zeros(n_r), 0.0, infeasible=True)
