@@ -16,9 +16,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from router.solve.construct import empty_pick, fill
-from router.solve.mip import solve_mip
+from router.solve.mip import MipResult, solve_mip
 from router.solve.pipeline import Solution, solve
 from router.solve.problem import Ints, Problem, build_problem
+from router.solve.relax import min_cost_lp
 
 Spec = tuple[list[tuple[int, bool, list[tuple[int, list[tuple[int, int]]]]]], list[int]]
 
@@ -151,10 +152,13 @@ def test_shared_link_bandwidth_binds() -> None:
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(placement_like())
-def test_cost_search_by_neighbourhoods_keeps_the_optimum_and_a_valid_bound(spec: Spec) -> None:
-    # Force the branch a wide CP-SAT gap takes (neighbourhoods, then CP-SAT again) on
-    # models where the whole search is required items only, as on GAP.
+@given(placement_like(), st.booleans())
+def test_cost_search_by_neighbourhoods_keeps_the_optimum_and_a_valid_bound(
+    spec: Spec, guided: bool
+) -> None:
+    # Force the branch a wide CP-SAT gap takes (neighbourhoods, guided by the LP or of
+    # linked pools, then CP-SAT again) on models where the whole search is required
+    # items only, as on GAP.
     import router.solve.pipeline as pipeline
 
     items, capacity = spec
@@ -163,13 +167,15 @@ def test_cost_search_by_neighbourhoods_keeps_the_optimum_and_a_valid_bound(spec:
     if expected is None:
         return
     hint = dearest_feasible(problem)
-    saved = pipeline.WIDE_GAP
+    saved = pipeline.WIDE_GAP, pipeline.solve_mip
     pipeline.WIDE_GAP = -1.0  # every gap counts as wide
+    pipeline.solve_mip = lambda *args: MipResult(None, None)  # SCIP would win the race
     try:
         deadline = time.monotonic() + 1.0
-        found = pipeline._cost_search(problem, hint, problem.value_of(hint), deadline, seed=1)
+        lp_x = min_cost_lp(problem, 0, deadline).x if guided else None
+        found = pipeline._cost_search(problem, hint, problem.value_of(hint), deadline, 1, lp_x)
     finally:
-        pipeline.WIDE_GAP = saved
+        pipeline.WIDE_GAP, pipeline.solve_mip = saved
     assert found.pick is not None and problem.feasible(found.pick)
     assert problem.cost_of(found.pick) == expected[1]
     assert found.cost_bound is not None and found.cost_bound <= expected[1]

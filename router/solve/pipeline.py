@@ -212,7 +212,8 @@ def _pipeline(problem: Problem, deadline: float, seed: int) -> tuple[Ints | None
             search_deadline = min(search_deadline, share(deadline, SEARCH_SHARE))
         if sub.n_options <= CP_SAT_OPTIONS:
             if reached >= value_top:
-                found = _cost_search(sub, hint, value_top, search_deadline, seed)
+                lp_x = cost_lp.x[index] if cost_lp.x is not None else None
+                found = _cost_search(sub, hint, value_top, search_deadline, seed, lp_x)
             else:
                 found = solve_cpsat(
                     sub, search_deadline, hint=hint, value_upper=value_top, seed=seed
@@ -304,7 +305,12 @@ def _promising(
 
 
 def _cost_search(
-    problem: Problem, hint: Ints, value_top: int, deadline: float, seed: int
+    problem: Problem,
+    hint: Ints,
+    value_top: int,
+    deadline: float,
+    seed: int,
+    lp_x: Floats | None = None,
 ) -> CpResult:
     """The cheapest plan at the proven work, by two searches racing on one core each:
     SCIP in a thread, and CP-SAT then neighbourhoods here. The first to prove its plan
@@ -314,7 +320,7 @@ def _cost_search(
         scip = contextvars.copy_context().run
         mip = pool.submit(scip, _proving, problem, value_top, deadline, hint, proved)
         try:
-            found = _cpsat_then_neighbourhoods(problem, hint, value_top, deadline, seed)
+            found = _cpsat_then_neighbourhoods(problem, hint, value_top, deadline, seed, lp_x)
         finally:
             proved.set()
         other = mip.result()
@@ -339,11 +345,12 @@ def _proving(
 
 
 def _cpsat_then_neighbourhoods(
-    problem: Problem, hint: Ints, value_top: int, deadline: float, seed: int
+    problem: Problem, hint: Ints, value_top: int, deadline: float, seed: int, lp_x: Floats | None
 ) -> CpResult:
     """CP-SAT on the whole model for part of the time; then, if its gap is still wide,
-    neighbourhoods of linked pools from its plan (else CP-SAT again), and CP-SAT from
-    their plan with the time they leave. One worker: SCIP has the other core."""
+    neighbourhoods guided by the LP `lp_x` (or of linked pools) from its plan (else
+    CP-SAT again), and CP-SAT from their plan with the time they leave. One worker:
+    SCIP has the other core."""
     until = share(deadline, EXACT_SHARE)
     found = solve_cpsat(problem, until, hint=hint, value_upper=value_top, seed=seed, workers=1)
     if found.pick is None or found.cost_bound is None:
@@ -353,7 +360,7 @@ def _cpsat_then_neighbourhoods(
         # Proven, or close to a proof: the rest of the time to CP-SAT, from its plan.
         walked = found.pick
     else:
-        walked = lns(problem, found.pick, None, deadline, seed, linked=True)
+        walked = lns(problem, found.pick, lp_x, deadline, seed, linked=True)
     bound = found.cost_bound
     if now() < deadline - 0.1 and bound < problem.cost_of(walked):
         again = solve_cpsat(
