@@ -9,7 +9,6 @@ two objectives exactly; otherwise stage 1 maximises the value and stage 2 keeps
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,6 +16,7 @@ from ortools.sat.python import cp_model_helper as cmh
 
 from router.solve.clock import now, stoppable
 from router.solve.problem import UNPLACED, Ints, Problem, grouped
+from router.solve.relax import safe_ceil
 
 VALUE_SHARE = 0.4  # of the time left, at most, for stage 1
 SMALL_OPTIONS = 5_000  # models up to this size get full presolve and cuts
@@ -136,7 +136,7 @@ def solve_cpsat(
         return CpResult(best, floor, value_optimal, None, best is None)
     if found is None:
         return CpResult(best, floor, value_optimal, None, False)
-    cost_bound = problem.cost_of(found) if status == "OPTIMAL" else _ceil(bound)
+    cost_bound = problem.cost_of(found) if status == "OPTIMAL" else safe_ceil(bound)
     return CpResult(found, floor, value_optimal, cost_bound, False)
 
 
@@ -182,7 +182,3 @@ def _set_hint(model: cmh.CpModelProto, problem: Problem, pick: Ints) -> None:
     model.clear_solution_hint()
     model.solution_hint.vars.extend(range(problem.n_options))
     model.solution_hint.values.extend(chosen.tolist())
-
-
-def _ceil(bound: float) -> int:
-    return math.ceil(bound - 1e-9 * abs(bound) - 1e-6)

@@ -1,5 +1,5 @@
-"""The LP model made integer and solved by SCIP (bundled with OR-Tools): the cheapest
-plan at a value floor, for models small enough to search whole.
+"""The LP's rows (relax.model_rows) over integer variables, solved by SCIP (bundled with
+OR-Tools): the cheapest plan at a value floor, for models small enough to search whole.
 
 SCIP's cuts and branching prove optima that CP-SAT does not reach in the same time, and
 the other way round (measured, GAP at 10 s: SCIP alone proves chu1997 b10200 in 5.3 s and
@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from router.solve.clock import now, stoppable
-from router.solve.problem import UNPLACED, Ints, Problem, grouped
+from router.solve.problem import UNPLACED, Ints, Problem
+from router.solve.relax import model_rows, safe_ceil
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,22 +41,10 @@ def solve_mip(problem: Problem, floor: int, deadline: float, hint: Ints | None =
     if seconds <= 0 or solver is None:
         return MipResult(None, None)
     x = [solver.BoolVar("") for _ in range(problem.n_options)]
-    ptr = problem.item_ptr.tolist()
-    for item, required in enumerate(problem.required.tolist()):
-        row = solver.Constraint(1.0 if required else 0.0, 1.0)
-        for option in range(ptr[item], ptr[item + 1]):
-            row.SetCoefficient(x[option], 1.0)
-    order, starts = grouped(problem.use_res, problem.n_resources)
-    options = problem.use_option[order].tolist()
-    amounts = problem.use_amt[order].astype(np.float64).tolist()
-    for r, capacity in enumerate(problem.capacity.astype(np.float64).tolist()):
-        row = solver.Constraint(-solver.infinity(), capacity)
-        for k in range(starts[r], starts[r + 1]):
-            row.SetCoefficient(x[options[k]], amounts[k])
-    if floor > 0:
-        row = solver.Constraint(float(floor), solver.infinity())
-        for option, value in enumerate(problem.value[problem.option_item].tolist()):
-            row.SetCoefficient(x[option], float(value))
+    for lower, upper, options, coefficients in model_rows(problem, floor if floor > 0 else None):
+        row = solver.Constraint(lower, upper)
+        for option, coefficient in zip(options, coefficients, strict=True):
+            row.SetCoefficient(x[option], coefficient)
     objective = solver.Objective()
     for option, cost in enumerate(problem.cost.astype(np.float64).tolist()):
         objective.SetCoefficient(x[option], cost)
@@ -74,14 +63,10 @@ def solve_mip(problem: Problem, floor: int, deadline: float, hint: Ints | None =
     pick[problem.option_item[on_options]] = on_options
     if not problem.feasible(pick) or problem.value_of(pick) < floor:
         return MipResult(None, None)  # tolerances let through a plan that is not one
-    if not bool(np.all(pick[problem.required] >= 0)):
-        return MipResult(None, None)
     bound = float(objective.BestBound())
     if status == pywraplp.Solver.OPTIMAL:
         bound = min(bound, float(problem.cost_of(pick)))
     if not math.isfinite(bound):
         return MipResult(pick, None)
-    # The costs are integers: any plan costs at least the bound rounded up (a margin
-    # for SCIP's float tolerances).
-    proven = math.ceil(bound - 1e-9 * abs(bound) - 1e-6)
+    proven = safe_ceil(bound)  # the costs are integers
     return MipResult(pick, proven, proven >= problem.cost_of(pick))

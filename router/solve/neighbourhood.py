@@ -55,17 +55,17 @@ def lns(
     step_seconds, size, max_size = (LINKED_STEP_SECONDS, 3, 4) if linked else (STEP_SECONDS, 4, 30)
     if linked and lp_x is not None:
         step_seconds = RELAXED_STEP_SECONDS
-    pools = np.unique(problem.main_use[0][problem.main_use[0] >= 0])
+    main = problem.main_use[0]
+    pools = np.unique(main[main >= 0])
     stale, turn = 0, 0
     while now() < deadline - 0.05 and stale < 4 * problem.n_resources:
         turn += 1
         waiting = np.flatnonzero((pick < 0) & (np.diff(problem.item_ptr) > 0))
         free = None
         if linked and lp_x is not None and len(pools):
-            chosen = np.zeros(problem.n_resources, dtype=np.bool_)
-            chosen[rng.choice(pools, size=min(RELAXED_POOLS, len(pools)), replace=False)] = True
-            free = _disagreeing(problem, pick, lp_x, chosen)
-            chosen[:] = False
+            drawn = rng.choice(pools, size=min(RELAXED_POOLS, len(pools)), replace=False)
+            free = _disagreeing(problem, main, pick, lp_x, drawn)
+            chosen = np.zeros(problem.n_resources, dtype=np.bool_)  # free items go anywhere
         elif linked and len(pools):
             chosen = _linked(problem, int(rng.choice(pools)), size, rng)
         elif turn % 2 and len(waiting):
@@ -128,15 +128,14 @@ def _linked(problem: Problem, seed_resource: int, size: int, rng: np.random.Gene
     return chosen
 
 
-def _disagreeing(problem: Problem, pick: Ints, lp_x: Floats, pools: Bools) -> Bools:
-    """Items placed on the marked pools, and items the LP places mostly elsewhere
-    (relaxation-induced: where plan and LP agree, the optimum mostly does too)."""
+def _disagreeing(problem: Problem, main: Ints, pick: Ints, lp_x: Floats, pools: Ints) -> Bools:
+    """Items placed on the given pools (`main`: each option's pool), and items the LP
+    places mostly elsewhere (relaxation-induced: where plan and LP agree, the optimum
+    mostly does too)."""
     placed = np.flatnonzero(pick >= 0)
     options = pick[placed]
     free = np.zeros(problem.n_items, dtype=np.bool_)
-    on_pools = problem.main_use[0][options]
-    free[placed[(on_pools >= 0) & pools[np.maximum(on_pools, 0)]]] = True
-    free[placed[lp_x[options] < 0.5]] = True
+    free[placed[np.isin(main[options], pools) | (lp_x[options] < 0.5)]] = True
     return free
 
 

@@ -317,8 +317,8 @@ def _cost_search(
     optimal stops the other; the better plan and the higher bound are kept."""
     proved = threading.Event()
     with also_stopped_by(proved), ThreadPoolExecutor(1) as pool:
-        scip = contextvars.copy_context().run
-        mip = pool.submit(scip, _proving, problem, value_top, deadline, hint, proved)
+        here = contextvars.copy_context()  # the thread sees this search's stop hooks
+        mip = pool.submit(here.run, _proving, problem, value_top, deadline, hint, proved)
         try:
             found = _cpsat_then_neighbourhoods(problem, hint, value_top, deadline, seed, lp_x)
         finally:

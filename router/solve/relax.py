@@ -14,6 +14,7 @@ anything placing at least V (prices in cost units; mu prices the value floor).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,12 @@ from router.solve.clock import now, stoppable
 from router.solve.problem import Bools, Floats, Ints, Problem, grouped
 
 MARGIN = 1e-9  # relative safety margin on float bounds
+
+
+def safe_ceil(bound: float) -> int:
+    """A float lower bound on an integer cost, rounded up with a margin for the float
+    error of whoever computed it (an LP, CP-SAT, SCIP): still a valid bound."""
+    return math.ceil(bound - MARGIN * abs(bound) - 1e-6)
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,7 +92,7 @@ def cost_bound(problem: Problem, prices: Prices, floor: int) -> tuple[int, float
             hi = b
     mu = max([0.0, prices.mu, (lo + hi) / 2], key=at)
     bound = at(mu)
-    return math.ceil(bound - MARGIN * abs(bound) - 1e-6), mu
+    return safe_ceil(bound), mu
 
 
 SAFE_INFEASIBLE = 2**62  # the "bound" when no assignment places every required item
@@ -148,34 +155,42 @@ def _solve(
 
 
 def _lp_model(problem: Problem, objective: Floats, floor: int | None) -> mbh.ModelBuilderHelper:
-    """One variable per option in [0, 1]; per item at most one (exactly one if
-    required); per resource its capacity; the value floor. Term by term, appended: the
-    helper's bulk entry point needs scipy.sparse (0.2 s to import), and setting a
-    coefficient searches its row first, quadratic in the row's length (the value row of
-    250k options took 15 s to build; appended, 0.4 s for the whole model)."""
+    """One variable per option in [0, 1] and the rows of `model_rows`. Term by term,
+    appended: the helper's bulk entry point needs scipy.sparse (0.2 s to import), and
+    setting a coefficient searches its row first, quadratic in the row's length (the
+    value row of 250k options took 15 s to build; appended, 0.4 s for the whole model)."""
     n_o = problem.n_options
     model: Any = mbh.ModelBuilderHelper()  # its bundled stubs mistype the array arguments
     model.add_var_array_with_bounds(np.zeros(n_o), np.ones(n_o), np.zeros(n_o, np.bool_), "")
     model.set_objective_coefficients(list(range(n_o)), objective.tolist())
+    for lower, upper, options, coefficients in model_rows(problem, floor):
+        row = _row(model, lower, upper)
+        for option, coefficient in zip(options, coefficients, strict=True):
+            model.add_term_to_constraint(row, option, coefficient)
+    built: mbh.ModelBuilderHelper = model
+    return built
+
+
+def model_rows(
+    problem: Problem, floor: int | None
+) -> Iterator[tuple[float, float, Sequence[int], Sequence[float]]]:
+    """The constraints over one variable per option, as (lower, upper, options,
+    coefficients): per item at most one option (exactly one if required), per resource
+    its capacity, and the value floor when given. The LP here and the integer model
+    (router.solve.mip) are both built from these."""
     ptr = problem.item_ptr.tolist()
     for i, required in enumerate(problem.required.tolist()):
-        row = _row(model, 1.0 if required else 0.0, 1.0)
-        for option in range(ptr[i], ptr[i + 1]):
-            model.add_term_to_constraint(row, option, 1.0)
+        lo, hi = ptr[i], ptr[i + 1]
+        yield (1.0 if required else 0.0), 1.0, range(lo, hi), [1.0] * (hi - lo)
     by_resource, bounds = grouped(problem.use_res, problem.n_resources)
     options = problem.use_option[by_resource].tolist()
     amounts = problem.use_amt[by_resource].astype(np.float64).tolist()
     for r, capacity in enumerate(problem.capacity.astype(np.float64).tolist()):
-        row = _row(model, -math.inf, capacity)
-        for k in range(bounds[r], bounds[r + 1]):
-            model.add_term_to_constraint(row, options[k], amounts[k])
+        lo, hi = bounds[r], bounds[r + 1]
+        yield -math.inf, capacity, options[lo:hi], amounts[lo:hi]
     if floor is not None:
-        row = _row(model, float(floor), math.inf)
         values = problem.value[problem.option_item].astype(np.float64).tolist()
-        for option, value in enumerate(values):
-            model.add_term_to_constraint(row, option, value)
-    built: mbh.ModelBuilderHelper = model
-    return built
+        yield float(floor), math.inf, range(problem.n_options), values
 
 
 def _row(model: mbh.ModelBuilderHelper, lower: float, upper: float) -> int:
