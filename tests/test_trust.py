@@ -320,7 +320,9 @@ def test_a_full_disk_is_unavailable_and_leaves_nothing_half_written(tmp_path: Pa
 def test_sigterm_stops_the_server_within_its_grace_period_mid_solve(tmp_path: Path) -> None:
     state = tmp_path / "state.sqlite"
     process = ServeProcess(state, EDWC, free_port(), tmp_path / "serve.log").start()
-    batch = [job(f"t{i}", count=1 + i % 7, hours=1 + i % 5) for i in range(3000)]
+    # 8,000 jobs: the solver searches for about 25 s of its 120 (3,000 converge in 3.5-4 s,
+    # which let the call finish inside the grace period now and then).
+    batch = [job(f"t{i}", count=1 + i % 7, hours=1 + i % 5) for i in range(8000)]
     outcome: list[grpc.StatusCode] = []
 
     def place() -> None:
